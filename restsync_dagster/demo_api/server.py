@@ -1,0 +1,394 @@
+"""The bundled demo API: five verticals on one port, offline, deterministic.
+
+Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/database``,
+``/communications``):
+
+* ``GET /<vertical>/v1/<collection>?api_key=KEY&offset=O&limit=L`` answers
+  ``{"data": [...], "total": N}``; ``limit`` defaults to 100 and is capped by ``max_page_size``;
+* a wrong or missing ``api_key`` answers ``401`` with a JSON error body;
+* ``GET /database/v1/databases/{id}/records`` serves each database's records.
+
+Switches for testing failure handling: latency per request, a fault rate with chosen statuses and
+``Retry-After``, and an outage window (every request answers 503 for the first N seconds, or from
+``POST /_demo/outage?seconds=N`` on). ``GET /_demo/requests`` and ``GET /_demo/stats`` expose what the
+server saw, with the key removed. It is a real HTTP/1.1 server with keep-alive; Nagle's algorithm is
+off, or Python's ``http.server`` stalls ~40 ms per keep-alive request.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from restsync_dagster.demo_api.data import (
+    DEFAULT_RECORDS_PER_DATABASE,
+    VERTICALS,
+    database_records,
+)
+
+DEFAULT_PORT = 8765
+DEFAULT_PAGE_SIZE = 100
+
+
+def default_api_key(vertical: str) -> str:
+    """The key the demo API accepts for ``vertical`` unless told otherwise."""
+    return f"demo-{vertical}-key"
+
+
+@dataclass
+class DemoApiConfig:
+    """Everything that shapes what the demo API answers."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    seed: int = 7
+    #: Record counts: ``{"*": N}`` for every collection, ``{"ecommerce.orders": N}`` for one.
+    counts: dict[str, int] = field(default_factory=dict)
+    databases: int | None = None
+    records_per_database: int = DEFAULT_RECORDS_PER_DATABASE
+    #: Accepted key per vertical; missing verticals accept :func:`default_api_key`.
+    api_keys: dict[str, str] = field(default_factory=dict)
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    fault_statuses: tuple[int, ...] = (429, 503)
+    fault_retry_after: int | None = None
+    #: A request (same path and parameters) never fails more often than this in a row.
+    fault_max_consecutive: int = 3
+    outage_seconds: float = 0.0
+    outage_retry_after: int | None = None
+    max_page_size: int = 1000
+    verbose: bool = False
+
+    def count(self, vertical: str, collection: str) -> int:
+        """How many records ``vertical``'s ``collection`` holds."""
+        if vertical == "database" and collection == "databases" and self.databases is not None:
+            return self.databases
+        key = f"{vertical}.{collection}"
+        if key in self.counts:
+            return self.counts[key]
+        if "*" in self.counts and not (vertical == "database" and collection == "databases"):
+            return self.counts["*"]
+        return VERTICALS[vertical][collection].default_count
+
+    def api_key(self, vertical: str) -> str:
+        """The key accepted for ``vertical``."""
+        return self.api_keys.get(vertical) or self.api_keys.get("*") or default_api_key(vertical)
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """One request as the server saw it, with the key removed."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    status: int
+    at: float
+    key_present: bool
+
+
+class _State:
+    """What the server remembers between requests; every field is guarded by ``lock``."""
+
+    def __init__(self, config: DemoApiConfig) -> None:
+        self.config = config
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.outage_until = self.started + config.outage_seconds
+        self.rng = random.Random(config.seed)
+        self.consecutive_faults: Counter[str] = Counter()
+        self.log: deque[SeenRequest] = deque(maxlen=200_000)
+        self.status_counts: Counter[int] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def record(self, seen: SeenRequest) -> None:
+        with self.lock:
+            self.log.append(seen)
+            self.status_counts[seen.status] += 1
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def fault_for(self, request_key: str) -> tuple[int, int | None] | None:
+        """The fault to answer ``request_key`` with, if any: ``(status, retry_after)``."""
+        cfg = self.config
+        with self.lock:
+            if time.monotonic() < self.outage_until:
+                return 503, cfg.outage_retry_after
+            if cfg.fault_rate <= 0:
+                return None
+            faulty = self.rng.random() < cfg.fault_rate
+            if faulty and self.consecutive_faults[request_key] < cfg.fault_max_consecutive:
+                self.consecutive_faults[request_key] += 1
+                status = cfg.fault_statuses[self.rng.randrange(len(cfg.fault_statuses))]
+                return status, cfg.fault_retry_after
+            self.consecutive_faults.pop(request_key, None)
+            return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _DemoHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.state.config.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        state = self.server.state
+        state.enter()
+        try:
+            parts = urlsplit(self.path)
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
+            if parts.path.startswith("/_demo/"):
+                self._admin(method, parts.path, params)
+                return
+            status, body, headers = self._api(method, parts.path, params)
+            key_present = "api_key" in params
+            params.pop("api_key", None)
+            state.record(
+                SeenRequest(method, parts.path, params, status, time.time(), key_present)
+            )
+            self._send(status, body, headers)
+        finally:
+            state.leave()
+
+    def _api(
+        self, method: str, path: str, params: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        state = self.server.state
+        cfg = state.config
+        if cfg.latency_ms > 0:
+            time.sleep(cfg.latency_ms / 1000)
+        segments = [s for s in path.split("/") if s]
+        if len(segments) < 3 or segments[0] not in VERTICALS or segments[1] != "v1":
+            return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
+        vertical = segments[0]
+        if method != "GET":
+            return 405, {"error": "method_not_allowed"}, {}
+        if params.get("api_key") != cfg.api_key(vertical):
+            return 401, {"error": "unauthorized", "message": "invalid or missing api_key"}, {}
+        request_key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        fault = state.fault_for(request_key)
+        if fault is not None:
+            status, retry_after = fault
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            return status, {"error": "transient", "message": f"injected {status}"}, headers
+        try:
+            offset = int(params.get("offset", "0"))
+            limit = int(params.get("limit", str(DEFAULT_PAGE_SIZE)))
+        except ValueError:
+            return 400, {"error": "bad_request", "message": "offset and limit are integers"}, {}
+        if offset < 0 or limit < 1 or limit > cfg.max_page_size:
+            return (
+                400,
+                {
+                    "error": "bad_request",
+                    "message": f"need offset >= 0 and 1 <= limit <= {cfg.max_page_size}",
+                },
+                {},
+            )
+        collection = segments[2:]
+        if (
+            vertical == "database"
+            and len(collection) == 3
+            and collection[0] == "databases"
+            and collection[2] == "records"
+        ):
+            try:
+                database_id = int(collection[1])
+            except ValueError:
+                database_id = 0
+            if not 1 <= database_id <= cfg.count("database", "databases"):
+                return 404, {"error": "not_found", "message": f"no database {collection[1]}"}, {}
+            total = cfg.records_per_database
+            rows = [
+                database_records(cfg.seed, database_id, i)
+                for i in range(offset, min(offset + limit, total))
+            ]
+            return 200, {"data": rows, "total": total}, {}
+        if len(collection) != 1 or collection[0] not in VERTICALS[vertical]:
+            return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
+        shape = VERTICALS[vertical][collection[0]]
+        total = cfg.count(vertical, collection[0])
+        rows = [shape.make(cfg.seed, i) for i in range(offset, min(offset + limit, total))]
+        return 200, {"data": rows, "total": total}, {}
+
+    def _admin(self, method: str, path: str, params: dict[str, str]) -> None:
+        if path == "/_demo/health":
+            self._send(200, {"ok": True}, {})
+        elif path == "/_demo/stats":
+            self._send(200, self.server.stats(), {})
+        elif path == "/_demo/requests":
+            self._send(200, [asdict(r) for r in self.server.seen()], {})
+        elif path == "/_demo/outage" and method == "POST":
+            seconds = float(params.get("seconds", "0"))
+            self.server.start_outage(seconds)
+            self._send(200, {"outage_seconds": seconds}, {})
+        elif path == "/_demo/reset" and method == "POST":
+            self.server.reset_log()
+            self._send(200, {"ok": True}, {})
+        else:
+            self._send(404, {"error": "not_found"}, {})
+
+    def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class _DemoHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+    def __init__(self, config: DemoApiConfig) -> None:
+        self.state = _State(config)
+        super().__init__((config.host, config.port), _Handler)
+
+    def stats(self) -> dict[str, Any]:
+        with self.state.lock:
+            return {
+                "requests": len(self.state.log),
+                "status_counts": {str(k): v for k, v in self.state.status_counts.items()},
+                "max_in_flight": self.state.max_in_flight,
+            }
+
+    def seen(self) -> list[SeenRequest]:
+        with self.state.lock:
+            return list(self.state.log)
+
+    def start_outage(self, seconds: float) -> None:
+        with self.state.lock:
+            self.state.outage_until = time.monotonic() + seconds
+
+    def reset_log(self) -> None:
+        with self.state.lock:
+            self.state.log.clear()
+            self.state.status_counts.clear()
+            self.state.max_in_flight = self.state.in_flight
+
+
+class DemoApi:
+    """The demo API server, runnable in a background thread (tests) or in the foreground (CLI).
+
+    Example:
+        >>> with DemoApi(DemoApiConfig(port=0)) as api:
+        ...     url = api.url("analytics")
+    """
+
+    def __init__(self, config: DemoApiConfig | None = None) -> None:
+        self.config = config or DemoApiConfig()
+        self._server: _DemoHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port=0``)."""
+        return self._require_server().server_address[1]
+
+    def url(self, vertical: str = "") -> str:
+        """Base URL of ``vertical`` (or of the server when empty)."""
+        base = f"http://{self.config.host}:{self.port}"
+        return f"{base}/{vertical}" if vertical else base
+
+    def start(self) -> DemoApi:
+        """Bind and serve in a daemon thread."""
+        self._server = _DemoHTTPServer(self.config)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="restsync-demo-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Bind and serve in the calling thread until interrupted."""
+        self._server = _DemoHTTPServer(self.config)
+        try:
+            self._server.serve_forever()
+        finally:
+            self._server.server_close()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> DemoApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def requests(self, path_prefix: str = "") -> list[SeenRequest]:
+        """Requests seen so far whose path starts with ``path_prefix``."""
+        return [r for r in self._require_server().seen() if r.path.startswith(path_prefix)]
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: requests, status counts, the most requests in flight at once."""
+        return self._require_server().stats()
+
+    def start_outage(self, seconds: float) -> None:
+        """Answer 503 to every API request for the next ``seconds``."""
+        self._require_server().start_outage(seconds)
+
+    def reset_log(self) -> None:
+        """Forget the requests seen so far."""
+        self._require_server().reset_log()
+
+    def expected_rows(self, vertical: str, collection: str) -> list[dict[str, Any]]:
+        """Every record ``vertical``'s ``collection`` serves, as the API serves it."""
+        cfg = self.config
+        if vertical == "database" and collection == "records":
+            return [
+                database_records(cfg.seed, db, i)
+                for db in range(1, cfg.count("database", "databases") + 1)
+                for i in range(cfg.records_per_database)
+            ]
+        shape = VERTICALS[vertical][collection]
+        return [shape.make(cfg.seed, i) for i in range(cfg.count(vertical, collection))]
+
+    def _require_server(self) -> _DemoHTTPServer:
+        if self._server is None:
+            raise RuntimeError("the demo API is not running; call start() first")
+        return self._server
+
+
+def iter_collections() -> Iterator[tuple[str, str]]:
+    """Every ``(vertical, collection)`` the demo API serves, records per database included."""
+    for vertical, shapes in VERTICALS.items():
+        for collection in shapes:
+            yield vertical, collection
+    yield "database", "records"

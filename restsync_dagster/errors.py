@@ -1,0 +1,19 @@
+"""Errors raised by restsync while a sync runs (load-time errors live in :mod:`spec`)."""
+
+from __future__ import annotations
+
+
+class ResponseContractError(Exception):
+    """An API answered 2xx, but not with what the connector file promises.
+
+    Raised from inside dlt's extraction, so dlt wraps it; :mod:`restsync_dagster.failures` finds it
+    in the chain and reports it with the connector, resource, page and redacted URL.
+    """
+
+    def __init__(self, resource: str, url: str, problem: str, offset: int | None = None) -> None:
+        self.resource = resource
+        self.url = url
+        self.problem = problem
+        self.offset = offset
+        where = f" (offset {offset})" if offset is not None else ""
+        super().__init__(f"resource {resource!r}{where}: {problem} at {url}")

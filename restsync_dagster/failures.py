@@ -1,0 +1,200 @@
+"""Why a sync failed, as structured data: the classifier behind error messages and the retry sensor.
+
+Pure functions, no Dagster: :func:`classify` walks an exception chain (dlt wraps the HTTP error in a
+``ResourceExtractionError`` inside a ``PipelineStepFailed``) and returns a :class:`SyncFailure`
+naming the connector, resource, HTTP status (or ``timeout`` / ``connection_error``), the redacted
+URL, ``Retry-After``, and whether another attempt can help.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from restsync_dagster.errors import ResponseContractError
+from restsync_dagster.redaction import Redactor, redact_url
+from restsync_dagster.templating import MissingEnvVarError
+
+TIMEOUT = "timeout"
+CONNECTION_ERROR = "connection_error"
+HTTP_STATUS = "http_status"
+BAD_RESPONSE = "bad_response"
+MISSING_ENV = "missing_env_var"
+INVALID_CONFIG = "invalid_config"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    """A failed sync, described for people and for the retry sensor."""
+
+    connector: str
+    resource: str | None
+    kind: str
+    status: int | None
+    url: str | None
+    retry_after: float | None
+    transient: bool
+    detail: str
+
+    @property
+    def cause(self) -> str:
+        """``429``, ``timeout``, ``connection_error``, ``bad_response``... in one word."""
+        return str(self.status) if self.status is not None else self.kind
+
+    def message(self) -> str:
+        """One paragraph for the run's failure message."""
+        where = f"connector {self.connector!r}"
+        if self.resource:
+            where += f", resource {self.resource!r}"
+        if self.kind == HTTP_STATUS:
+            what = f"the API answered HTTP {self.status}"
+        elif self.kind == TIMEOUT:
+            what = "the API did not answer in time"
+        elif self.kind == CONNECTION_ERROR:
+            what = "could not connect to the API"
+        elif self.kind == BAD_RESPONSE:
+            what = "the API sent a response the connector cannot read"
+        elif self.kind == MISSING_ENV:
+            what = "a required environment variable is not set"
+        elif self.kind == INVALID_CONFIG:
+            what = "the connector's configuration cannot be used"
+        else:
+            what = "the sync failed"
+        url = f" ({self.url})" if self.url else ""
+        verdict = (
+            "This looks transient; a later attempt may succeed."
+            if self.transient
+            else "Retrying will not help until this is fixed."
+        )
+        return f"{where}: {what}{url}. {self.detail}\n{verdict}"
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Flat values for ``dagster.Failure(metadata=...)``; read back by the retry sensor."""
+        return {f"restsync/{k}": v for k, v in asdict(self).items() if v is not None}
+
+    def to_json(self) -> str:
+        """Serialized form (e.g. for a run tag)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def is_transient(kind: str, status: int | None, retry_statuses: tuple[int, ...]) -> bool:
+    """Whether another attempt can help: the connector's retry statuses, timeouts, connection
+    errors. Never 400/401/403/404/422 and other 4xx, bad configuration or a missing secret."""
+    if kind in (TIMEOUT, CONNECTION_ERROR):
+        return True
+    if kind == HTTP_STATUS and status is not None:
+        return status in retry_statuses
+    return False
+
+
+def iter_chain(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception reachable from ``exc`` through causes, contexts and dlt's wrappers."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (
+            getattr(current, "exception", None),  # dlt PipelineStepFailed
+            current.__cause__,
+            current.__context__,
+        ):
+            if isinstance(linked, BaseException):
+                stack.append(linked)
+
+
+def classify(
+    exc: BaseException,
+    *,
+    connector: str,
+    retry_statuses: tuple[int, ...],
+    redactor: Redactor | None = None,
+) -> SyncFailure:
+    """Describe the failure behind ``exc`` (any depth of wrapping)."""
+    from requests.exceptions import ConnectionError, HTTPError, JSONDecodeError, Timeout
+
+    redactor = redactor or Redactor()
+    chain = list(iter_chain(exc))
+    resource = next(
+        (str(getattr(e, "pipe_name")) for e in chain if getattr(e, "pipe_name", None)), None
+    )
+    kind, status, url, retry_after, detail = UNKNOWN, None, None, None, ""
+
+    for e in chain:
+        if isinstance(e, MissingEnvVarError):
+            kind, detail = MISSING_ENV, f"Set {e.name} in the environment of the run."
+            break
+        if isinstance(e, ResponseContractError):
+            kind, url, detail = BAD_RESPONSE, e.url, f"{e.problem}."
+            resource = e.resource
+            if e.offset is not None:
+                detail = f"{e.problem} (page at offset {e.offset})."
+            break
+        if isinstance(e, HTTPError) and e.response is not None:
+            response = e.response
+            kind, status = HTTP_STATUS, response.status_code
+            url = redact_url(response.url or "")
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            detail = _http_detail(status)
+            break
+        if isinstance(e, Timeout):
+            kind, url = TIMEOUT, _request_url(e)
+            detail = "The request timed out after the connector's retries."
+            break
+        if isinstance(e, JSONDecodeError):
+            kind, detail = BAD_RESPONSE, "The response body is not valid JSON."
+            break
+        if isinstance(e, ConnectionError):
+            kind, url = CONNECTION_ERROR, _request_url(e)
+            detail = "The connection failed after the connector's retries."
+            break
+    if kind == UNKNOWN:
+        innermost = chain[-1] if chain else exc
+        detail = f"{type(innermost).__name__}: {_first_line(str(innermost))}"
+    return SyncFailure(
+        connector=connector,
+        resource=resource,
+        kind=kind,
+        status=status,
+        url=redactor.redact(url) if url else None,
+        retry_after=retry_after,
+        transient=is_transient(kind, status, retry_statuses),
+        detail=redactor.redact(detail),
+    )
+
+
+def _http_detail(status: int) -> str:
+    if status == 401:
+        return "The API rejected the credentials: check the connector's API key variable."
+    if status == 403:
+        return "The credentials are valid but not allowed to read this endpoint."
+    if status == 404:
+        return "The endpoint does not exist: check 'path' and 'base_url' in the connector file."
+    if status == 429:
+        return "The API is rate limiting this client."
+    if status >= 500:
+        return "The API had a server-side error."
+    return "The API refused the request."
+
+
+def _request_url(exc: BaseException) -> str | None:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    return redact_url(url) if url else None
+
+
+def _retry_after(header: str | None) -> float | None:
+    if header and header.strip().isdigit():
+        return float(header.strip())
+    return None
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:300]

@@ -1,0 +1,22 @@
+"""One job per connector: ``<connector>_sync`` materializes all of its assets."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from restsync_dagster.spec import Connector
+
+
+def job_name(connector: Connector) -> str:
+    """The name of ``connector``'s sync job."""
+    return f"{connector.name}_sync"
+
+
+def build_sync_job(connector: Connector, assets: dg.AssetsDefinition) -> dg.UnresolvedAssetJobDefinition:
+    """The job that syncs every resource of ``connector``."""
+    return dg.define_asset_job(
+        name=job_name(connector),
+        selection=dg.AssetSelection.assets(assets),
+        description=f"Sync every resource of connector {connector.name!r} ({connector.file.name}).",
+        tags={"restsync/connector": connector.name},
+    )

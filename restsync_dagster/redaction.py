@@ -1,0 +1,95 @@
+"""Keep credentials out of everything that leaves the process.
+
+Two layers: :func:`redact_url` masks credential-looking query parameters and ``user:password@``
+in URLs by *name*, and :class:`Redactor` masks the values the project itself injected, by *value*,
+wherever they appear (error messages, metadata, log lines), whatever the parameter was called.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+
+MASK = "***"
+#: Shorter values are not registered: masking every "ab" in a message would destroy it.
+MIN_SECRET_LENGTH = 4
+
+SENSITIVE_PARAM_NAMES = frozenset(
+    {
+        "api_key", "apikey", "api-key", "key", "token", "api_token", "access_token",
+        "access-token", "refresh_token", "auth", "auth_token", "secret", "client_secret",
+        "password", "pwd", "passwd", "x-api-key", "x_api_key", "appid", "app_key",
+        "signature", "sig", "session_token",
+    }
+)  # fmt: skip
+
+
+def redact_url(url: str) -> str:
+    """``url`` with credential-looking query values and any ``user:password@`` masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else f"{MASK}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        masked = [(k, MASK if k.lower() in SENSITIVE_PARAM_NAMES else v) for k, v in pairs]
+        query = urlencode(masked, safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+class Redactor:
+    """Masks known secret values (and their URL- and JSON-encoded forms) in text and metadata."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Register one secret value."""
+        if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+            return
+        forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+        with self._lock:
+            self._forms |= {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+            # Longest first, so a secret that contains another is masked whole.
+            alternatives = sorted(self._forms, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(f) for f in alternatives))
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret replaced by ``***``."""
+        pattern = self._pattern
+        if pattern is None or not text:
+            return text
+        return pattern.sub(MASK, text)
+
+    def redact_value(self, value: Any) -> Any:
+        """Redact strings inside nested dicts, lists and tuples; other values are kept."""
+        if isinstance(value, str):
+            return self.redact(value)
+        # Exact types only: records and named tuples (Dagster metadata values) are left whole.
+        if type(value) is dict:
+            return {self.redact_value(k): self.redact_value(v) for k, v in value.items()}
+        if type(value) in (list, tuple):
+            return type(value)(self.redact_value(v) for v in value)
+        return value
+
+    def contains_secret(self, text: str) -> bool:
+        """True when ``text`` holds a registered secret in any form."""
+        pattern = self._pattern
+        return bool(pattern is not None and text and pattern.search(text))

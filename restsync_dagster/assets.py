@@ -22,6 +22,7 @@ from restsync_dagster.destination import (
     build_pipeline,
     check_destination,
     destination_kind,
+    forget_trace,
     qualified_table_name,
 )
 from restsync_dagster.failures import classify
@@ -31,7 +32,6 @@ from restsync_dagster.resources import ConnectorEnv, env_resource_key, runtime_e
 from restsync_dagster.settings import Settings
 from restsync_dagster.sources import build_source, spec_source
 from restsync_dagster.spec import Connector, ResourceInfo
-
 
 #: Dagster's standard metadata key for the table an asset is stored in.
 TABLE_NAME_KEY = "dagster/table_name"
@@ -65,8 +65,9 @@ class RestsyncTranslator(DagsterDltTranslator):
         pk_text = ", ".join(pk) if isinstance(pk, tuple) else (pk or "none")
         table = qualified_table_name(connector, self.settings, info.table_name)
         description = (
-            f"{spec.description}\n\n" if spec.description else ""
-        ) + f"`GET {info.path}` loaded by dlt into `{table}` ({info.write_disposition}, primary key: {pk_text})."
+            (f"{spec.description}\n\n" if spec.description else "")
+            + f"`GET {info.path}` loaded by dlt into `{table}` ({info.write_disposition}, primary key: {pk_text})."
+        )
         return dg.AssetSpec(
             key=asset_key(connector, info.name),
             deps=[asset_key(connector, info.parent)] if info.parent else [],
@@ -87,17 +88,26 @@ def build_connector_assets(connector: Connector, settings: Settings) -> dg.Asset
     """One multi-asset for all resources of ``connector``; nothing here reads a secret."""
     key = env_resource_key(connector)
 
-    def sync(context: dg.AssetExecutionContext, dlt: DagsterDltResource, **resources: Any) -> Iterator[Any]:
+    def sync(
+        context: dg.AssetExecutionContext, dlt: DagsterDltResource, **resources: Any
+    ) -> Iterator[Any]:
         yield from run_sync(context, dlt, connector, resources[key])
 
     # The resource key differs per connector, so the parameter list is built, not written.
+    # Dagster reads resource parameters from the signature and (before 1.13.2) their types from
+    # ``__annotations__``: set both.
+    annotations = {
+        "context": dg.AssetExecutionContext,
+        "dlt": DagsterDltResource,
+        key: ConnectorEnv,
+    }
     sync.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
-            inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=dg.AssetExecutionContext),
-            inspect.Parameter("dlt", inspect.Parameter.KEYWORD_ONLY, annotation=DagsterDltResource),
-            inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, annotation=ConnectorEnv),
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation)
+            for name, annotation in annotations.items()
         ]
     )
+    sync.__annotations__ = dict(annotations)
     sync.__name__ = f"{connector.name}_assets"
     sync.__doc__ = connector.spec.description or f"Sync of connector {connector.name}."
     return dlt_assets(
@@ -141,10 +151,17 @@ def run_sync(
         if settings.destination == "duckdb":
             settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
         pipeline = build_pipeline(connector, settings)
-        results = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline))
+        try:
+            results = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline))
+        finally:
+            forget_trace(pipeline)
     except Exception as exc:
         failure = classify(
-            exc, connector=connector.name, retry_statuses=policy.statuses, redactor=redactor
+            exc,
+            connector=connector.name,
+            retry_statuses=policy.statuses,
+            redactor=redactor,
+            last_url=stats.last_url,
         )
         metadata = {**failure.as_metadata(), **stats.as_metadata()}
         context.log.error(failure.message())
@@ -152,8 +169,10 @@ def run_sync(
             description=failure.message(), metadata=metadata, allow_retries=failure.transient
         ) from None
 
-    load_ids = list(getattr(pipeline.last_trace.last_load_info, "loads_ids", []) or [])
+    trace = pipeline.last_trace
+    load_ids = list(getattr(trace.last_load_info if trace else None, "loads_ids", None) or [])
     for result in results:
+        assert result.asset_key is not None  # dagster-dlt names every materialization
         resource = result.asset_key.path[-1]
         yield _with_restsync_metadata(
             result, connector, settings, load_ids, stats.as_metadata(resource), redactor
@@ -181,4 +200,6 @@ def _with_restsync_metadata(
             **http,
         }
     )
-    return dg.MaterializeResult(asset_key=result.asset_key, metadata=redactor.redact_value(metadata))
+    return dg.MaterializeResult(
+        asset_key=result.asset_key, metadata=redactor.redact_value(metadata)
+    )

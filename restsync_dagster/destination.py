@@ -34,7 +34,12 @@ def build_destination(settings: Settings) -> Destination:
         import dlt
 
         return dlt.destinations.duckdb(credentials=str(settings.duckdb_path))
-    return Destination.from_reference(settings.destination)
+    destination = Destination.from_reference(settings.destination)
+    if destination is None:
+        raise DestinationConfigError(
+            f"RESTSYNC_DESTINATION={settings.destination!r} is not a dlt destination"
+        )
+    return destination
 
 
 def check_destination(connector: Connector, settings: Settings) -> None:
@@ -43,7 +48,10 @@ def check_destination(connector: Connector, settings: Settings) -> None:
     Raises:
         DestinationConfigError: DuckDB cannot tell a schema from a database file of the same name.
     """
-    if settings.destination == "duckdb" and settings.duckdb_path.stem == connector.spec.dataset_name:
+    if (
+        settings.destination == "duckdb"
+        and settings.duckdb_path.stem == connector.spec.dataset_name
+    ):
         raise DestinationConfigError(
             f"connector {connector.name!r}: its dataset {connector.spec.dataset_name!r} has the "
             f"same name as the DuckDB file {settings.duckdb_path.name!r}; DuckDB would report "
@@ -74,3 +82,13 @@ def qualified_table_name(connector: Connector, settings: Settings, table: str) -
     if settings.destination == "duckdb":
         return f"{settings.duckdb_path.stem}.{dataset}.{table}"
     return f"{dataset}.{table}"
+
+
+def forget_trace(pipeline: Pipeline) -> None:
+    """Delete dlt's ``trace.pickle``: it pickles the run's exceptions unredacted, URLs with keys
+    included. The trace stays available in memory as ``pipeline.last_trace``."""
+    from pathlib import Path
+
+    from dlt.pipeline.trace import TRACE_FILE_NAME
+
+    (Path(pipeline.working_dir) / TRACE_FILE_NAME).unlink(missing_ok=True)

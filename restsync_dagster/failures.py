@@ -115,15 +115,24 @@ def classify(
     connector: str,
     retry_statuses: tuple[int, ...],
     redactor: Redactor | None = None,
+    last_url: str | None = None,
 ) -> SyncFailure:
-    """Describe the failure behind ``exc`` (any depth of wrapping)."""
+    """Describe the failure behind ``exc`` (any depth of wrapping).
+
+    Args:
+        exc: What the sync raised.
+        connector: The connector's name.
+        retry_statuses: The connector's transient HTTP statuses.
+        redactor: Masks the run's secret values in every text of the result.
+        last_url: The last URL requested, for failures that carry none (a body that is not JSON).
+    """
     from requests.exceptions import ConnectionError, HTTPError, JSONDecodeError, Timeout
 
     redactor = redactor or Redactor()
     chain = list(iter_chain(exc))
-    resource = next(
-        (str(getattr(e, "pipe_name")) for e in chain if getattr(e, "pipe_name", None)), None
-    )
+    # dlt's PipeException (ResourceExtractionError...) names the resource as ``pipe_name``.
+    pipe_names = (getattr(e, "pipe_name", None) for e in chain)
+    resource = next((str(name) for name in pipe_names if name), None)
     kind, status, url, retry_after, detail = UNKNOWN, None, None, None, ""
 
     for e in chain:
@@ -148,7 +157,8 @@ def classify(
             detail = "The request timed out after the connector's retries."
             break
         if isinstance(e, JSONDecodeError):
-            kind, detail = BAD_RESPONSE, "The response body is not valid JSON."
+            kind, url = BAD_RESPONSE, redact_url(last_url) if last_url else None
+            detail = "The response body is not valid JSON."
             break
         if isinstance(e, ConnectionError):
             kind, url = CONNECTION_ERROR, _request_url(e)

@@ -20,7 +20,13 @@ from urllib.parse import urlsplit
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 from requests.exceptions import ChunkedEncodingError, ConnectionError, HTTPError, Timeout
-from tenacity import RetryCallState, Retrying, retry_any, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_any,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
 
 from restsync_dagster.redaction import redact_url
 
@@ -41,7 +47,11 @@ class RetryPolicy:
     def wait_seconds(self, retry_number: int, retry_after: float | None = None) -> float:
         """The wait before retry ``retry_number`` (1-based): ``factor * 2**(n-1)``, or the server's
         ``Retry-After`` when it sent one, capped at ``max_delay_seconds``."""
-        wait = retry_after if retry_after is not None else self.backoff_factor * 2 ** (retry_number - 1)
+        wait = (
+            retry_after
+            if retry_after is not None
+            else self.backoff_factor * 2 ** (retry_number - 1)
+        )
         return max(0.0, min(wait, self.max_delay_seconds))
 
 
@@ -80,6 +90,10 @@ class HttpStats:
         self.total = HttpCounters()
         self.by_resource: dict[str, HttpCounters] = {}
         self.last_url: str | None = None
+
+    def resource_of(self, url: str | None) -> str | None:
+        """The resource that requested ``url``, when the router knows it."""
+        return self._route(url) if url else None
 
     def _counters(self, url: str | None) -> list[HttpCounters]:
         resource = self._route(url) if url else None
@@ -180,6 +194,19 @@ class _RetryOnStatus:
         return response is not None and response.status_code in self.statuses
 
 
+def _refuse_html_success(response: Response, stats: HttpStats) -> None:
+    """An HTML page answered with 2xx is a proxy or maintenance page, never an API response."""
+    content_type = response.headers.get("Content-Type", "")
+    if 200 <= response.status_code < 300 and content_type.lower().startswith("text/html"):
+        from restsync_dagster.errors import ResponseContractError
+
+        raise ResponseContractError(
+            stats.resource_of(response.url) or "?",
+            redact_url(response.url or ""),
+            f"the API answered {response.status_code} with an HTML page ({content_type}), not JSON",
+        )
+
+
 def build_session(policy: RetryPolicy, stats: HttpStats | None = None) -> Any:
     """A ``requests`` session that retries like the policy says and counts what it did.
 
@@ -192,12 +219,12 @@ def build_session(policy: RetryPolicy, stats: HttpStats | None = None) -> Any:
     """
     from dlt.sources.helpers.requests.session import Session
 
-    stats = stats if stats is not None else HttpStats()
+    counters: HttpStats = stats if stats is not None else HttpStats()
 
     class RetryingSession(Session):
         """dlt's Session whose ``send`` retries transient failures with backoff."""
 
-        restsync_stats = stats
+        restsync_stats = counters
 
         def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
             retrying = Retrying(
@@ -208,25 +235,28 @@ def build_session(policy: RetryPolicy, stats: HttpStats | None = None) -> Any:
                 ),
                 stop=stop_after_attempt(policy.max_retries + 1),
                 reraise=True,
-                before_sleep=lambda state: stats.waited(request.url, state.upcoming_sleep),
+                before_sleep=lambda state: counters.waited(request.url, state.upcoming_sleep),
                 # Out of attempts on a retryable status: hand the last response back so dlt's
                 # client raises its usual HTTPError (with the URL redacted).
-                retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+                retry_error_callback=lambda state: (
+                    state.outcome.result() if state.outcome else None
+                ),
             )
             return retrying(self._send_once, request, **kwargs)
 
         def _send_once(self, request: PreparedRequest, **kwargs: Any) -> Response:
-            stats.attempt(request.url)
+            counters.attempt(request.url)
             try:
                 response = Session.send(self, request, **kwargs)
             except HTTPError as exc:  # raised by dlt's response hook inside send()
                 if exc.response is not None:
-                    stats.status(request.url, exc.response.status_code)
+                    counters.status(request.url, exc.response.status_code)
                 raise
             except TRANSIENT_EXCEPTIONS:
-                stats.transport_error(request.url)
+                counters.transport_error(request.url)
                 raise
-            stats.status(request.url, response.status_code)
+            counters.status(request.url, response.status_code)
+            _refuse_html_success(response, counters)
             return response
 
     def _wait(state: RetryCallState) -> float:

@@ -12,7 +12,9 @@ def job_name(connector: Connector) -> str:
     return f"{connector.name}_sync"
 
 
-def build_sync_job(connector: Connector, assets: dg.AssetsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def build_sync_job(
+    connector: Connector, assets: dg.AssetsDefinition
+) -> dg.UnresolvedAssetJobDefinition:
     """The job that syncs every resource of ``connector``."""
     return dg.define_asset_job(
         name=job_name(connector),

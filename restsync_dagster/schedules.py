@@ -25,7 +25,9 @@ def build_schedule(
         cron_schedule=schedule.cron,
         execution_timezone=schedule.timezone,
         default_status=(
-            dg.DefaultScheduleStatus.RUNNING if schedule.running else dg.DefaultScheduleStatus.STOPPED
+            dg.DefaultScheduleStatus.RUNNING
+            if schedule.running
+            else dg.DefaultScheduleStatus.STOPPED
         ),
         description=f"Runs {job.name} at '{schedule.cron}' ({schedule.timezone}).",
     )

@@ -35,7 +35,7 @@ def spec_source(connector: Connector) -> DltSource:
     from dlt.extract.source import DltSource
 
     resources = [
-        dlt.resource(
+        dlt.resource(  # type: ignore[call-overload]
             [],
             name=info.name,
             table_name=info.table_name,
@@ -84,16 +84,19 @@ def _install_contract_checks(config: dict[str, Any]) -> None:
     from dlt.sources.rest_api.config_setup import create_paginator
 
     defaults = config.get("resource_defaults") or {}
-    default_endpoint = defaults.get("endpoint") if isinstance(defaults.get("endpoint"), dict) else {}
+    default_endpoint: dict[str, Any] = (
+        defaults["endpoint"] if isinstance(defaults.get("endpoint"), dict) else {}
+    )
     client_paginator = (config.get("client") or {}).get("paginator")
     resources = config.get("resources") or []
     for index, entry in enumerate(resources):
         if isinstance(entry, str):
             entry = {"name": entry}
             resources[index] = entry
-        endpoint = entry.get("endpoint") or {}
-        if isinstance(endpoint, str):
-            endpoint = {"path": endpoint}
+        raw_endpoint = entry.get("endpoint") or {}
+        endpoint: dict[str, Any] = (
+            {"path": raw_endpoint} if isinstance(raw_endpoint, str) else dict(raw_endpoint)
+        )
         merged = {**default_endpoint, **endpoint}
         selector = merged.get("data_selector")
         paginator_config = merged.get("paginator", client_paginator)
@@ -146,7 +149,9 @@ def _check_page(response: Response, selector: str, resource: str, offset: int | 
     try:
         body = response.json()
     except ValueError:
-        raise ResponseContractError(resource, url, "the response body is not JSON", offset) from None
+        raise ResponseContractError(
+            resource, url, "the response body is not JSON", offset
+        ) from None
     found = jsonpath.find_values(selector, body)
     if not found:
         keys = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__

@@ -59,8 +59,10 @@ class SpecProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.key_path}: {self.message}" if self.key_path else (
-            f"{self.file}: {self.message}"
+        return (
+            f"{self.file}: {self.key_path}: {self.message}"
+            if self.key_path
+            else (f"{self.file}: {self.message}")
         )
 
 
@@ -126,7 +128,9 @@ class ScheduleSpec(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'UTC'") from None
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'UTC'"
+            ) from None
         return value
 
 
@@ -138,7 +142,7 @@ class ConnectorSpec(_Strict):
     owners: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     schedule: ScheduleSpec | None = None
-    retry: RetrySpec = RetrySpec()
+    retry: RetrySpec = Field(default_factory=lambda: RetrySpec())
     #: Seconds to wait for a server to answer (connect and each read).
     timeout_seconds: float = Field(60.0, gt=0, le=3600)
     #: Destination dataset (schema); defaults to the connector's name.
@@ -306,9 +310,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
     return seen
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def parse_connector(text: str, file: str | Path) -> Connector:
@@ -326,7 +328,7 @@ def parse_connector(text: str, file: str | Path) -> Connector:
     """
     label = Path(file).name
     try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConnectorSpecError([SpecProblem(label, "", _yaml_message(exc))]) from None
     if not isinstance(document, dict):
@@ -378,9 +380,7 @@ def load_connectors(directories: Iterable[Path]) -> list[Connector]:
     dirs = list(directories)
     for directory in dirs:
         if not directory.is_dir():
-            problems.append(
-                SpecProblem(str(directory), "", "connector directory does not exist")
-            )
+            problems.append(SpecProblem(str(directory), "", "connector directory does not exist"))
     for path in connector_files(d for d in dirs if d.is_dir()):
         try:
             connectors.append(load_connector_file(path))
@@ -466,9 +466,9 @@ def _source_problems(
 def _leaves_with_secrecy(value: Any, path: str) -> Iterator[tuple[str, bool, Any]]:
     """Yield ``(key_path, is_credential, leaf)``; a credential is judged by its key and container."""
 
-    def visit(node: Any, node_path: str, container: str | None, secret: bool) -> Iterator[
-        tuple[str, bool, Any]
-    ]:
+    def visit(
+        node: Any, node_path: str, container: str | None, secret: bool
+    ) -> Iterator[tuple[str, bool, Any]]:
         if isinstance(node, dict):
             for key, child in node.items():
                 key_str = str(key)
@@ -550,9 +550,9 @@ def _resource_problems(label: str, source: dict[str, Any]) -> list[SpecProblem]:
             isinstance(value, int) and not isinstance(value, bool) and value > 0
         ):
             problems.append(SpecProblem(label, key_path, "must be a positive integer"))
-        if re.search(r"\.paginator\.(maximum_offset|offset|maximum_page|base_page)$", key_path) and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 0
-        ):
+        if re.search(
+            r"\.paginator\.(maximum_offset|offset|maximum_page|base_page)$", key_path
+        ) and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             problems.append(SpecProblem(label, key_path, "must be an integer >= 0"))
     return problems
 
@@ -668,7 +668,10 @@ def _typeddict_keys(spec: Any) -> list[str]:
 def _pydantic_problems(label: str, exc: ValidationError) -> list[SpecProblem]:
     problems = []
     known = set(ConnectorSpec.model_fields)
-    nested_known = {"retry": set(RetrySpec.model_fields), "schedule": set(ScheduleSpec.model_fields)}
+    nested_known = {
+        "retry": set(RetrySpec.model_fields),
+        "schedule": set(ScheduleSpec.model_fields),
+    }
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
         key_path = _loc_to_path(error["loc"])

@@ -36,6 +36,8 @@ from restsync_dagster.demo_api.data import (
 
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
+#: Ways a collection can be told to answer 200 with a body that breaks the contract.
+MISBEHAVIOURS = ("non_json", "html", "missing_data", "data_not_list")
 
 
 def default_api_key(vertical: str) -> str:
@@ -65,6 +67,8 @@ class DemoApiConfig:
     outage_seconds: float = 0.0
     outage_retry_after: int | None = None
     max_page_size: int = 1000
+    #: Broken answers for testing: request path -> (mode, first offset affected); see MISBEHAVIOURS.
+    misbehave: dict[str, tuple[str, int]] = field(default_factory=dict)
     verbose: bool = False
 
     def count(self, vertical: str, collection: str) -> int:
@@ -141,6 +145,26 @@ class _State:
             return None
 
 
+class RawBody(bytes):
+    """A response body sent as is, with its content type (for broken answers)."""
+
+    content_type = "text/plain"
+
+
+def _misbehaving(mode: str, rows: list[Any], total: int) -> tuple[int, Any, dict[str, str]]:
+    if mode == "non_json":
+        return 200, RawBody(b"this is not JSON {"), {}
+    if mode == "html":
+        html = RawBody(b"<html><body><h1>Service temporarily unavailable</h1></body></html>")
+        html.content_type = "text/html"
+        return 200, html, {}
+    if mode == "missing_data":
+        return 200, {"items": rows, "total": total}, {}
+    if mode == "data_not_list":
+        return 200, {"data": rows[0] if rows else {}, "total": total}, {}
+    raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -168,9 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, body, headers = self._api(method, parts.path, params)
             key_present = "api_key" in params
             params.pop("api_key", None)
-            state.record(
-                SeenRequest(method, parts.path, params, status, time.time(), key_present)
-            )
+            state.record(SeenRequest(method, parts.path, params, status, time.time(), key_present))
             self._send(status, body, headers)
         finally:
             state.leave()
@@ -234,6 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
         shape = VERTICALS[vertical][collection[0]]
         total = cfg.count(vertical, collection[0])
         rows = [shape.make(cfg.seed, i) for i in range(offset, min(offset + limit, total))]
+        broken = cfg.misbehave.get(path)
+        if broken is not None and offset >= broken[1]:
+            return _misbehaving(broken[0], rows, total)
         return 200, {"data": rows, "total": total}, {}
 
     def _admin(self, method: str, path: str, params: dict[str, str]) -> None:
@@ -247,6 +272,13 @@ class _Handler(BaseHTTPRequestHandler):
             seconds = float(params.get("seconds", "0"))
             self.server.start_outage(seconds)
             self._send(200, {"outage_seconds": seconds}, {})
+        elif path == "/_demo/misbehave" and method == "POST":
+            mode = params.get("mode", "none")
+            if mode != "none" and mode not in MISBEHAVIOURS:
+                self._send(400, {"error": f"mode must be one of {MISBEHAVIOURS} or none"}, {})
+                return
+            self.server.misbehave(params.get("path", ""), mode, int(params.get("from_offset", "0")))
+            self._send(200, {"ok": True}, {})
         elif path == "/_demo/reset" and method == "POST":
             self.server.reset_log()
             self._send(200, {"ok": True}, {})
@@ -254,9 +286,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": "not_found"}, {})
 
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        if isinstance(body, RawBody):
+            payload, content_type = bytes(body), body.content_type
+        else:
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            content_type = "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)
@@ -288,6 +324,13 @@ class _DemoHTTPServer(ThreadingHTTPServer):
     def start_outage(self, seconds: float) -> None:
         with self.state.lock:
             self.state.outage_until = time.monotonic() + seconds
+
+    def misbehave(self, path: str, mode: str, from_offset: int) -> None:
+        with self.state.lock:
+            if mode == "none":
+                self.state.config.misbehave.pop(path, None)
+            else:
+                self.state.config.misbehave[path] = (mode, from_offset)
 
     def reset_log(self) -> None:
         with self.state.lock:
@@ -323,7 +366,10 @@ class DemoApi:
         """Bind and serve in a daemon thread."""
         self._server = _DemoHTTPServer(self.config)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="restsync-demo-api", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="restsync-demo-api",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -363,6 +409,13 @@ class DemoApi:
     def start_outage(self, seconds: float) -> None:
         """Answer 503 to every API request for the next ``seconds``."""
         self._require_server().start_outage(seconds)
+
+    def misbehave(self, path: str, mode: str, from_offset: int = 0) -> None:
+        """Answer requests of ``path`` at ``offset >= from_offset`` in a broken way (``mode`` is one
+        of :data:`MISBEHAVIOURS`, or ``none`` to heal)."""
+        if mode != "none" and mode not in MISBEHAVIOURS:
+            raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")
+        self._require_server().misbehave(path, mode, from_offset)
 
     def reset_log(self) -> None:
         """Forget the requests seen so far."""

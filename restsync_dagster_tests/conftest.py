@@ -1,0 +1,95 @@
+"""Shared fixtures: a real demo API on 127.0.0.1, an isolated RESTSYNC_HOME, a real DagsterInstance."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+
+from restsync_dagster.cli import demo_env as demo_variables
+from restsync_dagster.demo_api import DemoApi, DemoApiConfig
+
+VERTICALS = ("generic", "analytics", "ecommerce", "database", "communications")
+
+
+@pytest.fixture
+def start_demo_api() -> Iterator[Callable[..., DemoApi]]:
+    """Start demo APIs on free ports with the given config; all are stopped after the test."""
+    started: list[DemoApi] = []
+
+    def start(**config: Any) -> DemoApi:
+        api = DemoApi(DemoApiConfig(port=0, **config)).start()
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.stop()
+
+
+@pytest.fixture
+def restsync_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty RESTSYNC_HOME, and no connector variable or restsync setting in the environment."""
+    for name in list(os.environ):
+        if name.endswith(("_API_KEY", "_BASE_URL")) or name.startswith(
+            ("RESTSYNC_", "DAGSTER_HOME")
+        ):
+            monkeypatch.delenv(name)
+    home = tmp_path / "restsync"
+    monkeypatch.setenv("RESTSYNC_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def demo_api(start_demo_api: Callable[..., DemoApi]) -> DemoApi:
+    """The demo API with its default data."""
+    return start_demo_api()
+
+
+@pytest.fixture
+def demo_env(restsync_home: Path, demo_api: DemoApi, monkeypatch: pytest.MonkeyPatch) -> DemoApi:
+    """The bundled connectors pointed at ``demo_api``, with its keys."""
+    point_connectors_at(demo_api, monkeypatch)
+    return demo_api
+
+
+def point_connectors_at(api: DemoApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set every bundled connector's base URL and key for ``api``."""
+    for name, value in demo_variables(api.url()).items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A real, persistent DagsterInstance in a temporary directory."""
+    with dg.instance_for_test() as dagster_instance:
+        yield dagster_instance
+
+
+def warehouse(home: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the DuckDB file of ``home``."""
+    return duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+
+
+def table_rows(home: Path, table: str, order_by: str = "id") -> list[dict[str, Any]]:
+    """Rows of ``dataset.table`` without dlt's bookkeeping columns."""
+    with warehouse(home) as con:
+        relation = con.sql(f"select * from {table} order by {order_by}")
+        columns = relation.columns
+        return [
+            {k: v for k, v in zip(columns, row, strict=True) if not k.startswith("_dlt")}
+            for row in relation.fetchall()
+        ]
+
+
+def table_count(home: Path, table: str) -> int:
+    """``count(*)`` of ``dataset.table``."""
+    with warehouse(home) as con:
+        (result,) = con.execute(f"select count(*) from {table}").fetchall()
+        assert result is not None
+        return int(result[0])

@@ -1,0 +1,119 @@
+"""The ``restsync`` command, in process and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from restsync_dagster.cli import main
+from restsync_dagster_tests.conftest import point_connectors_at, table_count
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def restsync(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "restsync_dagster.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+
+
+def test_validate_lists_connectors_resources_and_the_variables_each_needs(restsync_home, capsys):
+    assert main(["validate"]) == 0
+    out = capsys.readouterr().out
+    assert "ecommerce  (" in out and "resources: customers, products, orders" in out
+    assert "env ECOMMERCE_API_KEY: secret, required" in out
+    assert "env ECOMMERCE_BASE_URL: variable, default 'http://127.0.0.1:8765/ecommerce'" in out
+    assert out.rstrip().endswith("5 connector(s) valid.")
+
+
+def test_validate_json_is_machine_readable(restsync_home, capsys):
+    assert main(["validate", "--json"]) == 0
+    described = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
+    assert described["database"]["resources"] == ["databases", "records"]
+
+
+def test_validate_exits_1_with_one_line_per_problem_and_no_traceback(restsync_home, tmp_path):
+    (tmp_path / "broken.yaml").write_text("name: broken\nretry: {max_retries: -2}\nsource: {}\n")
+    env = {**os.environ, "RESTSYNC_CONNECTORS_DIR": str(tmp_path)}
+    result = restsync("validate", env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "restsync: 2 problems in connector files:"
+    assert "broken.yaml: retry.max_retries: Input should be greater than or equal to 0" in lines[1]
+    assert "broken.yaml: source.resources: must be a non-empty list of resources" in lines[2]
+
+
+def test_sync_json_reports_every_resource_and_a_second_sync_keeps_the_counts(
+    demo_env, restsync_home, tmp_path
+):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    first = restsync("sync", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    outcomes = json.loads(first.stdout)
+    assert len(outcomes) == 11
+    assert all(o["status"] == "success" and o["rows_loaded"] > 0 for o in outcomes)
+    orders = next(o for o in outcomes if o["asset_key"] == "ecommerce/orders")
+    assert orders == {
+        **orders,
+        "connector": "ecommerce",
+        "resource": "orders",
+        "table": "warehouse.ecommerce.orders",
+        "rows_loaded": 510,
+    }
+    counts = {o["table"]: table_count(restsync_home, o["table"].split(".", 1)[1]) for o in outcomes}
+    second = restsync("sync", "--json", env=env)
+    assert second.returncode == 0, second.stderr
+    assert {
+        o["table"]: table_count(restsync_home, o["table"].split(".", 1)[1]) for o in outcomes
+    } == counts
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 10, "each connector ran twice, recorded in DAGSTER_HOME"
+        assert {r.job_name for r in runs} == {
+            "analytics_sync", "communications_sync", "database_sync", "ecommerce_sync", "generic_sync",
+        }  # fmt: skip
+
+
+def test_sync_of_an_unknown_connector_exits_2_and_names_the_known_ones(restsync_home, capsys):
+    assert main(["sync", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown connector(s): nope; known: analytics, communications, database" in err
+
+
+def test_sync_without_the_api_key_fails_naming_the_variable(
+    demo_env, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.delenv("GENERIC_API_KEY")
+    assert main(["sync", "generic"]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED  generic/customers" in captured.out
+    assert "environment variable(s) not set: GENERIC_API_KEY" in captured.err
+    assert demo_env.requests() == []
+
+
+def test_a_failed_sync_prints_the_reason_but_never_the_key(
+    start_demo_api, restsync_home, tmp_path, monkeypatch, capsys
+):
+    api = start_demo_api(api_keys={"generic": "the-right-key-123"})
+    point_connectors_at(api, monkeypatch)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("GENERIC_API_KEY", "a-wrong-key-4f9a7c")
+    assert main(["sync", "generic", "--json"]) == 1
+    captured = capsys.readouterr()
+    outcomes = json.loads(captured.out)
+    assert {o["status"] for o in outcomes} == {"failed"}
+    assert "the API answered HTTP 401" in outcomes[0]["error"]
+    assert "a-wrong-key-4f9a7c" not in captured.out + captured.err

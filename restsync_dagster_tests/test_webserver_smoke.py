@@ -1,0 +1,122 @@
+"""A real ``dagster dev`` in the repo root, with no arguments but a port: it loads the code
+location, lists the assets over GraphQL, shows resources with env var names but no values."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from restsync_dagster.cli import prepare_dagster_home
+from restsync_dagster.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "smoke-secret-5e1d9a"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def dagster_dev(restsync_home: Path) -> Iterator[str]:
+    port = free_port()
+    dagster_home = prepare_dagster_home(Settings.from_env())
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "ANALYTICS_API_KEY": SECRET}
+    log = open(restsync_home / "dagster_dev.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (restsync_home / "dagster_dev.log").read_text()
+            try:
+                if requests.get(f"{url}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail("dagster dev did not answer within 180 s")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    deadline = time.monotonic() + 120
+    while True:
+        response = requests.post(
+            f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body
+        data = body["data"]
+        # The code location may still be loading right after the server answers.
+        if (data and "LOADING" not in str(data)) or time.monotonic() > deadline:
+            return data
+        time.sleep(1)
+
+
+@pytest.mark.slow
+def test_dagster_dev_serves_five_groups_and_hides_resource_values(dagster_dev):
+    locations = graphql(
+        dagster_dev,
+        "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+        "locationOrLoadError { __typename ... on PythonError { message } } } } } }",
+    )
+    (entry,) = locations["workspaceOrError"]["locationEntries"]
+    assert entry["name"] == "restsync"
+    assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+
+    nodes = graphql(dagster_dev, "{ assetNodes { assetKey { path } groupName } }")["assetNodes"]
+    keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+    assert len(keys) == 11 and "ecommerce/orders" in keys
+    assert {n["groupName"] for n in nodes} == {
+        "analytics", "communications", "database", "ecommerce", "generic",
+    }  # fmt: skip
+
+    details = graphql(
+        dagster_dev,
+        "query($selector: ResourceSelector!) { topLevelResourceDetailsOrError(resourceSelector: $selector) {"
+        " __typename ... on ResourceDetails { name configuredValues { key value type } } } }",
+        {
+            "selector": {
+                "repositoryLocationName": "restsync",
+                "repositoryName": "__repository__",
+                "resourceName": "analytics_env",
+            }
+        },
+    )
+    resource = details["topLevelResourceDetailsOrError"]
+    assert resource["__typename"] == "ResourceDetails", resource
+    assert {
+        "key": "ANALYTICS_API_KEY",
+        "value": "ANALYTICS_API_KEY",
+        "type": "ENV_VAR",
+    } in resource["configuredValues"]
+    assert SECRET not in str(details)

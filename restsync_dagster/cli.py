@@ -395,18 +395,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"demo API on {api.url()}; Dagster UI on http://{args.ui_host}:{args.ui_port}", flush=True
     )
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    child = subprocess.Popen(command, env=child_env)
+    # Its own process group, so stopping the demo stops dagster dev's webserver, daemon and code
+    # servers too, not only the parent.
+    child = subprocess.Popen(command, env=child_env, start_new_session=True)
     try:
         return child.wait()
     except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        stop_process_group(child)
         return EXIT_OK
     finally:
         api.stop()
+
+
+def stop_process_group(child: subprocess.Popen[bytes], grace_seconds: float = 20) -> None:
+    """Interrupt a process group like Ctrl-C would, then terminate and kill what is left."""
+    for sig, wait in ((signal.SIGINT, grace_seconds), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; give its children the same signal's grace, then make sure.
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(child.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
 
 
 # --------------------------------------------------------------------------------------------

@@ -183,3 +183,22 @@ def test_with_a_fifth_of_requests_failing_a_sync_still_loads_exactly_the_records
     assert retries == faults.get("429", 0) + faults.get("503", 0)
     for vertical, collection in COLLECTIONS:
         assert_matches_api(restsync_home, api, vertical, collection)
+
+
+def test_restsync_destination_switches_to_another_dlt_destination(
+    demo_env, restsync_home, instance, tmp_path, monkeypatch
+):
+    bucket = tmp_path / "lake"
+    monkeypatch.setenv("RESTSYNC_DESTINATION", "filesystem")
+    monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", bucket.as_uri())
+    result = run_job("generic_sync", instance)
+    assert result.success
+    tables = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata[
+            "dagster/table_name"
+        ].value
+        for e in result.get_asset_materialization_events()
+    }
+    assert tables == {"generic/customers": "generic.customers", "generic/items": "generic.items"}
+    assert list((bucket / "generic" / "customers").iterdir()), "files landed in the bucket"
+    assert not (restsync_home / "warehouse.duckdb").exists()

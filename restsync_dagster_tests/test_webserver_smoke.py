@@ -4,7 +4,6 @@ location, lists the assets over GraphQL, shows resources with env var names but 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from restsync_dagster.cli import prepare_dagster_home
+from restsync_dagster.cli import prepare_dagster_home, stop_process_group
 from restsync_dagster.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,12 +56,7 @@ def dagster_dev(restsync_home: Path) -> Iterator[str]:
             pytest.fail("dagster dev did not answer within 180 s")
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
         log.close()
 
 

@@ -33,7 +33,13 @@ def run(*command: str | Path, env: dict[str, str] | None = None) -> int:
     """Run a command from the repo root; return its exit code."""
     printable = " ".join(str(c) for c in command)
     print(f"+ {printable}", flush=True)
-    return subprocess.call([str(c) for c in command], cwd=ROOT, env=env)
+    process = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env)
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached the child too; let it shut down cleanly instead of killing it.
+            continue
 
 
 def check(*command: str | Path, env: dict[str, str] | None = None) -> None:

@@ -2,8 +2,8 @@
 
 Nothing runs at import. Dagster calls :func:`defs` when it loads the code location; it reads the
 connector files (a bad file fails the load with one line per problem) and builds, per connector,
-a multi-asset, a ``<connector>_sync`` job, a schedule and an ``<connector>_env`` resource. No
-variable is read and no request is made until a run starts.
+a multi-asset, a ``<connector>_sync`` job, a schedule and an ``<connector>_env`` resource, plus the
+``retry_transient_failures`` sensor. No secret is read and no request is made until a run starts.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from restsync_dagster.assets import build_connector_assets
 from restsync_dagster.jobs import build_sync_job
 from restsync_dagster.resources import build_env_resource, env_resource_key
 from restsync_dagster.schedules import build_schedule
+from restsync_dagster.sensors import build_retry_sensor
 from restsync_dagster.settings import Settings
 from restsync_dagster.spec import Connector, load_connectors
 
@@ -34,7 +35,10 @@ def build_definitions(connectors: Sequence[Connector], settings: Settings) -> dg
         if schedule is not None:
             schedules.append(schedule)
         resources[env_resource_key(connector)] = build_env_resource(connector)
-    return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=resources)
+    sensors = [build_retry_sensor(connectors, jobs, settings)] if connectors else []
+    return dg.Definitions(
+        assets=assets, jobs=jobs, schedules=schedules, sensors=sensors, resources=resources
+    )
 
 
 def load_definitions(settings: Settings | None = None) -> dg.Definitions:

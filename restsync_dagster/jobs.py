@@ -9,7 +9,12 @@ from restsync_dagster.spec import Connector
 
 def job_name(connector: Connector) -> str:
     """The name of ``connector``'s sync job."""
-    return f"{connector.name}_sync"
+    return sync_job_name(connector.name)
+
+
+def sync_job_name(connector_name: str) -> str:
+    """The name of the sync job of the connector called ``connector_name``."""
+    return f"{connector_name}_sync"
 
 
 def build_sync_job(

@@ -7,6 +7,9 @@
 | ``RESTSYNC_DESTINATION`` | ``duckdb`` | any dlt destination name (credentials via dlt's env vars) |
 | ``RESTSYNC_CONNECTORS_DIR`` | (none) | extra connector directories, separated by ``os.pathsep`` |
 | ``RESTSYNC_INCLUDE_EXAMPLES`` | ``true`` | load the five bundled example connectors |
+| ``RESTSYNC_RUN_RETRIES`` | ``3`` | retry runs per failed run (a connector's ``retry.run_retries`` wins) |
+| ``RESTSYNC_RUN_RETRY_BASE_DELAY_SECONDS`` | ``60`` | wait before the first retry run, doubled after |
+| ``RESTSYNC_RETRY_SENSOR_INTERVAL_SECONDS`` | ``30`` | how often the retry sensor looks at failed runs |
 """
 
 from __future__ import annotations
@@ -20,6 +23,23 @@ BUNDLED_CONNECTORS_DIR = Path(__file__).parent / "connectors"
 _FALSE = {"0", "false", "no", "off"}
 
 
+class SettingsError(ValueError):
+    """An environment variable holds a value restsync cannot use."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings of the code location."""
@@ -29,6 +49,9 @@ class Settings:
     destination: str
     extra_connector_dirs: tuple[Path, ...]
     include_examples: bool
+    run_retries: int = 3
+    run_retry_base_delay_seconds: float = 60.0
+    retry_sensor_interval_seconds: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +71,13 @@ class Settings:
             extra_connector_dirs=extra,
             include_examples=(env.get("RESTSYNC_INCLUDE_EXAMPLES") or "true").strip().lower()
             not in _FALSE,
+            run_retries=int(_number(env, "RESTSYNC_RUN_RETRIES", 3, minimum=0)),
+            run_retry_base_delay_seconds=_number(
+                env, "RESTSYNC_RUN_RETRY_BASE_DELAY_SECONDS", 60.0, minimum=0
+            ),
+            retry_sensor_interval_seconds=int(
+                _number(env, "RESTSYNC_RETRY_SENSOR_INTERVAL_SECONDS", 30, minimum=1)
+            ),
         )
 
     @property

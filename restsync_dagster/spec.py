@@ -95,6 +95,12 @@ class RetrySpec(_Strict):
     backoff_factor: float = Field(2.0, ge=0, le=600)
     #: Cap on any single wait, the server's ``Retry-After`` included.
     max_delay_seconds: float = Field(60.0, gt=0, le=3600)
+    #: Retry *runs* per failed run, by the ``retry_transient_failures`` sensor (default: the
+    #: deployment's ``RESTSYNC_RUN_RETRIES``, 3).
+    run_retries: int | None = Field(None, ge=0, le=20)
+    #: Wait before the first retry run; doubles for each further one (default:
+    #: ``RESTSYNC_RUN_RETRY_BASE_DELAY_SECONDS``, 60).
+    run_base_delay_seconds: float | None = Field(None, ge=0, le=86_400)
 
     @field_validator("statuses")
     @classmethod

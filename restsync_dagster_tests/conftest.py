@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,9 +14,14 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pytest
+import requests
 
 from restsync_dagster.cli import demo_env as demo_variables
+from restsync_dagster.cli import prepare_dagster_home, stop_process_group
 from restsync_dagster.demo_api import DemoApi, DemoApiConfig
+from restsync_dagster.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
 
 VERTICALS = ("generic", "analytics", "ecommerce", "database", "communications")
 
@@ -93,3 +102,51 @@ def table_count(home: Path, table: str) -> int:
         (result,) = con.execute(f"select count(*) from {table}").fetchall()
         assert result is not None
         return int(result[0])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def start_dagster_dev(restsync_home: Path) -> Iterator[Callable[[dict[str, str]], str]]:
+    """Start ``dagster dev`` in the repo root (no arguments but host and port) with extra
+    environment variables; return its URL once it answers. Stopped, with its children, after."""
+    started: list[subprocess.Popen[bytes]] = []
+    logs = []
+
+    def start(extra_env: dict[str, str]) -> str:
+        port = free_port()
+        dagster_home = prepare_dagster_home(Settings.from_env())
+        env = {**os.environ, "DAGSTER_HOME": str(dagster_home), **extra_env}
+        log = open(restsync_home / "dagster_dev.log", "wb")  # noqa: SIM115 - closed below
+        logs.append(log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (restsync_home / "dagster_dev.log").read_text()
+            try:
+                if requests.get(f"{url}/server_info", timeout=2).ok:
+                    return url
+            except requests.ConnectionError:
+                pass
+            time.sleep(1)
+        pytest.fail("dagster dev did not answer within 180 s")
+
+    yield start
+    for process in started:
+        stop_process_group(process)
+    for log in logs:
+        log.close()

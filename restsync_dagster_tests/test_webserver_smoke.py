@@ -3,61 +3,17 @@ location, lists the assets over GraphQL, shows resources with env var names but 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from restsync_dagster.cli import prepare_dagster_home, stop_process_group
-from restsync_dagster.settings import Settings
-
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "smoke-secret-5e1d9a"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def dagster_dev(restsync_home: Path) -> Iterator[str]:
-    port = free_port()
-    dagster_home = prepare_dagster_home(Settings.from_env())
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "ANALYTICS_API_KEY": SECRET}
-    log = open(restsync_home / "dagster_dev.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (restsync_home / "dagster_dev.log").read_text()
-            try:
-                if requests.get(f"{url}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("dagster dev did not answer within 180 s")
-        yield url
-    finally:
-        stop_process_group(process)
-        log.close()
+def dagster_dev(start_dagster_dev) -> str:
+    return start_dagster_dev({"ANALYTICS_API_KEY": SECRET})
 
 
 def graphql(url: str, query: str, variables: dict | None = None) -> dict:

@@ -309,6 +309,11 @@ class _DemoHTTPServer(ThreadingHTTPServer):
         self.state = _State(config)
         super().__init__((config.host, config.port), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients closing keep-alive connections are normal; stay quiet unless verbose.
+        if self.state.config.verbose:
+            super().handle_error(request, client_address)
+
     def stats(self) -> dict[str, Any]:
         with self.state.lock:
             return {

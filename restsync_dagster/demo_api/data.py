@@ -226,37 +226,84 @@ def communications_messages(seed: int, i: int) -> Record:
 
 @dataclass(frozen=True)
 class ResourceShape:
-    """How the demo API serves one collection."""
+    """How the demo API serves one collection.
+
+    Record ``i`` is created ``i * step_seconds`` after :data:`EPOCH` and last updated at most
+    ``max_lag_seconds`` after that, which lets ``updated_since``/``updated_until`` filters find
+    their candidates arithmetically instead of scanning every record.
+    """
 
     path: str
     make: Callable[[int, int], Record]
     default_count: int
+    step_seconds: int
+    max_lag_seconds: int
+    #: The field a simulated update changes (besides ``updated_at``).
+    mutable_field: str
+
+
+def mutate(record: Record, field_name: str, version: int) -> Record:
+    """Record as changed by its ``version``-th simulated update."""
+    value = record.get(field_name)
+    if isinstance(value, bool):
+        changed: Any = value if version % 2 == 0 else not value
+    elif isinstance(value, int | float):
+        changed = round(value + version, 2)
+    elif value is None:
+        changed = f"v{version}"
+    else:
+        changed = f"{value}-v{version}"
+    return {**record, field_name: changed}
 
 
 #: Top-level collections per vertical. The database vertical's per-database records are served
 #: separately (see :func:`database_records`), below ``/v1/databases/{id}/records``.
 VERTICALS: dict[str, dict[str, ResourceShape]] = {
     "generic": {
-        "customers": ResourceShape("/v1/customers", generic_customers, 250),
-        "items": ResourceShape("/v1/items", generic_items, 420),
+        "customers": ResourceShape("/v1/customers", generic_customers, 250, 3600, 86_400, "status"),
+        "items": ResourceShape("/v1/items", generic_items, 420, 600, 7200, "quantity"),
     },
     "analytics": {
-        "events": ResourceShape("/v1/events", analytics_events, 640),
-        "sessions": ResourceShape("/v1/sessions", analytics_sessions, 180),
+        "events": ResourceShape("/v1/events", analytics_events, 640, 15, 60, "duration_ms"),
+        "sessions": ResourceShape("/v1/sessions", analytics_sessions, 180, 120, 3600, "pageviews"),
     },
     "ecommerce": {
-        "customers": ResourceShape("/v1/customers", ecommerce_customers, 230),
-        "products": ResourceShape("/v1/products", ecommerce_products, 120),
-        "orders": ResourceShape("/v1/orders", ecommerce_orders, 510),
+        "customers": ResourceShape(
+            "/v1/customers", ecommerce_customers, 230, 1800, 86_400, "marketing_opt_in"
+        ),
+        "products": ResourceShape("/v1/products", ecommerce_products, 120, 7200, 3600, "price"),
+        "orders": ResourceShape("/v1/orders", ecommerce_orders, 510, 900, 172_800, "status"),
     },
     "database": {
-        "databases": ResourceShape("/v1/databases", database_databases, 3),
+        "databases": ResourceShape("/v1/databases", database_databases, 3, 86_400, 3600, "region"),
     },
     "communications": {
-        "contacts": ResourceShape("/v1/contacts", communications_contacts, 150),
-        "messages": ResourceShape("/v1/messages", communications_messages, 730),
+        "contacts": ResourceShape(
+            "/v1/contacts", communications_contacts, 150, 2400, 43_200, "opted_out"
+        ),
+        "messages": ResourceShape("/v1/messages", communications_messages, 730, 60, 300, "status"),
     },
 }
 
 #: Records per database below ``/v1/databases/{id}/records`` unless overridden.
 DEFAULT_RECORDS_PER_DATABASE = 210
+
+
+def database_records_schema(database_id: int) -> list[dict[str, Any]]:
+    """What ``/v1/databases/{id}/schema`` answers: the fields of that database's records.
+
+    ``archived_at`` is declared but never sent: schema discovery must still create the column.
+    """
+    del database_id  # every demo database shares one layout
+    return [
+        {"name": "id", "type": "bigint", "nullable": False},
+        {"name": "database_id", "type": "bigint", "nullable": False},
+        {"name": "user_key", "type": "text", "nullable": False},
+        {"name": "customer_id", "type": "text", "nullable": False},
+        {"name": "value", "type": "text", "nullable": True},
+        {"name": "amount", "type": "decimal(12,2)", "nullable": False},
+        {"name": "deleted", "type": "boolean", "nullable": True},
+        {"name": "recorded_at", "type": "timestamp", "nullable": False},
+        {"name": "updated_at", "type": "timestamp", "nullable": False},
+        {"name": "archived_at", "type": "timestamp", "nullable": True},
+    ]

@@ -22,16 +22,18 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from restsync_dagster.demo_api.collections import Collection, parse_instant
 from restsync_dagster.demo_api.data import (
     DEFAULT_RECORDS_PER_DATABASE,
     VERTICALS,
     database_records,
+    database_records_schema,
 )
 
 DEFAULT_PORT = 8765
@@ -113,6 +115,20 @@ class _State:
         self.status_counts: Counter[int] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.collections = {
+            (vertical, name): Collection(shape, config.seed, config.count(vertical, name))
+            for vertical, shapes in VERTICALS.items()
+            for name, shape in shapes.items()
+        }
+
+    def collection(self, qualified: str) -> Collection:
+        """``vertical.collection`` -> its state.
+
+        Raises:
+            KeyError: no such collection.
+        """
+        vertical, _, name = qualified.partition(".")
+        return self.collections[(vertical, name)]
 
     def record(self, seen: SeenRequest) -> None:
         with self.lock:
@@ -233,32 +249,45 @@ class _Handler(BaseHTTPRequestHandler):
                 {},
             )
         collection = segments[2:]
-        if (
-            vertical == "database"
-            and len(collection) == 3
-            and collection[0] == "databases"
-            and collection[2] == "records"
-        ):
-            try:
-                database_id = int(collection[1])
-            except ValueError:
-                database_id = 0
-            if not 1 <= database_id <= cfg.count("database", "databases"):
-                return 404, {"error": "not_found", "message": f"no database {collection[1]}"}, {}
-            total = cfg.records_per_database
-            rows = [
-                database_records(cfg.seed, database_id, i)
-                for i in range(offset, min(offset + limit, total))
-            ]
-            return 200, {"data": rows, "total": total}, {}
+        if vertical == "database" and len(collection) == 3 and collection[0] == "databases":
+            return self._database(collection[1], collection[2], offset, limit)
         if len(collection) != 1 or collection[0] not in VERTICALS[vertical]:
             return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
-        shape = VERTICALS[vertical][collection[0]]
-        total = cfg.count(vertical, collection[0])
-        rows = [shape.make(cfg.seed, i) for i in range(offset, min(offset + limit, total))]
+        try:
+            since = parse_instant(params["updated_since"]) if params.get("updated_since") else None
+            until = parse_instant(params["updated_until"]) if params.get("updated_until") else None
+        except ValueError:
+            return 400, {"error": "bad_request", "message": "updated_since/until: ISO-8601"}, {}
+        with state.lock:
+            current = state.collections[(vertical, collection[0])]
+            ids = current.ids(since, until)
+            total = len(ids)
+            rows = [current.record(i) for i in ids[offset : offset + limit]]
         broken = cfg.misbehave.get(path)
         if broken is not None and offset >= broken[1]:
             return _misbehaving(broken[0], rows, total)
+        return 200, {"data": rows, "total": total}, {}
+
+    def _database(
+        self, raw_id: str, what: str, offset: int, limit: int
+    ) -> tuple[int, Any, dict[str, str]]:
+        cfg = self.server.state.config
+        database_id = int(raw_id) if raw_id.isdigit() else 0
+        if not 1 <= database_id <= cfg.count("database", "databases"):
+            return 404, {"error": "not_found", "message": f"no database {raw_id}"}, {}
+        if what == "schema":
+            return (
+                200,
+                {"database_id": database_id, "fields": database_records_schema(database_id)},
+                {},
+            )
+        if what != "records":
+            return 404, {"error": "not_found", "message": f"no such endpoint: {what}"}, {}
+        total = cfg.records_per_database
+        rows = [
+            database_records(cfg.seed, database_id, i)
+            for i in range(offset, min(offset + limit, total))
+        ]
         return 200, {"data": rows, "total": total}, {}
 
     def _admin(self, method: str, path: str, params: dict[str, str]) -> None:
@@ -278,6 +307,31 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, {"error": f"mode must be one of {MISBEHAVIOURS} or none"}, {})
                 return
             self.server.misbehave(params.get("path", ""), mode, int(params.get("from_offset", "0")))
+            self._send(200, {"ok": True}, {})
+        elif path == "/_demo/advance" and method == "POST":
+            try:
+                changed = self.server.advance(
+                    params.get("collection", ""),
+                    int(params.get("insert", "0")),
+                    int(params.get("update", "0")),
+                    float(params.get("hours", "1")),
+                )
+            except (KeyError, ValueError) as exc:
+                self._send(400, {"error": f"bad advance request: {exc}"}, {})
+                return
+            self._send(200, changed, {})
+        elif path == "/_demo/schema" and method == "POST":
+            try:
+                self.server.change_schema(
+                    params.get("collection", ""),
+                    *(
+                        {f for f in params.get(k, "").split(",") if f}
+                        for k in ("drop", "retype", "add")
+                    ),
+                )
+            except KeyError as exc:
+                self._send(400, {"error": f"unknown collection {exc}"}, {})
+                return
             self._send(200, {"ok": True}, {})
         elif path == "/_demo/reset" and method == "POST":
             self.server.reset_log()
@@ -329,6 +383,23 @@ class _DemoHTTPServer(ThreadingHTTPServer):
     def start_outage(self, seconds: float) -> None:
         with self.state.lock:
             self.state.outage_until = time.monotonic() + seconds
+
+    def advance(self, collection: str, insert: int, update: int, hours: float) -> dict[str, Any]:
+        with self.state.lock:
+            return self.state.collection(collection).advance(insert, update, hours)
+
+    def change_schema(
+        self, collection: str, drop: set[str], retype: set[str], add: set[str]
+    ) -> None:
+        with self.state.lock:
+            self.state.collection(collection).change_schema(drop, retype, add)
+
+    def expected(
+        self, collection: str, since: Any = None, until: Any = None
+    ) -> list[dict[str, Any]]:
+        with self.state.lock:
+            current = self.state.collection(collection)
+            return [current.record(i) for i in current.ids(since, until)]
 
     def misbehave(self, path: str, mode: str, from_offset: int) -> None:
         with self.state.lock:
@@ -426,8 +497,15 @@ class DemoApi:
         """Forget the requests seen so far."""
         self._require_server().reset_log()
 
-    def expected_rows(self, vertical: str, collection: str) -> list[dict[str, Any]]:
-        """Every record ``vertical``'s ``collection`` serves, as the API serves it."""
+    def expected_rows(
+        self,
+        vertical: str,
+        collection: str,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every record ``vertical``'s ``collection`` serves now (``updated_at`` in
+        ``[since, until)`` when given), as the API serves it."""
         cfg = self.config
         if vertical == "database" and collection == "records":
             return [
@@ -435,8 +513,29 @@ class DemoApi:
                 for db in range(1, cfg.count("database", "databases") + 1)
                 for i in range(cfg.records_per_database)
             ]
-        shape = VERTICALS[vertical][collection]
-        return [shape.make(cfg.seed, i) for i in range(cfg.count(vertical, collection))]
+        return self._require_server().expected(
+            f"{vertical}.{collection}",
+            parse_instant(since) if since else None,
+            parse_instant(until) if until else None,
+        )
+
+    def advance(
+        self, collection: str, insert: int = 0, update: int = 0, hours: float = 1.0
+    ) -> dict[str, list[int]]:
+        """Move ``vertical.collection``'s simulated clock ``hours`` on, inserting and updating
+        records within that time. Returns the ids inserted and updated."""
+        return self._require_server().advance(collection, insert, update, hours)
+
+    def change_schema(
+        self,
+        collection: str,
+        drop: Iterable[str] = (),
+        retype: Iterable[str] = (),
+        add: Iterable[str] = (),
+    ) -> None:
+        """Serve ``vertical.collection``'s records without ``drop`` fields, with ``retype`` fields
+        as strings and with extra ``add`` fields (all empty: as designed)."""
+        self._require_server().change_schema(collection, set(drop), set(retype), set(add))
 
     def _require_server(self) -> _DemoHTTPServer:
         if self._server is None:

@@ -1,0 +1,383 @@
+"""The model of a connector file: the project's keys, typed, and what a connector is made of.
+
+Pydantic models for the keys around ``source:`` (schedule, retry, partitions, ...), the problem
+type every validation step reports with, and the facts the Dagster side derives from a file
+without building anything (:class:`ResourceInfo`). Pure: no Dagster, no network.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+RESOURCE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
+DEFAULT_RETRY_STATUSES: tuple[int, ...] = (429, 500, 502, 503, 504)
+
+# --------------------------------------------------------------------------------------------
+# Problems
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One thing wrong with one connector file."""
+
+    file: str
+    key_path: str
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}: {self.key_path}: {self.message}"
+            if self.key_path
+            else (f"{self.file}: {self.message}")
+        )
+
+
+class ConnectorSpecError(ValueError):
+    """Connector files that cannot be used; ``problems`` lists every one found."""
+
+    def __init__(self, problems: Sequence[SpecProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in connector files:"
+        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+
+
+# --------------------------------------------------------------------------------------------
+# The model of the project's keys
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetrySpec(_Strict):
+    """HTTP-level retries of one connector."""
+
+    statuses: tuple[int, ...] = DEFAULT_RETRY_STATUSES
+    max_retries: int = Field(3, ge=0, le=10)
+    backoff_factor: float = Field(2.0, ge=0, le=600)
+    #: Cap on any single wait, the server's ``Retry-After`` included.
+    max_delay_seconds: float = Field(60.0, gt=0, le=3600)
+    #: Retry *runs* per failed run, by the ``retry_transient_failures`` sensor (default: the
+    #: deployment's ``RESTSYNC_RUN_RETRIES``, 3).
+    run_retries: int | None = Field(None, ge=0, le=20)
+    #: Wait before the first retry run; doubles for each further one (default:
+    #: ``RESTSYNC_RUN_RETRY_BASE_DELAY_SECONDS``, 60).
+    run_base_delay_seconds: float | None = Field(None, ge=0, le=86_400)
+
+    @field_validator("statuses")
+    @classmethod
+    def _http_error_statuses(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [s for s in value if not 400 <= s <= 599]
+        if bad:
+            raise ValueError(f"retry statuses must be HTTP error codes (400-599), not {bad}")
+        return value
+
+
+class ScheduleSpec(_Strict):
+    """When the connector's sync job runs."""
+
+    cron: str
+    timezone: str = "UTC"
+    #: Whether the schedule is on when the code location loads (it can be toggled in the UI).
+    running: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value) or len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a 5-field cron expression such as '0 * * * *'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'UTC'"
+            ) from None
+        return value
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> float:
+    """``"26h"``, ``"90m"``, ``"2d"``... in seconds.
+
+    Raises:
+        ValueError: not a number followed by one of s, m, h, d, w.
+    """
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as '30m', '26h' or '2d'")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+class TimeWindowSpec(_Strict):
+    """A time-window partitioning: ``{start: 2026-01-01}`` (dates or ISO date-times)."""
+
+    start: str
+    end: str | None = None
+    timezone: str = "UTC"
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _iso(cls, value: Any) -> Any:
+        from datetime import date, datetime
+
+        if isinstance(value, date | datetime):
+            return value.isoformat()
+        if value is not None:
+            try:
+                datetime.fromisoformat(str(value))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO date such as 2026-01-01") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        return ScheduleSpec._valid_timezone(value)
+
+
+class PartitionsSpec(_Strict):
+    """Dagster time-window partitions mapped onto the incremental window: exactly one key."""
+
+    hourly: TimeWindowSpec | None = None
+    daily: TimeWindowSpec | None = None
+    weekly: TimeWindowSpec | None = None
+    monthly: TimeWindowSpec | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PartitionsSpec:
+        chosen = [k for k in ("hourly", "daily", "weekly", "monthly") if getattr(self, k)]
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of hourly, daily, weekly, monthly")
+        return self
+
+    @property
+    def granularity(self) -> str:
+        """``hourly``, ``daily``, ``weekly`` or ``monthly``."""
+        return next(k for k in ("hourly", "daily", "weekly", "monthly") if getattr(self, k))
+
+    @property
+    def window(self) -> TimeWindowSpec:
+        """The chosen partitioning's settings."""
+        value = getattr(self, self.granularity)
+        assert value is not None
+        return value
+
+
+class FreshnessSpec(_Strict):
+    """How stale the connector's tables may get: ``{max_lag: 26h, warn_lag: 12h}``."""
+
+    max_lag: str
+    warn_lag: str | None = None
+
+    @field_validator("max_lag", "warn_lag")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class DiscoverySpec(_Strict):
+    """Where an API describes a resource's fields; they become dlt column hints at run time.
+
+    ``path`` may hold ``{resources.<parent>.<field>}`` like an endpoint path: the fields of every
+    parent row's answer are merged.
+    """
+
+    path: str
+    fields_selector: str = "fields"
+    name_key: str = "name"
+    type_key: str = "type"
+    nullable_key: str = "nullable"
+
+
+SchemaContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
+
+
+class ConnectorSpec(_Strict):
+    """The validated content of one connector file."""
+
+    name: str
+    description: str = ""
+    owners: tuple[str, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+    schedule: ScheduleSpec | None = None
+    retry: RetrySpec = Field(default_factory=lambda: RetrySpec())
+    #: Seconds to wait for a server to answer (connect and each read).
+    timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    #: Destination dataset (schema); defaults to the connector's name.
+    dataset: str | None = None
+    #: Time-window partitions mapped onto the incremental window of incremental resources.
+    partitions: PartitionsSpec | None = None
+    #: dlt's schema contract for the whole source (per-resource ones go in ``source:``).
+    schema_contract: SchemaContractMode | dict[str, SchemaContractMode] | None = None
+    freshness: FreshnessSpec | None = None
+    #: Resource name -> where the API describes its fields.
+    schema_discovery: dict[str, DiscoverySpec] = Field(default_factory=dict)
+    source: dict[str, Any]
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid connector name: use lower-case letters, digits and "
+                "'_', starting with a letter"
+            )
+        return value
+
+    @field_validator("dataset")
+    @classmethod
+    def _valid_dataset(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_PATTERN.match(value):
+            raise ValueError(f"{value!r} is not a valid dataset name (lower-case, digits, '_')")
+        return value
+
+    @field_validator("owners")
+    @classmethod
+    def _valid_owners(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for owner in value:
+            if "@" not in owner and not owner.startswith("team:"):
+                raise ValueError(f"owner {owner!r} must be an email address or 'team:<name>'")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schedule_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("schedule"), str):
+            return {**data, "schedule": {"cron": data["schedule"]}}
+        return data
+
+    @property
+    def dataset_name(self) -> str:
+        """The destination dataset this connector loads into."""
+        return self.dataset or self.name
+
+
+# --------------------------------------------------------------------------------------------
+# What a connector is made of, once validated
+
+
+@dataclass(frozen=True)
+class EnvVarUse:
+    """An environment variable a connector reads, and where."""
+
+    name: str
+    default: str | None
+    secret: bool
+    key_paths: tuple[str, ...]
+
+    @property
+    def required(self) -> bool:
+        """True when the variable has no fallback."""
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """What the Dagster side needs to know about one dlt resource, without building it."""
+
+    name: str
+    table_name: str
+    path: str
+    primary_key: str | tuple[str, ...] | None
+    write_disposition: str
+    parent: str | None = None
+    #: The endpoint's ``incremental`` block (dlt's vocabulary), if any.
+    incremental: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Connector:
+    """A validated connector file."""
+
+    spec: ConnectorSpec
+    file: Path
+    env_vars: tuple[EnvVarUse, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        """The connector's name (first element of its asset keys)."""
+        return self.spec.name
+
+    @property
+    def resources(self) -> list[ResourceInfo]:
+        """The resources of ``source:``, defaults applied, in file order."""
+        return resource_infos(self.spec.source)
+
+    @property
+    def required_env(self) -> list[str]:
+        """Variables that must be set for a run to start."""
+        return [v.name for v in self.env_vars if v.required]
+
+    @property
+    def secret_env(self) -> list[str]:
+        """Variables holding credentials."""
+        return [v.name for v in self.env_vars if v.secret]
+
+
+def resource_infos(source: Mapping[str, Any]) -> list[ResourceInfo]:
+    """Resolve each resource of a ``source:`` block against ``resource_defaults``."""
+    defaults = source.get("resource_defaults") or {}
+    infos = []
+    for entry in source.get("resources") or []:
+        resource = {"name": entry} if isinstance(entry, str) else entry
+        merged = {**defaults, **resource}
+        endpoint = merged.get("endpoint") or {}
+        if isinstance(endpoint, str):
+            endpoint = {"path": endpoint}
+        default_endpoint = defaults.get("endpoint") if isinstance(defaults, dict) else None
+        if isinstance(default_endpoint, dict):
+            endpoint = {**default_endpoint, **endpoint}
+        path = str(endpoint.get("path") or resource["name"])
+        pk = merged.get("primary_key")
+        infos.append(
+            ResourceInfo(
+                name=str(resource["name"]),
+                table_name=str(merged.get("table_name") or resource["name"]),
+                path=path,
+                primary_key=tuple(pk) if isinstance(pk, list) else pk,
+                write_disposition=_disposition(merged.get("write_disposition", "append")),
+                parent=_parent_of(endpoint),
+                incremental=endpoint.get("incremental")
+                if isinstance(endpoint.get("incremental"), dict)
+                else None,
+            )
+        )
+    return infos
+
+
+def _disposition(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("disposition", "append"))
+    return str(value)
+
+
+def _parent_of(endpoint: Mapping[str, Any]) -> str | None:
+    for value in (endpoint.get("params") or {}).values():
+        if isinstance(value, dict) and value.get("type") == "resolve":
+            return str(value.get("resource"))
+    match = re.search(r"\{resources\.([A-Za-z_]\w*)\.", str(endpoint.get("path", "")))
+    return match.group(1) if match else None

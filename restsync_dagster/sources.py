@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
@@ -63,24 +64,91 @@ def render_source_config(connector: Connector, env: Mapping[str, str]) -> dict[s
     return resolved
 
 
-def build_source(connector: Connector, env: Mapping[str, str], session: Any) -> DltSource:
+def build_source(
+    connector: Connector,
+    env: Mapping[str, str],
+    session: Any,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+    max_pages: int | None = None,
+) -> DltSource:
     """The real dlt ``rest_api_source`` for one run.
 
     Args:
         connector: The validated connector.
         env: Values of the variables the connector references (secrets included).
         session: The HTTP session (see :func:`restsync_dagster.http.build_session`).
+        window: A partition's time window: every incremental resource loads exactly
+            ``[start, end)`` of its cursor, without reading or moving the stored cursor.
+        max_pages: Stop each paginated request sequence after this many pages (for previews).
     """
     from dlt.sources.rest_api import rest_api_source
 
     config = render_source_config(connector, env)
     config.setdefault("client", {})["session"] = session
-    _install_contract_checks(config)
-    return rest_api_source(config, name=connector.name)  # type: ignore[arg-type]
+    if connector.spec.schema_discovery:
+        from restsync_dagster.discovery import discover_columns
+
+        apply_column_hints(config, discover_columns(connector, config, session))
+    if window is not None:
+        bound_incremental(config, window)
+    _install_contract_checks(config, max_pages)
+    return rest_api_source(
+        config,  # type: ignore[arg-type]
+        name=connector.name,
+        schema_contract=connector.spec.schema_contract,  # type: ignore[arg-type]
+    )
 
 
-def _install_contract_checks(config: dict[str, Any]) -> None:
-    """Wrap each resource's paginator so a page without its data selector fails the run."""
+def _resource_entries(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resource dicts of ``config`` (string shorthands expanded in place)."""
+    resources = config.get("resources") or []
+    for index, entry in enumerate(resources):
+        if isinstance(entry, str):
+            resources[index] = {"name": entry}
+    return [e for e in resources if isinstance(e, dict)]
+
+
+def apply_column_hints(config: dict[str, Any], discovered: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add discovered column hints to their resources; hints written in the file win."""
+    for entry in _resource_entries(config):
+        found = discovered.get(entry["name"])
+        if not found:
+            continue
+        written = entry.get("columns") or {}
+        if isinstance(written, list):
+            written = {c["name"]: c for c in written if isinstance(c, dict) and "name" in c}
+        merged = {name: {**hint, **written.get(name, {})} for name, hint in found.items()}
+        merged.update({k: v for k, v in written.items() if k not in merged})
+        entry["columns"] = merged
+
+
+def bound_incremental(config: dict[str, Any], window: tuple[datetime, datetime]) -> None:
+    """Pin every incremental resource to ``[start, end)``.
+
+    With an ``end_value`` dlt neither reads nor updates the stored cursor, so partition runs are
+    independent and can be re-run. Values take the type of the file's ``initial_value`` (epoch
+    seconds for numbers, ISO-8601 otherwise).
+    """
+    for entry in _resource_entries(config):
+        endpoint = entry.get("endpoint")
+        incremental = endpoint.get("incremental") if isinstance(endpoint, dict) else None
+        if not isinstance(incremental, dict):
+            continue
+        sample = incremental.get("initial_value")
+        incremental["initial_value"] = _cursor_value(window[0], sample)
+        incremental["end_value"] = _cursor_value(window[1], sample)
+
+
+def _cursor_value(moment: datetime, sample: Any) -> Any:
+    if isinstance(sample, int | float) and not isinstance(sample, bool):
+        return int(moment.timestamp())
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _install_contract_checks(config: dict[str, Any], max_pages: int | None = None) -> None:
+    """Wrap each resource's paginator so a page without its data selector fails the run (and,
+    for previews, so it stops after ``max_pages`` pages)."""
     from dlt.sources.rest_api.config_setup import create_paginator
 
     defaults = config.get("resource_defaults") or {}
@@ -88,11 +156,7 @@ def _install_contract_checks(config: dict[str, Any]) -> None:
         defaults["endpoint"] if isinstance(defaults.get("endpoint"), dict) else {}
     )
     client_paginator = (config.get("client") or {}).get("paginator")
-    resources = config.get("resources") or []
-    for index, entry in enumerate(resources):
-        if isinstance(entry, str):
-            entry = {"name": entry}
-            resources[index] = entry
+    for entry in _resource_entries(config):
         raw_endpoint = entry.get("endpoint") or {}
         endpoint: dict[str, Any] = (
             {"path": raw_endpoint} if isinstance(raw_endpoint, str) else dict(raw_endpoint)
@@ -100,12 +164,14 @@ def _install_contract_checks(config: dict[str, Any]) -> None:
         merged = {**default_endpoint, **endpoint}
         selector = merged.get("data_selector")
         paginator_config = merged.get("paginator", client_paginator)
-        if not selector or paginator_config is None:
+        if paginator_config is None:
             continue  # dlt auto-detects: nothing declared to check against
         inner = create_paginator(paginator_config)
-        if inner is None:
+        if inner is None or (not selector and max_pages is None):
             continue
-        endpoint["paginator"] = ContractCheckingPaginator(inner, str(entry["name"]), str(selector))
+        endpoint["paginator"] = ContractCheckingPaginator(
+            inner, str(entry["name"]), str(selector) if selector else None, max_pages
+        )
         entry["endpoint"] = endpoint
 
 
@@ -118,22 +184,33 @@ class ContractCheckingPaginator(BasePaginator):
     item (the only ones where the selector can be missing or not a list), so full pages cost nothing.
     """
 
-    def __init__(self, inner: BasePaginator, resource: str, data_selector: str) -> None:
+    def __init__(
+        self,
+        inner: BasePaginator,
+        resource: str,
+        data_selector: str | None,
+        max_pages: int | None = None,
+    ) -> None:
         super().__init__()
         self.inner = inner
         self.resource = resource
         self.data_selector = data_selector
+        self.max_pages = max_pages
+        self.pages = 0
 
     def init_request(self, request: Request) -> None:
         self.inner.init_request(request)
+        self.pages = 0
         self._has_next_page = self.inner.has_next_page
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         offset = getattr(self.inner, "current_value", None)
-        if data is None or len(data) <= 1:
+        if self.data_selector and (data is None or len(data) <= 1):
             _check_page(response, self.data_selector, self.resource, offset)
         self.inner.update_state(response, data)
-        self._has_next_page = self.inner.has_next_page
+        self.pages += 1
+        limited = self.max_pages is not None and self.pages >= self.max_pages
+        self._has_next_page = self.inner.has_next_page and not limited
 
     def update_request(self, request: Request) -> None:
         self.inner.update_request(request)

@@ -14,6 +14,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from restsync_dagster.assets import build_connector_assets
+from restsync_dagster.checks import build_connector_checks
 from restsync_dagster.jobs import build_sync_job
 from restsync_dagster.resources import build_env_resource, env_resource_key
 from restsync_dagster.schedules import build_schedule
@@ -24,20 +25,26 @@ from restsync_dagster.spec import Connector, load_connectors
 
 def build_definitions(connectors: Sequence[Connector], settings: Settings) -> dg.Definitions:
     """Assets, jobs, schedules and resources for ``connectors``."""
-    assets, jobs, schedules = [], [], []
+    assets, checks, jobs, schedules = [], [], [], []
     resources: dict[str, object] = {"dlt": DagsterDltResource()}
     for connector in connectors:
         connector_assets = build_connector_assets(connector, settings)
         job = build_sync_job(connector, connector_assets)
         schedule = build_schedule(connector, job)
         assets.append(connector_assets)
+        checks.append(build_connector_checks(connector))
         jobs.append(job)
         if schedule is not None:
             schedules.append(schedule)
         resources[env_resource_key(connector)] = build_env_resource(connector)
     sensors = [build_retry_sensor(connectors, jobs, settings)] if connectors else []
     return dg.Definitions(
-        assets=assets, jobs=jobs, schedules=schedules, sensors=sensors, resources=resources
+        assets=assets,
+        asset_checks=checks,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
+        resources=resources,
     )
 
 

@@ -22,6 +22,7 @@ CONNECTION_ERROR = "connection_error"
 HTTP_STATUS = "http_status"
 BAD_RESPONSE = "bad_response"
 MISSING_ENV = "missing_env_var"
+SCHEMA_CONTRACT = "schema_contract"
 INVALID_CONFIG = "invalid_config"
 UNKNOWN = "unknown"
 
@@ -59,6 +60,8 @@ class SyncFailure:
             what = "the API sent a response the connector cannot read"
         elif self.kind == MISSING_ENV:
             what = "a required environment variable is not set"
+        elif self.kind == SCHEMA_CONTRACT:
+            what = "the data broke the connector's schema contract"
         elif self.kind == INVALID_CONFIG:
             what = "the connector's configuration cannot be used"
         else:
@@ -136,6 +139,17 @@ def classify(
     kind, status, url, retry_after, detail = UNKNOWN, None, None, None, ""
 
     for e in chain:
+        if type(e).__name__ == "DataValidationError" and hasattr(e, "contract_mode"):
+            kind = SCHEMA_CONTRACT
+            resource = resource or getattr(e, "table_name", None)
+            column = getattr(e, "column_name", None)
+            detail = (
+                f"Contract '{e.contract_mode}' on {getattr(e, 'schema_entity', '?')} refused a "
+                f"change to table {getattr(e, 'table_name', '?')!r}"
+                + (f", column {column!r}" if column else "")
+                + ". Change the data, or relax 'schema_contract' in the connector file."
+            )
+            break
         if isinstance(e, MissingEnvVarError):
             kind, detail = MISSING_ENV, f"Set {e.name} in the environment of the run."
             break

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
+from restsync_dagster.partitions import build_partitions_def
 from restsync_dagster.spec import Connector
 
 
@@ -12,13 +15,36 @@ def schedule_name(connector: Connector) -> str:
     return f"{connector.name}_schedule"
 
 
-def build_schedule(
-    connector: Connector, job: dg.UnresolvedAssetJobDefinition
-) -> dg.ScheduleDefinition | None:
-    """The connector's schedule, or None when its file declares none."""
+def build_schedule(connector: Connector, job: dg.UnresolvedAssetJobDefinition) -> Any:
+    """The connector's schedule, or None when its file declares none.
+
+    A partitioned connector's schedule targets the last complete partition at each tick.
+    """
     schedule = connector.spec.schedule
     if schedule is None:
         return None
+    default_status = (
+        dg.DefaultScheduleStatus.RUNNING if schedule.running else dg.DefaultScheduleStatus.STOPPED
+    )
+    partitions = build_partitions_def(connector)
+    if partitions is not None:
+
+        @dg.schedule(
+            name=schedule_name(connector),
+            job=job,
+            cron_schedule=schedule.cron,
+            execution_timezone=schedule.timezone,
+            default_status=default_status,
+            description=f"Runs {job.name} for the last complete partition at '{schedule.cron}'.",
+        )
+        def partitioned(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+            with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
+                key = partitions.get_last_partition_key()
+            if key is None:
+                return dg.SkipReason("no complete partition yet")
+            return dg.RunRequest(run_key=key, partition_key=key)
+
+        return partitioned
     return dg.ScheduleDefinition(
         name=schedule_name(connector),
         job=job,

@@ -1,0 +1,44 @@
+"""File locks that keep one writer per dlt pipeline and per DuckDB file, however runs start.
+
+Dagster pools keep runs apart when the daemon launches them; ``restsync sync`` in a terminal
+and a run launched from the UI do not share a pool slot. These locks hold in every case: the
+second run of a connector waits for the first (and says so in its log) instead of corrupting the
+pipeline's working directory, and DuckDB, which allows one writing process per file, never sees
+two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: pools are the only guard there
+    fcntl = None  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the duration of the block.
+
+    Args:
+        path: The lock file.
+        on_wait: Called once if another process holds the lock, before waiting for it.
+    """
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

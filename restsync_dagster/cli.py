@@ -105,6 +105,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     from restsync_dagster.definitions import build_definitions
     from restsync_dagster.jobs import job_name
+    from restsync_dagster.sync import FULL_REFRESH_TAG
 
     settings = Settings.from_env()
     connectors = _load(settings)
@@ -128,16 +129,47 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 )
                 outcomes.extend(_all_resources(connector, "failed", message))
                 continue
+            try:
+                partition_key = _partition_key(connector, args.partition)
+            except CliError as exc:
+                outcomes.extend(_all_resources(connector, "failed", str(exc)))
+                continue
+            tags = {"restsync/launched_by": "cli"}
+            if args.full_refresh:
+                tags[FULL_REFRESH_TAG] = "true"
             job = definitions.resolve_job_def(job_name(connector))
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-                tags={"restsync/launched_by": "cli"},
+                tags=tags,
+                partition_key=partition_key,
             )
             outcomes.extend(_outcomes(connector, result, dg))
     _print_outcomes(outcomes, as_json=args.json)
     return EXIT_OK if all(o.status == "success" for o in outcomes) else EXIT_FAILED
+
+
+def _partition_key(connector: Connector, requested: str | None) -> str | None:
+    """The partition to sync: the one asked for, else the last complete one."""
+    from restsync_dagster.partitions import build_partitions_def
+
+    partitions = build_partitions_def(connector)
+    if partitions is None:
+        if requested:
+            raise CliError(f"connector {connector.name!r} is not partitioned; drop --partition")
+        return None
+    if requested:
+        if not partitions.has_partition_key(requested):
+            raise CliError(
+                f"connector {connector.name!r}: {requested!r} is not one of its "
+                f"{connector.spec.partitions.granularity if connector.spec.partitions else ''} partitions"
+            )
+        return requested
+    last = partitions.get_last_partition_key()
+    if last is None:
+        raise CliError(f"connector {connector.name!r} has no complete partition yet")
+    return last
 
 
 def _all_resources(connector: Connector, status: str, error: str) -> list[ResourceOutcome]:
@@ -247,6 +279,60 @@ def prepare_dagster_home(settings: Settings) -> Path:
         template = Path(__file__).parent / "dagster_local.yaml"
         config.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
     return home
+
+
+# --------------------------------------------------------------------------------------------
+# preview
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from restsync_dagster.failures import classify
+    from restsync_dagster.preview import PreviewError, preview
+    from restsync_dagster.redaction import Redactor
+    from restsync_dagster.resources import runtime_env
+
+    if args.pages < 1:
+        raise CliError("--pages must be at least 1", EXIT_USAGE)
+    settings = Settings.from_env()
+    by_name = {c.name: c for c in _load(settings)}
+    connector = by_name.get(args.connector)
+    if connector is None:
+        raise CliError(
+            f"unknown connector {args.connector!r}; known: {', '.join(sorted(by_name))}", EXIT_USAGE
+        )
+    missing = [name for name in connector.required_env if not os.environ.get(name)]
+    if missing:
+        raise CliError(
+            f"connector {connector.name!r}: environment variable(s) not set: {', '.join(missing)}"
+        )
+    env = runtime_env(connector, {name: os.environ[name] for name in connector.required_env})
+    redactor = Redactor(env[n] for n in connector.secret_env if n in env)
+    try:
+        result = preview(connector, env, resource=args.resource, pages=args.pages)
+    except PreviewError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except Exception as exc:
+        failure = classify(
+            exc,
+            connector=connector.name,
+            retry_statuses=connector.spec.retry.statuses,
+            redactor=redactor,
+        )
+        raise CliError(failure.message()) from None
+    if args.json:
+        print(json.dumps(asdict(result), indent=2, default=str))
+        return EXIT_OK
+    for table in result.tables:
+        print(f"table {table.name} ({table.rows} rows read)")
+        for name, data_type, nullable in table.columns:
+            print(f"  {name:<28} {data_type:<10} {'nullable' if nullable else 'not null'}")
+        for sample in table.samples:
+            print("  sample: " + json.dumps(sample, default=str)[:200])
+    print(f"{len(result.requests)} request(s):")
+    for url, status in result.requests:
+        print(f"  GET {url} -> {status if status is not None else 'no answer'}")
+    print("Nothing was written.")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,7 +532,26 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="materialize connectors through Dagster")
     sync.add_argument("connectors", nargs="*", metavar="CONNECTOR", help="default: all")
     sync.add_argument("--json", action="store_true", help="print a JSON list of resource outcomes")
+    sync.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="drop the connectors' tables and cursors, then load everything again",
+    )
+    sync.add_argument(
+        "--partition",
+        metavar="KEY",
+        help="for partitioned connectors: the partition to sync (default: the last complete one)",
+    )
     sync.set_defaults(func=cmd_sync)
+
+    preview = sub.add_parser(
+        "preview", help="fetch a connector's first pages and show the columns; writes nothing"
+    )
+    preview.add_argument("connector", metavar="CONNECTOR")
+    preview.add_argument("--resource", metavar="R", help="only this resource")
+    preview.add_argument("--pages", type=int, default=1, help="pages per resource (default 1)")
+    preview.add_argument("--json", action="store_true", help="machine-readable output")
+    preview.set_defaults(func=cmd_preview)
 
     demo_api = sub.add_parser("demo-api", help="serve the bundled demo API")
     _add_demo_api_options(demo_api, port_flag="--port")

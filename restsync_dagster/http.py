@@ -84,12 +84,16 @@ class HttpStats:
         route: Maps a request URL to the resource that made it (None when unknown).
     """
 
-    def __init__(self, route: Callable[[str], str | None] | None = None) -> None:
+    def __init__(
+        self, route: Callable[[str], str | None] | None = None, keep_log: bool = False
+    ) -> None:
         self._route = route or (lambda _url: None)
         self._lock = threading.Lock()
         self.total = HttpCounters()
         self.by_resource: dict[str, HttpCounters] = {}
         self.last_url: str | None = None
+        #: ``(redacted url, status or None for a transport error)`` per attempt, when kept.
+        self.log: list[tuple[str, int | None]] | None = [] if keep_log else None
 
     def resource_of(self, url: str | None) -> str | None:
         """The resource that requested ``url``, when the router knows it."""
@@ -112,11 +116,17 @@ class HttpStats:
         with self._lock:
             for c in self._counters(url):
                 c.statuses[code] += 1
+            self._remember(url, code)
 
     def transport_error(self, url: str | None) -> None:
         with self._lock:
             for c in self._counters(url):
                 c.transport_errors += 1
+            self._remember(url, None)
+
+    def _remember(self, url: str | None, code: int | None) -> None:
+        if self.log is not None and url and len(self.log) < 10_000:
+            self.log.append((redact_url(url), code))
 
     def waited(self, url: str | None, seconds: float) -> None:
         with self._lock:

@@ -37,7 +37,7 @@ def format_instant(moment: datetime) -> str:
 
 @dataclass
 class SchemaChange:
-    """Planted drift: fields removed, sent as strings, or added to every record."""
+    """Planted drift: fields removed, sent as text, or added to every record."""
 
     drop: set[str] = field(default_factory=set)
     retype: set[str] = field(default_factory=set)
@@ -88,7 +88,8 @@ class Collection:
             record = {k: v for k, v in record.items() if k not in change.drop}
             for name in change.retype:
                 if record.get(name) is not None:
-                    record[name] = str(record[name])
+                    # Text no parser reads back as the old type: a real change of type.
+                    record[name] = f"{record[name]} (as text)"
             for name in change.add:
                 record[name] = f"{name}-{i}"
         return record

@@ -80,9 +80,9 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield dagster_instance
 
 
-def warehouse(home: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the DuckDB file of ``home``."""
-    return duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+def warehouse(home: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file of ``home`` (read-only unless planting data)."""
+    return duckdb.connect(str(home / "warehouse.duckdb"), read_only=read_only)
 
 
 def table_rows(home: Path, table: str, order_by: str = "id") -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -88,6 +89,8 @@ def test_asset_specs_carry_what_the_connector_file_says(restsync_home):
         "database/databases"
     ]
     assert list(specs["database/databases"].deps) == []
+    policy = orders.freshness_policy
+    assert policy is not None and policy.fail_window.to_timedelta() == timedelta(hours=1)
 
 
 def test_the_env_resource_binds_each_required_variable_to_an_env_var(restsync_home):

@@ -235,3 +235,37 @@ def test_an_unreadable_file_is_reported_by_name(tmp_path: Path):
     with pytest.raises(ConnectorSpecError) as info:
         load_connector_file(path)
     assert str(info.value.problems[0]).startswith("bad.yaml: cannot read:")
+
+
+def test_partitions_need_an_incremental_resource_to_map_onto():
+    (problem,) = problems_of(
+        VALID.replace("schedule:", "partitions: {daily: {start: 2026-01-01}}\nschedule:")
+    )
+    assert problem.startswith(
+        "analytics.yaml: partitions.daily: partitions map onto an incremental window"
+    )
+
+
+def test_partitions_take_exactly_one_granularity_and_an_iso_start():
+    text = VALID.replace(
+        "schedule:",
+        "partitions: {daily: {start: 2026-01-01}, hourly: {start: 2026-01-01}}\nschedule:",
+    )
+    assert problems_of(text) == [
+        "analytics.yaml: partitions: give exactly one of hourly, daily, weekly, monthly"
+    ]
+    text = VALID.replace("schedule:", "partitions: {daily: {start: soon}}\nschedule:")
+    assert problems_of(text) == [
+        "analytics.yaml: partitions.daily.start: 'soon' is not an ISO date such as 2026-01-01"
+    ]
+
+
+def test_schema_discovery_must_name_a_resource_and_freshness_a_duration():
+    text = VALID.replace("schedule:", "schema_discovery: {evnts: {path: /v1/schema}}\nschedule:")
+    assert problems_of(text) == [
+        "analytics.yaml: schema_discovery.evnts: no resource named 'evnts'; resources: events"
+    ]
+    text = VALID.replace("schedule:", "freshness: {max_lag: a day}\nschedule:")
+    assert problems_of(text) == [
+        "analytics.yaml: freshness.max_lag: 'a day' is not a duration such as '30m', '26h' or '2d'"
+    ]

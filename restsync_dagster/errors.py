@@ -17,3 +17,16 @@ class ResponseContractError(Exception):
         self.offset = offset
         where = f" (offset {offset})" if offset is not None else ""
         super().__init__(f"resource {resource!r}{where}: {problem} at {url}")
+
+
+class InsecureTransportError(ValueError):
+    """A credential would travel unencrypted over the network."""
+
+    def __init__(self, connector: str, url: str) -> None:
+        self.connector = connector
+        self.url = url
+        super().__init__(
+            f"connector {connector!r} would send its credentials over plain http:// to {url}; "
+            "use https://, or set 'allow_insecure_http: true' in the connector file if this "
+            "network is trusted"
+        )

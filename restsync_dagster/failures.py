@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from restsync_dagster.errors import ResponseContractError
+from restsync_dagster.errors import InsecureTransportError, ResponseContractError
 from restsync_dagster.redaction import Redactor, redact_url
 from restsync_dagster.templating import MissingEnvVarError
 
@@ -21,6 +21,7 @@ TIMEOUT = "timeout"
 CONNECTION_ERROR = "connection_error"
 HTTP_STATUS = "http_status"
 BAD_RESPONSE = "bad_response"
+TRUNCATED = "truncated_response"
 MISSING_ENV = "missing_env_var"
 SCHEMA_CONTRACT = "schema_contract"
 INVALID_CONFIG = "invalid_config"
@@ -58,6 +59,8 @@ class SyncFailure:
             what = "could not connect to the API"
         elif self.kind == BAD_RESPONSE:
             what = "the API sent a response the connector cannot read"
+        elif self.kind == TRUNCATED:
+            what = "the connection closed before the whole response arrived"
         elif self.kind == MISSING_ENV:
             what = "a required environment variable is not set"
         elif self.kind == SCHEMA_CONTRACT:
@@ -86,7 +89,7 @@ class SyncFailure:
 def is_transient(kind: str, status: int | None, retry_statuses: tuple[int, ...]) -> bool:
     """Whether another attempt can help: the connector's retry statuses, timeouts, connection
     errors. Never 400/401/403/404/422 and other 4xx, bad configuration or a missing secret."""
-    if kind in (TIMEOUT, CONNECTION_ERROR):
+    if kind in (TIMEOUT, CONNECTION_ERROR, TRUNCATED):
         return True
     if kind == HTTP_STATUS and status is not None:
         return status in retry_statuses
@@ -129,7 +132,9 @@ def classify(
         redactor: Masks the run's secret values in every text of the result.
         last_url: The last URL requested, for failures that carry none (a body that is not JSON).
     """
-    from requests.exceptions import ConnectionError, HTTPError, JSONDecodeError, Timeout
+    from json import JSONDecodeError
+
+    from requests.exceptions import ChunkedEncodingError, ConnectionError, HTTPError, Timeout
 
     redactor = redactor or Redactor()
     chain = list(iter_chain(exc))
@@ -149,6 +154,9 @@ def classify(
                 + (f", column {column!r}" if column else "")
                 + ". Change the data, or relax 'schema_contract' in the connector file."
             )
+            break
+        if isinstance(e, InsecureTransportError):
+            kind, url, detail = INVALID_CONFIG, e.url, str(e)
             break
         if isinstance(e, MissingEnvVarError):
             kind, detail = MISSING_ENV, f"Set {e.name} in the environment of the run."
@@ -170,9 +178,17 @@ def classify(
             kind, url = TIMEOUT, _request_url(e)
             detail = "The request timed out after the connector's retries."
             break
-        if isinstance(e, JSONDecodeError):
+        if isinstance(e, JSONDecodeError | UnicodeDecodeError):
             kind, url = BAD_RESPONSE, redact_url(last_url) if last_url else None
-            detail = "The response body is not valid JSON."
+            detail = (
+                "The response body is not valid UTF-8."
+                if isinstance(e, UnicodeDecodeError)
+                else "The response body is not valid JSON."
+            )
+            break
+        if isinstance(e, ChunkedEncodingError):
+            kind, url = TRUNCATED, redact_url(last_url) if last_url else None
+            detail = "The body was cut short on every attempt (the connector's retries included)."
             break
         if isinstance(e, ConnectionError):
             kind, url = CONNECTION_ERROR, _request_url(e)

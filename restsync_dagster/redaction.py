@@ -7,10 +7,13 @@ wherever they appear (error messages, metadata, log lines), whatever the paramet
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
+import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
@@ -93,3 +96,61 @@ class Redactor:
         """True when ``text`` holds a registered secret in any form."""
         pattern = self._pattern
         return bool(pattern is not None and text and pattern.search(text))
+
+
+class _RedactingStream:
+    """A text stream that masks secrets before writing to the stream it wraps."""
+
+    def __init__(self, stream: Any, redactor: Redactor) -> None:
+        self._stream = stream
+        self._redactor = redactor
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redactor.redact(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def redacted_output(redactor: Redactor) -> Iterator[None]:
+    """While active, mask ``redactor``'s secrets in every log record this process creates
+    (message, arguments and traceback text, whatever logger and handler) and in everything
+    written to ``sys.stdout``/``sys.stderr``.
+
+    Redaction by construction: libraries log URLs with keys under names nobody listed (urllib3
+    at DEBUG, dlt at INFO, ``api_token`` parameters...); masking the known values where text is
+    produced catches them all.
+    """
+    if not redactor:
+        yield
+        return
+    previous_factory = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous_factory(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to the logging module
+            return record
+        if redactor.contains_secret(message):
+            record.msg, record.args = redactor.redact(message), None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = redactor.redact(text), None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout = _RedactingStream(stdout, redactor)  # type: ignore[assignment]
+    sys.stderr = _RedactingStream(stderr, redactor)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous_factory)
+        sys.stdout, sys.stderr = stdout, stderr

@@ -6,21 +6,22 @@ Two builders, for the two moments a source is needed:
   connector resource, enough for ``@dlt_assets`` to derive asset specs. It makes no request,
   reads no variable and costs ~1 ms (a real ``rest_api_source`` costs ~20 ms per connector).
 * :func:`build_source` at run time: ``{{ env.* }}`` rendered, processing-step callables imported,
-  the connector's retrying HTTP session installed, and every configured paginator wrapped in a
-  :class:`ContractCheckingPaginator` that fails loudly when a page lacks the data selector.
+  the connector's retrying HTTP session installed, discovered column hints and a partition's
+  window applied, and every configured paginator wrapped in a
+  :class:`~restsync_dagster.pages.ContractCheckingPaginator` that checks each page.
 """
 
 from __future__ import annotations
 
 import copy
+import ipaddress
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from dlt.sources.helpers.rest_client.paginators import BasePaginator
-from requests import Request, Response
-
-from restsync_dagster.errors import ResponseContractError
+from restsync_dagster.errors import InsecureTransportError
+from restsync_dagster.pages import ContractCheckingPaginator, PageContract
 from restsync_dagster.redaction import redact_url
 from restsync_dagster.spec import Connector, resolve_callables
 from restsync_dagster.templating import render_tree
@@ -85,6 +86,7 @@ def build_source(
     from dlt.sources.rest_api import rest_api_source
 
     config = render_source_config(connector, env)
+    check_transport(connector, config)
     config.setdefault("client", {})["session"] = session
     if connector.spec.schema_discovery:
         from restsync_dagster.discovery import discover_columns
@@ -98,6 +100,35 @@ def build_source(
         name=connector.name,
         schema_contract=connector.spec.schema_contract,  # type: ignore[arg-type]
     )
+
+
+def check_transport(connector: Connector, config: Mapping[str, Any]) -> None:
+    """Refuse to send credentials over plain http to anything but this machine.
+
+    Raises:
+        InsecureTransportError: unless the connector has no secret or allows it explicitly.
+    """
+    if not connector.secret_env or connector.spec.allow_insecure_http:
+        return
+    urls = [str((config.get("client") or {}).get("base_url", ""))]
+    for entry in config.get("resources") or []:
+        endpoint = entry.get("endpoint") if isinstance(entry, dict) else None
+        path = endpoint.get("path") if isinstance(endpoint, dict) else endpoint
+        if isinstance(path, str) and "://" in path:
+            urls.append(path)
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme.lower() == "http" and not _is_loopback(parts.hostname or ""):
+            raise InsecureTransportError(connector.name, redact_url(url))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _resource_entries(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -167,81 +198,14 @@ def _install_contract_checks(config: dict[str, Any], max_pages: int | None = Non
         if paginator_config is None:
             continue  # dlt auto-detects: nothing declared to check against
         inner = create_paginator(paginator_config)
-        if inner is None or (not selector and max_pages is None):
+        if inner is None:
             continue
-        endpoint["paginator"] = ContractCheckingPaginator(
-            inner, str(entry["name"]), str(selector) if selector else None, max_pages
+        key = entry.get("primary_key", defaults.get("primary_key"))
+        contract = PageContract(
+            resource=str(entry["name"]),
+            data_selector=str(selector) if selector else None,
+            primary_key=tuple(key) if isinstance(key, list | tuple) else ((key,) if key else ()),
+            max_pages=max_pages,
         )
+        endpoint["paginator"] = ContractCheckingPaginator(inner, contract)
         entry["endpoint"] = endpoint
-
-
-class ContractCheckingPaginator(BasePaginator):
-    """Delegates to a dlt paginator; refuses pages that do not hold the declared data selector.
-
-    dlt's REST client turns a missing selector into an empty page, which an offset paginator
-    reads as "done": a silent partial load. This wrapper makes it an error naming the resource,
-    the page's offset and the redacted URL. It parses the body again only for pages of zero or one
-    item (the only ones where the selector can be missing or not a list), so full pages cost nothing.
-    """
-
-    def __init__(
-        self,
-        inner: BasePaginator,
-        resource: str,
-        data_selector: str | None,
-        max_pages: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.inner = inner
-        self.resource = resource
-        self.data_selector = data_selector
-        self.max_pages = max_pages
-        self.pages = 0
-
-    def init_request(self, request: Request) -> None:
-        self.inner.init_request(request)
-        self.pages = 0
-        self._has_next_page = self.inner.has_next_page
-
-    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
-        offset = getattr(self.inner, "current_value", None)
-        if self.data_selector and (data is None or len(data) <= 1):
-            _check_page(response, self.data_selector, self.resource, offset)
-        self.inner.update_state(response, data)
-        self.pages += 1
-        limited = self.max_pages is not None and self.pages >= self.max_pages
-        self._has_next_page = self.inner.has_next_page and not limited
-
-    def update_request(self, request: Request) -> None:
-        self.inner.update_request(request)
-
-    def __str__(self) -> str:
-        return f"{self.inner} (checked for {self.data_selector!r})"
-
-
-def _check_page(response: Response, selector: str, resource: str, offset: int | None) -> None:
-    from dlt.common import jsonpath
-
-    url = redact_url(response.url or "")
-    try:
-        body = response.json()
-    except ValueError:
-        raise ResponseContractError(
-            resource, url, "the response body is not JSON", offset
-        ) from None
-    found = jsonpath.find_values(selector, body)
-    if not found:
-        keys = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
-        raise ResponseContractError(
-            resource,
-            url,
-            f"the response has no {selector!r} (data_selector); it holds {keys}",
-            offset,
-        )
-    if len(found) == 1 and not isinstance(found[0], list):
-        raise ResponseContractError(
-            resource,
-            url,
-            f"{selector!r} (data_selector) is a {type(found[0]).__name__}, not a list of records",
-            offset,
-        )

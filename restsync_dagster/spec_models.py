@@ -227,6 +227,8 @@ class ConnectorSpec(_Strict):
     retry: RetrySpec = Field(default_factory=lambda: RetrySpec())
     #: Seconds to wait for a server to answer (connect and each read).
     timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    #: Let credentials travel over plain ``http://`` to a host that is not this machine.
+    allow_insecure_http: bool = False
     #: Destination dataset (schema); defaults to the connector's name.
     dataset: str | None = None
     #: Time-window partitions mapped onto the incremental window of incremental resources.

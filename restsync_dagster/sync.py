@@ -28,7 +28,7 @@ from restsync_dagster.destination import (
 from restsync_dagster.failures import INVALID_CONFIG, SyncFailure, classify
 from restsync_dagster.http import HttpStats, RetryPolicy, build_session, path_router
 from restsync_dagster.locks import exclusive
-from restsync_dagster.redaction import Redactor
+from restsync_dagster.redaction import Redactor, redacted_output
 from restsync_dagster.resources import ConnectorEnv, runtime_env
 from restsync_dagster.settings import Settings
 from restsync_dagster.sources import build_source
@@ -109,6 +109,25 @@ def run_sync(
     run_kwargs: dict[str, Any] = {"refresh": "drop_resources"} if full_refresh else {}
     if full_refresh:
         context.log.info(f"connector {connector.name!r}: full refresh (tables and cursors reset)")
+    with redacted_output(redactor):
+        yield from _sync(
+            context, dlt, connector, settings, env, redactor, stats, policy, window, run_kwargs
+        )
+
+
+def _sync(
+    context: dg.AssetExecutionContext,
+    dlt: DagsterDltResource,
+    connector: Connector,
+    settings: Settings,
+    env: dict[str, str],
+    redactor: Redactor,
+    stats: HttpStats,
+    policy: RetryPolicy,
+    window: tuple[datetime, datetime] | None,
+    run_kwargs: dict[str, Any],
+) -> Iterator[dg.MaterializeResult]:
+    full_refresh = "refresh" in run_kwargs
     try:
         check_destination(connector, settings)
         source = build_source(connector, env, build_session(policy, stats), window=window)

@@ -180,7 +180,8 @@ def _is_secret_key(key: str, container: str | None) -> bool:
 def _url_userinfo_refs(value: str) -> set[str] | bool | None:
     """For ``scheme://user:password@host`` strings: the env names in the password, or False if
     the password is literal. None when the string embeds no password."""
-    match = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/@\s]*):([^/@\s]*)@", value)
+    # Templates may hold spaces ("{{ env.PASSWORD }}"): only "/" and "@" end the userinfo.
+    match = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/@:]*):([^/@]*)@", value)
     if match is None:
         return None
     password = match.group(2)

@@ -269,3 +269,12 @@ def test_schema_discovery_must_name_a_resource_and_freshness_a_duration():
     assert problems_of(text) == [
         "analytics.yaml: freshness.max_lag: 'a day' is not a duration such as '30m', '26h' or '2d'"
     ]
+
+
+def test_a_password_reference_in_a_url_makes_that_variable_a_secret():
+    text = VALID.replace(
+        '"{{ env.ANALYTICS_BASE_URL }}"',
+        '"https://me:{{ env.ANALYTICS_PASSWORD }}@api.example.com"',
+    )
+    connector = parse_connector(text, "analytics.yaml")
+    assert set(connector.secret_env) == {"ANALYTICS_API_KEY", "ANALYTICS_PASSWORD"}

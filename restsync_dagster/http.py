@@ -9,6 +9,7 @@ is counted in :class:`HttpStats` so each materialization can report what the HTT
 
 from __future__ import annotations
 
+import json as json_module
 import re
 import threading
 from collections import Counter
@@ -204,6 +205,35 @@ class _RetryOnStatus:
         return response is not None and response.status_code in self.statuses
 
 
+def _memoize_json(response: Response) -> None:
+    """Parse the body once, strictly: dlt's client, its paginator (for ``total``) and the page
+    checks each call ``response.json()``, which would parse the same bytes three times, and
+    requests decodes invalid UTF-8 with replacement characters, silently corrupting text."""
+    cache: list[Any] = []
+
+    def parse(**kwargs: Any) -> Any:
+        if kwargs:
+            return json_module.loads(_strict_text(response), **kwargs)
+        if not cache:
+            cache.append(json_module.loads(_strict_text(response)))
+        return cache[0]
+
+    response.json = parse  # type: ignore[method-assign]
+
+
+def _strict_text(response: Response) -> str | bytes:
+    """The body for ``json.loads``: bytes (UTF-8/16/32 detected, invalid bytes refused), or text
+    decoded strictly with the charset the server declared."""
+    content_type = response.headers.get("Content-Type", "")
+    declared = next(
+        (p.split("=", 1)[1].strip().strip('"') for p in content_type.split(";") if "charset=" in p),
+        None,
+    )
+    if declared and declared.lower().replace("-", "") not in ("utf8", "utf16", "utf32"):
+        return response.content.decode(declared)
+    return response.content
+
+
 def _refuse_html_success(response: Response, stats: HttpStats) -> None:
     """An HTML page answered with 2xx is a proxy or maintenance page, never an API response."""
     content_type = response.headers.get("Content-Type", "")
@@ -267,6 +297,7 @@ def build_session(policy: RetryPolicy, stats: HttpStats | None = None) -> Any:
                 raise
             counters.status(request.url, response.status_code)
             _refuse_html_success(response, counters)
+            _memoize_json(response)
             return response
 
     def _wait(state: RetryCallState) -> float:

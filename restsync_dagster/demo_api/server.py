@@ -35,11 +35,10 @@ from restsync_dagster.demo_api.data import (
     database_records,
     database_records_schema,
 )
+from restsync_dagster.demo_api.hostile import MISBEHAVIOURS, RawBody, misbehaving
 
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
-#: Ways a collection can be told to answer 200 with a body that breaks the contract.
-MISBEHAVIOURS = ("non_json", "html", "missing_data", "data_not_list")
 
 
 def default_api_key(vertical: str) -> str:
@@ -161,26 +160,6 @@ class _State:
             return None
 
 
-class RawBody(bytes):
-    """A response body sent as is, with its content type (for broken answers)."""
-
-    content_type = "text/plain"
-
-
-def _misbehaving(mode: str, rows: list[Any], total: int) -> tuple[int, Any, dict[str, str]]:
-    if mode == "non_json":
-        return 200, RawBody(b"this is not JSON {"), {}
-    if mode == "html":
-        html = RawBody(b"<html><body><h1>Service temporarily unavailable</h1></body></html>")
-        html.content_type = "text/html"
-        return 200, html, {}
-    if mode == "missing_data":
-        return 200, {"items": rows, "total": total}, {}
-    if mode == "data_not_list":
-        return 200, {"data": rows[0] if rows else {}, "total": total}, {}
-    raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -263,9 +242,10 @@ class _Handler(BaseHTTPRequestHandler):
             ids = current.ids(since, until)
             total = len(ids)
             rows = [current.record(i) for i in ids[offset : offset + limit]]
-        broken = cfg.misbehave.get(path)
-        if broken is not None and offset >= broken[1]:
-            return _misbehaving(broken[0], rows, total)
+            broken = cfg.misbehave.get(path)
+            if broken is not None and offset >= broken[1]:
+                first_page = [current.record(i) for i in ids[0:limit]]
+                return misbehaving(broken[0], rows, total, first_page)
         return 200, {"data": rows, "total": total}, {}
 
     def _database(
@@ -340,8 +320,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": "not_found"}, {})
 
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
-        if isinstance(body, RawBody):
-            payload, content_type = bytes(body), body.content_type
+        raw = body if isinstance(body, RawBody) else None
+        if raw is not None:
+            payload, content_type = bytes(raw), raw.content_type
         else:
             payload = json.dumps(body, separators=(",", ":")).encode()
             content_type = "application/json"
@@ -351,6 +332,16 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if raw is not None and (raw.truncate or raw.stall_seconds):
+            half = len(payload) // 2
+            self.wfile.write(payload[:half])
+            self.wfile.flush()
+            if raw.stall_seconds:
+                time.sleep(raw.stall_seconds)
+            self.close_connection = True
+            if raw.truncate:
+                return
+            payload = payload[half:]
         self.wfile.write(payload)
 
 

@@ -1,0 +1,135 @@
+"""Every page an API answers is checked against what the connector file promises.
+
+:class:`ContractCheckingPaginator` wraps the paginator dlt builds from the file and, before dlt
+moves on, refuses pages that would silently lose or duplicate data: a missing or non-list data
+selector, records without their primary key, a primary key twice in one page, a ``total`` that
+contradicts the records served (in either direction), and the same page served again (a server
+that would otherwise be paged forever). Each refusal is a :class:`ResponseContractError` naming
+the resource, the page's offset and the redacted URL. It can also stop after N pages (previews).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dlt.sources.helpers.rest_client.paginators import BasePaginator, RangePaginator
+from requests import Request, Response
+
+from restsync_dagster.errors import ResponseContractError
+from restsync_dagster.redaction import redact_url
+
+
+@dataclass(frozen=True)
+class PageContract:
+    """What every page of one resource must satisfy."""
+
+    resource: str
+    data_selector: str | None = None
+    primary_key: tuple[str, ...] = ()
+    max_pages: int | None = None
+
+
+class ContractCheckingPaginator(BasePaginator):
+    """Delegates to a dlt paginator and checks each page first (see the module's docstring)."""
+
+    def __init__(self, inner: BasePaginator, contract: PageContract) -> None:
+        super().__init__()
+        self.inner = inner
+        self.contract = contract
+        self.pages = 0
+        self._last_digest: bytes | None = None
+
+    def init_request(self, request: Request) -> None:
+        self.inner.init_request(request)
+        self.pages = 0
+        self._last_digest = None
+        self._has_next_page = self.inner.has_next_page
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        contract = self.contract
+        offset = getattr(self.inner, "current_value", None)
+        url = redact_url(response.url or "")
+
+        def refuse(problem: str) -> ResponseContractError:
+            return ResponseContractError(contract.resource, url, problem, offset)
+
+        if contract.data_selector and (data is None or len(data) <= 1):
+            _check_selector(response, contract.data_selector, refuse)
+        if data:
+            digest = hashlib.blake2b(response.content, digest_size=16).digest()
+            if digest == self._last_digest:
+                raise refuse("the API answered the same page again; stopping instead of looping")
+            self._last_digest = digest
+            if contract.primary_key:
+                _check_keys(data, contract.primary_key, refuse)
+        total = _total(self.inner, response)
+        self.inner.update_state(response, data)
+        if total is not None and isinstance(offset, int):
+            served = len(data or [])
+            if offset + served > total:
+                raise refuse(
+                    f"the page holds {served} records but total={total} leaves {max(total - offset, 0)}"
+                    " (total is too low: records past it would be skipped)"
+                )
+            if served == 0 and offset < total:
+                raise refuse(f"the page is empty but total={total} (total is too high)")
+        self.pages += 1
+        limited = contract.max_pages is not None and self.pages >= contract.max_pages
+        self._has_next_page = self.inner.has_next_page and not limited
+
+    def update_request(self, request: Request) -> None:
+        self.inner.update_request(request)
+
+    def __str__(self) -> str:
+        return f"{self.inner} (checked)"
+
+
+def _check_selector(response: Response, selector: str, refuse: Any) -> None:
+    from dlt.common import jsonpath
+
+    try:
+        body = response.json()
+    except ValueError:
+        raise refuse("the response body is not JSON") from None
+    found = jsonpath.find_values(selector, body)
+    if not found:
+        keys = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
+        raise refuse(f"the response has no {selector!r} (data_selector); it holds {keys}")
+    if len(found) == 1 and not isinstance(found[0], list):
+        raise refuse(
+            f"{selector!r} (data_selector) is a {type(found[0]).__name__}, not a list of records"
+        )
+
+
+def _check_keys(data: Sequence[Any], key: tuple[str, ...], refuse: Any) -> None:
+    seen: dict[tuple[Any, ...], int] = {}
+    for index, record in enumerate(data):
+        if not isinstance(record, dict):
+            return  # scalars: dlt wraps them; there is no key to check
+        value = tuple(record.get(part) for part in key)
+        if any(part is None for part in value):
+            raise refuse(f"record {index} of the page has no primary key {', '.join(key)!r}")
+        if value in seen:
+            shown = value[0] if len(value) == 1 else value
+            raise refuse(
+                f"records {seen[value]} and {index} of the page share the primary key {shown!r}"
+            )
+        seen[value] = index
+
+
+def _total(paginator: BasePaginator, response: Response) -> int | None:
+    """The ``total`` an offset/page paginator reads, if it reads one."""
+    if not isinstance(paginator, RangePaginator) or paginator.total_path is None:
+        return None
+    if getattr(paginator, "param_name", None) != "offset" and paginator.value_step == 1:
+        return None  # page numbers count pages, not records
+    try:
+        from dlt.common import jsonpath
+
+        values = jsonpath.find_values(paginator.total_path, response.json())
+        return int(values[0]) if values and values[0] is not None else None
+    except (ValueError, TypeError):
+        return None

@@ -174,8 +174,10 @@ def classify(
             retry_after = _retry_after(response.headers.get("Retry-After"))
             detail = _http_detail(status)
             break
-        if isinstance(e, Timeout):
-            kind, url = TIMEOUT, _request_url(e)
+        if isinstance(e, Timeout) or _is_read_timeout(e):
+            # requests reports a body that stops arriving as a ConnectionError around
+            # urllib3's ReadTimeoutError: it is a timeout all the same.
+            kind, url = TIMEOUT, _request_url(e) or (redact_url(last_url) if last_url else None)
             detail = "The request timed out after the connector's retries."
             break
         if isinstance(e, JSONDecodeError | UnicodeDecodeError):
@@ -191,7 +193,10 @@ def classify(
             detail = "The body was cut short on every attempt (the connector's retries included)."
             break
         if isinstance(e, ConnectionError):
-            kind, url = CONNECTION_ERROR, _request_url(e)
+            kind, url = (
+                CONNECTION_ERROR,
+                _request_url(e) or (redact_url(last_url) if last_url else None),
+            )
             detail = "The connection failed after the connector's retries."
             break
     if kind == UNKNOWN:
@@ -221,6 +226,12 @@ def _http_detail(status: int) -> str:
     if status >= 500:
         return "The API had a server-side error."
     return "The API refused the request."
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    from urllib3.exceptions import ReadTimeoutError
+
+    return any(isinstance(arg, ReadTimeoutError) for arg in getattr(exc, "args", ()))
 
 
 def _request_url(exc: BaseException) -> str | None:

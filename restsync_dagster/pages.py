@@ -66,7 +66,11 @@ class ContractCheckingPaginator(BasePaginator):
             if contract.primary_key:
                 _check_keys(data, contract.primary_key, refuse)
         total = _total(self.inner, response)
-        self.inner.update_state(response, data)
+        try:
+            self.inner.update_state(response, data)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # dlt's paginators raise these for a missing or malformed total, cursor or link.
+            raise refuse(f"the paginator cannot read the page: {_first_line(exc)}") from None
         if total is not None and isinstance(offset, int):
             served = len(data or [])
             if offset + served > total:
@@ -112,6 +116,8 @@ def _check_keys(data: Sequence[Any], key: tuple[str, ...], refuse: Any) -> None:
         value = tuple(record.get(part) for part in key)
         if any(part is None for part in value):
             raise refuse(f"record {index} of the page has no primary key {', '.join(key)!r}")
+        if not all(isinstance(part, str | int | float | bool) for part in value):
+            raise refuse(f"record {index} of the page has a primary key that is not a plain value")
         if value in seen:
             shown = value[0] if len(value) == 1 else value
             raise refuse(
@@ -133,3 +139,8 @@ def _total(paginator: BasePaginator, response: Response) -> int | None:
         return int(values[0]) if values and values[0] is not None else None
     except (ValueError, TypeError):
         return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]

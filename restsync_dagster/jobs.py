@@ -20,10 +20,16 @@ def sync_job_name(connector_name: str) -> str:
 def build_sync_job(
     connector: Connector, assets: dg.AssetsDefinition
 ) -> dg.UnresolvedAssetJobDefinition:
-    """The job that syncs every resource of ``connector``."""
+    """The job that syncs every resource of ``connector``.
+
+    Its steps (the sync, then the asset checks) run one after the other inside the run's own
+    process: the multiprocess executor would start a fresh Python per step, each importing
+    Dagster and dlt and loading the code location again, for no parallelism to gain.
+    """
     return dg.define_asset_job(
         name=job_name(connector),
         selection=dg.AssetSelection.assets(assets),
+        executor_def=dg.in_process_executor,
         description=f"Sync every resource of connector {connector.name!r} ({connector.file.name}).",
         tags={"restsync/connector": connector.name},
     )

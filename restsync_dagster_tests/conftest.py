@@ -112,15 +112,17 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def start_dagster_dev(restsync_home: Path) -> Iterator[Callable[[dict[str, str]], str]]:
+def start_dagster_dev(restsync_home: Path) -> Iterator[Callable[..., str]]:
     """Start ``dagster dev`` in the repo root (no arguments but host and port) with extra
     environment variables; return its URL once it answers. Stopped, with its children, after."""
     started: list[subprocess.Popen[bytes]] = []
     logs = []
 
-    def start(extra_env: dict[str, str]) -> str:
+    def start(extra_env: dict[str, str], dagster_yaml: str | None = None) -> str:
         port = free_port()
         dagster_home = prepare_dagster_home(Settings.from_env())
+        if dagster_yaml is not None:
+            (dagster_home / "dagster.yaml").write_text(dagster_yaml)
         env = {**os.environ, "DAGSTER_HOME": str(dagster_home), **extra_env}
         log = open(restsync_home / "dagster_dev.log", "wb")  # noqa: SIM115 - closed below
         logs.append(log)

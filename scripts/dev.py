@@ -24,6 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "lock.txt"
 EMBEDDED_ELT_LOCK = ROOT / "requirements" / "embedded-elt.lock.txt"
+PRODUCTION_LOCK = ROOT / "requirements" / "production.lock.txt"
+#: The extras of a production install (the Dockerfile's): the main lock holds them too, so the
+#: tests run against what production runs.
+PRODUCTION_EXTRAS = ("postgres", "parquet", "k8s")
 MAIN_VENV = ROOT / ".venv"
 EMBEDDED_ELT_VENV = ROOT / ".venv-embedded-elt"
 BIN = "Scripts" if os.name == "nt" else "bin"
@@ -131,7 +135,11 @@ def cmd_lock(extra: list[str]) -> int:
         sys.exit("run 'python3 scripts/dev.py install' first")
     common = ["pip", "compile", "pyproject.toml", "--universal", "--generate-hashes",
               "--python-version", "3.11", "--quiet", "--no-header"]  # fmt: skip
-    check(uv, *common, "--group", "test", "-o", LOCK.relative_to(ROOT))
+    extras = [arg for extra in PRODUCTION_EXTRAS for arg in ("--extra", extra)]
+    check(uv, *common, *extras, "--group", "test", "-o", LOCK.relative_to(ROOT))
+    # The image installs no test tools; its versions are the main lock's (constraints).
+    check(uv, *common, *extras, "-c", LOCK.relative_to(ROOT), "-o",
+          PRODUCTION_LOCK.relative_to(ROOT))  # fmt: skip
     check(uv, *common, "--extra", "embedded-elt", "--group", "test", "-o",
           EMBEDDED_ELT_LOCK.relative_to(ROOT))  # fmt: skip
     return 0

@@ -1,15 +1,20 @@
-"""Shared fixtures: a real demo API on 127.0.0.1, an isolated RESTSYNC_HOME, a real DagsterInstance."""
+"""Shared fixtures: a real demo API on 127.0.0.1, an isolated RESTSYNC_HOME, a real DagsterInstance,
+and, where the machine has them, a real PostgreSQL server and Debian's chromium."""
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import dagster as dg
 import duckdb
@@ -22,6 +27,7 @@ from restsync_dagster.demo_api import DemoApi, DemoApiConfig
 from restsync_dagster.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
+PRODUCTION_DAGSTER_YAML = REPO / "deploy" / "dagster.yaml"
 
 VERTICALS = ("generic", "analytics", "ecommerce", "database", "communications")
 
@@ -152,3 +158,128 @@ def start_dagster_dev(restsync_home: Path) -> Iterator[Callable[..., str]]:
         stop_process_group(process)
     for log in logs:
         log.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# A real PostgreSQL server (CI starts one with scripts/test_postgres.py)
+
+POSTGRES_DSN_VAR = "RESTSYNC_TEST_POSTGRES_DSN"
+REQUIRE_POSTGRES_VAR = "RESTSYNC_REQUIRE_POSTGRES"
+
+
+def _required(flag: str) -> bool:
+    return os.environ.get(flag, "").strip().lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """Where the test server listens. ``repr`` leaves the password out, so no assertion or
+    traceback prints it."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    database: str
+
+    def dsn(self, database: str | None = None) -> str:
+        """A libpq URL for ``database`` (default: the server's own database)."""
+        return (
+            f"postgresql://{quote(self.user)}:{quote(self.password, safe='')}"
+            f"@{self.host}:{self.port}/{database or self.database}"
+        )
+
+    def connect(self, database: str | None = None) -> Any:
+        """A psycopg2 connection in autocommit mode."""
+        import psycopg2
+
+        connection = psycopg2.connect(self.dsn(database), connect_timeout=10)
+        connection.autocommit = True
+        return connection
+
+    def execute(self, sql: str, database: str | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement; return its rows (none for DDL)."""
+        connection = self.connect(database)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    """The server named by ``RESTSYNC_TEST_POSTGRES_DSN``; without it the test is skipped, or
+    fails when ``RESTSYNC_REQUIRE_POSTGRES=1`` (CI sets both, so a broken setup cannot hide)."""
+    dsn = os.environ.get(POSTGRES_DSN_VAR, "").strip()
+    if not dsn:
+        message = (
+            f"set {POSTGRES_DSN_VAR} to a PostgreSQL server to run this test "
+            "(python3 scripts/test_postgres.py start DIR starts one)"
+        )
+        if _required(REQUIRE_POSTGRES_VAR):
+            pytest.fail(f"{REQUIRE_POSTGRES_VAR}=1 but {message}", pytrace=False)
+        pytest.skip(message)
+    url = urlsplit(dsn)
+    server = PostgresServer(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 5432,
+        user=unquote(url.username or ""),
+        password=unquote(url.password or ""),
+        database=url.path.lstrip("/") or "postgres",
+    )
+    try:
+        server.execute("SELECT 1")
+    except Exception as exc:
+        # psycopg2's messages name host and user, never the password.
+        pytest.fail(
+            f"{POSTGRES_DSN_VAR} is set but the server does not answer: {exc}", pytrace=False
+        )
+    return server
+
+
+@pytest.fixture
+def postgres_database(postgres_server: PostgresServer) -> Iterator[str]:
+    """A new, empty database on the test server, dropped after the test."""
+    name = f"restsync_test_{secrets.token_hex(6)}"
+    postgres_server.execute(f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def postgres_instance_env(server: PostgresServer, database: str) -> dict[str, str]:
+    """The variables ``deploy/dagster.yaml`` reads, for ``database`` on ``server``."""
+    return {
+        "DAGSTER_PG_HOST": server.host,
+        "DAGSTER_PG_PORT": str(server.port),
+        "DAGSTER_PG_USERNAME": server.user,
+        "DAGSTER_PG_PASSWORD": server.password,
+        "DAGSTER_PG_DB": database,
+    }
+
+
+@pytest.fixture
+def production_dagster_home(
+    tmp_path: Path,
+    postgres_server: PostgresServer,
+    postgres_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """A ``DAGSTER_HOME`` holding the production ``deploy/dagster.yaml`` verbatim, its variables
+    pointing at a fresh database on the test server."""
+    home = tmp_path / "dagster_home_production"
+    home.mkdir()
+    shutil.copy(PRODUCTION_DAGSTER_YAML, home / "dagster.yaml")
+    for name, value in postgres_instance_env(postgres_server, postgres_database).items():
+        monkeypatch.setenv(name, value)
+    return home
+
+
+@pytest.fixture
+def production_instance(production_dagster_home: Path) -> Iterator[dg.DagsterInstance]:
+    """A DagsterInstance loaded from the production ``dagster.yaml``: storage in PostgreSQL."""
+    with dg.DagsterInstance.from_config(str(production_dagster_home)) as dagster_instance:
+        yield dagster_instance

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from restsync_dagster.settings import Settings
@@ -9,6 +10,7 @@ from restsync_dagster.spec import Connector
 
 if TYPE_CHECKING:
     from dlt.common.destination import Destination
+    from dlt.extract.source import DltSource
     from dlt.pipeline.pipeline import Pipeline
 
 
@@ -27,18 +29,37 @@ def destination_kind(settings: Settings) -> str:
 
 
 def build_destination(settings: Settings) -> Destination:
-    """The dlt destination: a DuckDB file by default, else any destination dlt knows by name."""
+    """The dlt destination: a DuckDB file by default, else any destination dlt knows by name.
+
+    Raises:
+        DestinationConfigError: an unknown destination, or a file format it cannot load.
+    """
     from dlt.common.destination import Destination
 
+    # dlt reads the load file format from no config key, only from the factory (or the run).
+    extra: dict[str, Any] = (
+        {"preferred_loader_file_format": settings.loader_file_format}
+        if settings.loader_file_format
+        else {}
+    )
+    destination: Destination | None
     if settings.destination == "duckdb":
         import dlt
 
-        return dlt.destinations.duckdb(credentials=str(settings.duckdb_path))
-    destination = Destination.from_reference(settings.destination)
+        destination = dlt.destinations.duckdb(credentials=str(settings.duckdb_path), **extra)
+    else:
+        destination = Destination.from_reference(settings.destination, **extra)
     if destination is None:
         raise DestinationConfigError(
             f"RESTSYNC_DESTINATION={settings.destination!r} is not a dlt destination"
         )
+    if settings.loader_file_format:
+        supported = destination.capabilities().supported_loader_file_formats or []
+        if settings.loader_file_format not in supported:
+            raise DestinationConfigError(
+                f"RESTSYNC_LOADER_FILE_FORMAT={settings.loader_file_format!r}: the "
+                f"{destination_kind(settings)} destination loads {', '.join(sorted(supported))}"
+            )
     return destination
 
 
@@ -58,6 +79,65 @@ def check_destination(connector: Connector, settings: Settings) -> None:
             "'Ambiguous reference to catalog or schema'. Rename the file (RESTSYNC_DUCKDB_PATH) "
             "or set 'dataset:' in the connector file."
         )
+
+
+def replace_where_merge_would_append(
+    connector: Connector, source: DltSource, destination: Destination
+) -> list[str]:
+    """Make ``merge`` a ``replace`` on a destination that cannot merge; return those resources.
+
+    Where dlt has no merge strategy for a table (the filesystem destination without a table
+    format, for one), it appends instead, with a warning, and every re-sync duplicates the rows.
+    A resource that reads everything on each run loses nothing by a replace: its table ends up
+    holding exactly what the API served. An incremental resource would lose the rows of earlier
+    runs, so it is refused instead.
+
+    Raises:
+        DestinationConfigError: an incremental ``merge`` resource on such a destination.
+    """
+    caps = destination.capabilities()
+    replaced = []
+    for name, resource in source.resources.items():
+        disposition = resource.write_disposition
+        if isinstance(disposition, dict):
+            disposition = disposition.get("disposition")
+        if disposition != "merge":
+            continue
+        strategies = list(caps.supported_merge_strategies or [])
+        if caps.merge_strategies_selector:
+            table = resource.compute_table_schema()
+            strategies = list(caps.merge_strategies_selector(strategies, table_schema=table))
+        if strategies:
+            continue
+        if _is_incremental(connector.spec.source, name):
+            raise DestinationConfigError(
+                f"connector {connector.name!r}, resource {name!r}: the "
+                f"{destination.destination_type.rsplit('.', 1)[-1]} destination cannot merge "
+                "(dlt would append duplicates) and, as the resource is incremental, a replace "
+                "would drop the rows of earlier runs. Use a destination that merges, or "
+                "'table_format: delta' on the filesystem destination."
+            )
+        resource.apply_hints(write_disposition="replace")
+        replaced.append(name)
+    return replaced
+
+
+def _is_incremental(source: Mapping[str, Any], resource_name: str) -> bool:
+    defaults = source.get("resource_defaults") or {}
+    for entry in source.get("resources") or []:
+        resource = {"name": entry} if isinstance(entry, str) else entry
+        if resource.get("name") != resource_name:
+            continue
+        endpoints = [
+            e
+            for e in (defaults.get("endpoint"), resource.get("endpoint"))
+            if isinstance(e, Mapping)
+        ]
+        params = [p for e in endpoints for p in (e.get("params") or {}).values()]
+        return any("incremental" in part for part in (defaults, resource, *endpoints)) or any(
+            isinstance(p, Mapping) and p.get("type") == "incremental" for p in params
+        )
+    return False
 
 
 def build_pipeline(connector: Connector, settings: Settings, **kwargs: Any) -> Pipeline:

@@ -5,6 +5,7 @@
 | ``RESTSYNC_HOME`` | ``.restsync`` | local state: DuckDB file, dlt working dirs, demo ``DAGSTER_HOME`` |
 | ``RESTSYNC_DUCKDB_PATH`` | ``$RESTSYNC_HOME/warehouse.duckdb`` | the DuckDB database file |
 | ``RESTSYNC_DESTINATION`` | ``duckdb`` | any dlt destination name (credentials via dlt's env vars) |
+| ``RESTSYNC_LOADER_FILE_FORMAT`` | the destination's | dlt's load file format: ``parquet``, ``jsonl``... |
 | ``RESTSYNC_CONNECTORS_DIR`` | (none) | extra connector directories, separated by ``os.pathsep`` |
 | ``RESTSYNC_INCLUDE_EXAMPLES`` | ``true`` | load the five bundled example connectors |
 | ``RESTSYNC_RUN_RETRIES`` | ``3`` | retry runs per failed run (a connector's ``retry.run_retries`` wins) |
@@ -52,6 +53,7 @@ class Settings:
     run_retries: int = 3
     run_retry_base_delay_seconds: float = 60.0
     retry_sensor_interval_seconds: int = 30
+    loader_file_format: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +80,8 @@ class Settings:
             retry_sensor_interval_seconds=int(
                 _number(env, "RESTSYNC_RETRY_SENSOR_INTERVAL_SECONDS", 30, minimum=1)
             ),
+            loader_file_format=(env.get("RESTSYNC_LOADER_FILE_FORMAT") or "").strip().lower()
+            or None,
         )
 
     @property

@@ -24,6 +24,7 @@ from restsync_dagster.destination import (
     check_destination,
     forget_trace,
     qualified_table_name,
+    replace_where_merge_would_append,
 )
 from restsync_dagster.failures import INVALID_CONFIG, SyncFailure, classify
 from restsync_dagster.http import HttpStats, RetryPolicy, build_session, path_router
@@ -132,6 +133,11 @@ def _sync(
         check_destination(connector, settings)
         source = build_source(connector, env, build_session(policy, stats), window=window)
         pipeline = build_pipeline(connector, settings)
+        for resource in replace_where_merge_would_append(connector, source, pipeline.destination):
+            context.log.warning(
+                f"connector {connector.name!r}, resource {resource!r}: the destination cannot "
+                "merge, so the table is replaced with this run's records"
+            )
         with _locks(context, connector, settings):
             try:
                 results = list(

@@ -283,3 +283,32 @@ def production_instance(production_dagster_home: Path) -> Iterator[dg.DagsterIns
     """A DagsterInstance loaded from the production ``dagster.yaml``: storage in PostgreSQL."""
     with dg.DagsterInstance.from_config(str(production_dagster_home)) as dagster_instance:
         yield dagster_instance
+
+
+# ------------------------------------------------------------------------------------------------
+# A running `dagster dev`, seen through its GraphQL API
+
+
+def graphql_client(url: str) -> Any:
+    """A ``DagsterGraphQLClient`` for the ``dagster dev`` at ``url``."""
+    from dagster_graphql import DagsterGraphQLClient
+
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    return DagsterGraphQLClient(host or "127.0.0.1", port_number=port)
+
+
+def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.DagsterRunStatus:
+    """Poll the run's status over GraphQL until it is finished; return that status."""
+    finished = {
+        dg.DagsterRunStatus.SUCCESS,
+        dg.DagsterRunStatus.FAILURE,
+        dg.DagsterRunStatus.CANCELED,
+    }
+    deadline = time.monotonic() + timeout_seconds
+    status = None
+    while time.monotonic() < deadline:
+        status = client.get_run_status(run_id)
+        if status in finished:
+            return status
+        time.sleep(2)
+    pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")

@@ -137,8 +137,9 @@ def cmd_lock(extra: list[str]) -> int:
               "--python-version", "3.11", "--quiet", "--no-header"]  # fmt: skip
     extras = [arg for extra in PRODUCTION_EXTRAS for arg in ("--extra", extra)]
     check(uv, *common, *extras, "--group", "test", "-o", LOCK.relative_to(ROOT))
-    # The image installs no test tools; its versions are the main lock's (constraints).
-    check(uv, *common, *extras, "-c", LOCK.relative_to(ROOT), "-o",
+    # The image installs no test tools; its versions are the main lock's (constraints). It
+    # builds the package from pinned setuptools and wheel (the build group), not isolated.
+    check(uv, *common, *extras, "--group", "build", "-c", LOCK.relative_to(ROOT), "-o",
           PRODUCTION_LOCK.relative_to(ROOT))  # fmt: skip
     check(uv, *common, "--extra", "embedded-elt", "--group", "test", "-o",
           EMBEDDED_ELT_LOCK.relative_to(ROOT))  # fmt: skip

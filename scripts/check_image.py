@@ -16,7 +16,8 @@ CI has no Docker engine, so this reads the Dockerfile and does what ``docker bui
   root) on 127.0.0.1 and a free port instead of 0.0.0.0 and the exposed port, with the bundled
   example connectors copied into ``RESTSYNC_CONNECTORS_DIR`` (as a mounted ConfigMap would be);
   ``dagster api grpc-health-check`` must answer and ``dagster job list`` over gRPC must list the
-  five ``<connector>_sync`` jobs.
+  five ``<connector>_sync`` jobs; then, as a run pod would, ``restsync sync generic`` loads the
+  package's demo API into ``RESTSYNC_HOME`` as that user, with ``HOME=/``.
 
 What it cannot check: the base image's OS packages, file ownership inside the image, and the
 Docker build itself. Only the standard library is used here.
@@ -252,7 +253,8 @@ def serve_and_probe(stage: Stage) -> None:
     cmd[cmd.index("-p") + 1] = str(local_port)
     cmd[cmd.index("-h") + 1] = "127.0.0.1"
 
-    env = dict(stage.env)
+    # A numeric USER without a passwd entry gets HOME=/ from Docker: nothing may be written there.
+    env = {**stage.env, "HOME": "/"}
     connectors = Path(env["RESTSYNC_CONNECTORS_DIR"])
     for example in (ROOT / "restsync_dagster" / "connectors").glob("*.yaml"):
         shutil.copy2(example, connectors / example.name)
@@ -301,6 +303,48 @@ def serve_and_probe(stage: Stage) -> None:
         print(f"  the code server lists {', '.join(sorted(listed))}", flush=True)
     finally:
         stop(server)
+    sync_as_image_user(stage, env, bin_dir)
+
+
+def sync_as_image_user(stage: Stage, env: dict[str, str], bin_dir: Path) -> None:
+    """What a run pod does, in miniature: a connector syncs as the image's user, from the
+    package's own demo API, into RESTSYNC_HOME (the only place it may write)."""
+    port = free_port()
+    api = subprocess.Popen(
+        [bin_dir / "restsync", "demo-api", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert api.stdout is not None
+        banner = api.stdout.readline().decode()
+        if "listening on" not in banner:
+            raise CheckFailed(f"the demo API did not start: {banner}")
+        run_env = {
+            **env,
+            "GENERIC_BASE_URL": f"http://127.0.0.1:{port}/generic",
+            "GENERIC_API_KEY": "demo-generic-key",
+        }
+        print(f"+ restsync sync generic --json  (as {stage.user or 'this user'})", flush=True)
+        result = subprocess.run(
+            [*as_image_user(stage), bin_dir / "restsync", "sync", "generic", "--json"],
+            env=run_env, cwd="/", capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        try:
+            outcomes = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            outcomes = []
+        if (
+            result.returncode != 0
+            or not outcomes
+            or any(o["status"] != "success" or not o["rows_loaded"] for o in outcomes)
+        ):
+            raise CheckFailed(
+                f"the sync failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+            )
+        loaded = ", ".join(f"{o['table']}: {o['rows_loaded']} rows" for o in outcomes)
+        print(f"  synced {loaded}", flush=True)
+    finally:
+        stop(api)
 
 
 def wait_healthy(bin_dir: Path, port: int, server: subprocess.Popen[bytes], log: Path) -> None:

@@ -125,12 +125,13 @@ def test_the_retry_sensor_heals_a_503_outage_on_the_postgres_instance(
 
 @pytest.mark.slow
 def test_dagster_dev_on_postgres_queues_a_connectors_second_run_until_the_first_ends(
-    start_dagster_dev,
-    start_demo_api,
-    restsync_home: Path,
+    # The database first, so that dagster dev is stopped before the database is dropped.
     production_dagster_home: Path,
     postgres_server: PostgresServer,
     postgres_database: str,
+    start_dagster_dev,
+    start_demo_api,
+    restsync_home: Path,
 ):
     api = start_demo_api()
     url = start_dagster_dev(

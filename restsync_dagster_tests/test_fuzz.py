@@ -33,7 +33,12 @@ VALID: dict[str, Any] = {
     "source": {
         "client": {
             "base_url": "{{ env.FUZZ_BASE_URL }}",
-            "auth": {"type": "api_key", "name": "api_key", "location": "query", "api_key": "{{ env.FUZZ_KEY }}"},
+            "auth": {
+                "type": "api_key",
+                "name": "api_key",
+                "location": "query",
+                "api_key": "{{ env.FUZZ_KEY }}",
+            },
         },
         "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
         "resources": [
@@ -60,7 +65,9 @@ scalars = (
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -144,7 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
 def fuzz_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -172,11 +181,15 @@ bodies = st.one_of(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(body=bodies, status=st.sampled_from([200, 200, 200, 201, 204, 400, 404, 500]))
-def test_any_response_extracts_or_fails_with_an_error_restsync_understands(fuzz_server, body, status):
+def test_any_response_extracts_or_fails_with_an_error_restsync_understands(
+    fuzz_server, body, status
+):
     _Body.status, _Body.payload = status, body
     connector = parse_connector(yaml.safe_dump(VALID), "fuzz.yaml")
     env = {"FUZZ_BASE_URL": fuzz_server, "FUZZ_KEY": "fuzz-key-1234"}
-    session = build_session(RetryPolicy(max_retries=0, backoff_factor=0, timeout_seconds=2), HttpStats())
+    session = build_session(
+        RetryPolicy(max_retries=0, backoff_factor=0, timeout_seconds=2), HttpStats()
+    )
     source = build_source(connector, env, session, max_pages=20)
     try:
         list(source.resources["items"])

@@ -37,7 +37,12 @@ CASES = {
     "invalid_utf8": (OFFSET, 200, "The response body is not valid UTF-8", 200),
     "total_high": (OFFSET, 200, "the page is empty but total=1420 (total is too high)", 500),
     "total_low": (OFFSET, 200, "the page holds 100 records but total=270 leaves 70", 200),
-    "same_page": (NO_TOTAL, 100, "the API answered the same page again; stopping instead of looping", 100),
+    "same_page": (
+        NO_TOTAL,
+        100,
+        "the API answered the same page again; stopping instead of looping",
+        100,
+    ),
     "stall": (OFFSET, 200, "the API did not answer in time", 200),
 }
 
@@ -58,16 +63,18 @@ def hostile(restsync_home, tmp_path, monkeypatch, demo_api):
 
 
 def sync(instance) -> dg.ExecuteInProcessResult:
-    return load_definitions().resolve_job_def("hostile_sync").execute_in_process(
-        instance=instance, raise_on_error=False
+    return (
+        load_definitions()
+        .resolve_job_def("hostile_sync")
+        .execute_in_process(instance=instance, raise_on_error=False)
     )
 
 
 def assert_no_duplicates(home) -> None:
     with warehouse(home) as con:
-        assert con.execute("select count(*) = count(distinct id) from hostile.items").fetchall() == [
-            (True,)
-        ]
+        assert con.execute(
+            "select count(*) = count(distinct id) from hostile.items"
+        ).fetchall() == [(True,)]
 
 
 @pytest.mark.parametrize("mode", list(CASES))

@@ -62,7 +62,9 @@ def test_fifty_connectors_sync_side_by_side_in_one_instance(
     started = time.monotonic()
     run_ids = [
         client.submit_job_execution(
-            f"load_{n:02d}_sync", repository_location_name="restsync", repository_name="__repository__"
+            f"load_{n:02d}_sync",
+            repository_location_name="restsync",
+            repository_name="__repository__",
         )
         for n in range(CONNECTORS)
     ]

@@ -172,6 +172,8 @@ def _sync(
         assert result.asset_key is not None  # dagster-dlt names every materialization
         resource = result.asset_key.path[-1]
         metadata = dict(result.metadata or {})
+        # dagster-dlt lists dlt's load files by their local paths: noise, and it exposes paths.
+        metadata.pop("jobs", None)
         rows: Any = metadata.get("rows_loaded")
         found = snapshots.get(resource)
         metadata.update(

@@ -312,3 +312,11 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
             return status
         time.sleep(2)
     pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that start ``dagster dev`` (a webserver, a daemon, code servers, run workers) run
+    one after another on one xdist worker: two at once would fight over the machine's 2 cores."""
+    for item in items:
+        if "start_dagster_dev" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("dagster_dev"))

@@ -93,7 +93,9 @@ def cmd_test(extra: list[str]) -> int:
         "scripts",
     )
     check(tool(python, "mypy"))
-    code = run(python, "-m", "pytest", *extra)
+    # Two workers (this machine has 2 cores); tests that start dagster dev share one of them.
+    parallel = [] if any(a.startswith("-n") for a in extra) else ["-n", "2", "--dist", "loadgroup"]
+    code = run(python, "-m", "pytest", *parallel, *extra)
     if code == 5:
         print("pytest collected no tests: that is a failure of this repository", file=sys.stderr)
         return 1

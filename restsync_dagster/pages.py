@@ -10,8 +10,9 @@ the resource, the page's offset and the redacted URL. It can also stop after N p
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ class PageContract:
     data_selector: str | None = None
     primary_key: tuple[str, ...] = ()
     max_pages: int | None = None
+    #: Told about every accepted page: ``(resource, rows)`` (progress reporting).
+    on_page: Callable[[str, int], None] | None = None
 
 
 class ContractCheckingPaginator(BasePaginator):
@@ -41,6 +44,14 @@ class ContractCheckingPaginator(BasePaginator):
         self.contract = contract
         self.pages = 0
         self._last_digest: bytes | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ContractCheckingPaginator:
+        # dlt copies a paginator for every request sequence (each parent row of a child
+        # resource): copy the inner paginator's state, share the immutable contract (and its
+        # progress callback, which holds the run's logger and cannot be copied).
+        clone = copy.copy(self)
+        clone.inner = copy.deepcopy(self.inner, memo)
+        return clone
 
     def init_request(self, request: Request) -> None:
         self.inner.init_request(request)
@@ -81,6 +92,8 @@ class ContractCheckingPaginator(BasePaginator):
             if served == 0 and offset < total:
                 raise refuse(f"the page is empty but total={total} (total is too high)")
         self.pages += 1
+        if contract.on_page is not None:
+            contract.on_page(contract.resource, len(data or []))
         limited = contract.max_pages is not None and self.pages >= contract.max_pages
         self._has_next_page = self.inner.has_next_page and not limited
 

@@ -11,6 +11,7 @@
 | ``RESTSYNC_RUN_RETRIES`` | ``3`` | retry runs per failed run (a connector's ``retry.run_retries`` wins) |
 | ``RESTSYNC_RUN_RETRY_BASE_DELAY_SECONDS`` | ``60`` | wait before the first retry run, doubled after |
 | ``RESTSYNC_RETRY_SENSOR_INTERVAL_SECONDS`` | ``30`` | how often the retry sensor looks at failed runs |
+| ``RESTSYNC_PROGRESS_INTERVAL_SECONDS`` | ``5`` | seconds between two progress lines in a run's log |
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Settings:
     run_retries: int = 3
     run_retry_base_delay_seconds: float = 60.0
     retry_sensor_interval_seconds: int = 30
+    progress_interval_seconds: float = 5.0
     loader_file_format: str | None = None
 
     @classmethod
@@ -79,6 +81,9 @@ class Settings:
             ),
             retry_sensor_interval_seconds=int(
                 _number(env, "RESTSYNC_RETRY_SENSOR_INTERVAL_SECONDS", 30, minimum=1)
+            ),
+            progress_interval_seconds=_number(
+                env, "RESTSYNC_PROGRESS_INTERVAL_SECONDS", 5.0, minimum=0
             ),
             loader_file_format=(env.get("RESTSYNC_LOADER_FILE_FORMAT") or "").strip().lower()
             or None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -72,6 +72,7 @@ def build_source(
     *,
     window: tuple[datetime, datetime] | None = None,
     max_pages: int | None = None,
+    on_page: Callable[[str, int], None] | None = None,
 ) -> DltSource:
     """The real dlt ``rest_api_source`` for one run.
 
@@ -82,6 +83,7 @@ def build_source(
         window: A partition's time window: every incremental resource loads exactly
             ``[start, end)`` of its cursor, without reading or moving the stored cursor.
         max_pages: Stop each paginated request sequence after this many pages (for previews).
+        on_page: Told ``(resource, rows)`` after each page (progress reporting).
     """
     from dlt.sources.rest_api import rest_api_source
 
@@ -94,7 +96,7 @@ def build_source(
         apply_column_hints(config, discover_columns(connector, config, session))
     if window is not None:
         bound_incremental(config, window)
-    _install_contract_checks(config, max_pages)
+    _install_contract_checks(config, max_pages, on_page)
     return rest_api_source(
         config,  # type: ignore[arg-type]
         name=connector.name,
@@ -177,7 +179,11 @@ def _cursor_value(moment: datetime, sample: Any) -> Any:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _install_contract_checks(config: dict[str, Any], max_pages: int | None = None) -> None:
+def _install_contract_checks(
+    config: dict[str, Any],
+    max_pages: int | None = None,
+    on_page: Callable[[str, int], None] | None = None,
+) -> None:
     """Wrap each resource's paginator so a page without its data selector fails the run (and,
     for previews, so it stops after ``max_pages`` pages)."""
     from dlt.sources.rest_api.config_setup import create_paginator
@@ -206,6 +212,7 @@ def _install_contract_checks(config: dict[str, Any], max_pages: int | None = Non
             data_selector=str(selector) if selector else None,
             primary_key=tuple(key) if isinstance(key, list | tuple) else ((key,) if key else ()),
             max_pages=max_pages,
+            on_page=on_page,
         )
         endpoint["paginator"] = ContractCheckingPaginator(inner, contract)
         entry["endpoint"] = endpoint

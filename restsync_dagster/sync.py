@@ -29,6 +29,7 @@ from restsync_dagster.destination import (
 from restsync_dagster.failures import INVALID_CONFIG, SyncFailure, classify
 from restsync_dagster.http import HttpStats, RetryPolicy, build_session, path_router
 from restsync_dagster.locks import exclusive
+from restsync_dagster.progress import Progress
 from restsync_dagster.redaction import Redactor, redacted_output
 from restsync_dagster.resources import ConnectorEnv, runtime_env
 from restsync_dagster.settings import Settings
@@ -131,7 +132,12 @@ def _sync(
     full_refresh = "refresh" in run_kwargs
     try:
         check_destination(connector, settings)
-        source = build_source(connector, env, build_session(policy, stats), window=window)
+        progress = Progress(
+            connector.name, context.log.info, interval=settings.progress_interval_seconds
+        )
+        source = build_source(
+            connector, env, build_session(policy, stats), window=window, on_page=progress.page
+        )
         pipeline = build_pipeline(connector, settings)
         for resource in replace_where_merge_would_append(connector, source, pipeline.destination):
             context.log.warning(
@@ -145,6 +151,7 @@ def _sync(
                 )
             finally:
                 forget_trace(pipeline)
+            context.log.info(progress.describe())
             trace = pipeline.last_trace
             loads = list(getattr(trace.last_load_info if trace else None, "loads_ids", None) or [])
             load_id = loads[-1] if loads else None

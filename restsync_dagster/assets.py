@@ -87,8 +87,22 @@ def freshness_policy(connector: Connector) -> dg.FreshnessPolicy | None:
     )
 
 
-def build_connector_assets(connector: Connector, settings: Settings) -> dg.AssetsDefinition:
-    """One multi-asset for all resources of ``connector``; nothing here reads a secret."""
+def build_connector_assets(
+    connector: Connector,
+    settings: Settings,
+    spec_pipeline: Any | None = None,
+    spec_schema: Any | None = None,
+) -> dg.AssetsDefinition:
+    """One multi-asset for all resources of ``connector``; nothing here reads a secret.
+
+    Args:
+        connector: The connector.
+        settings: Deployment settings.
+        spec_pipeline: The dlt pipeline ``@dlt_assets`` keeps beside the specs. Runs always pass
+            the connector's own pipeline, so one pipeline object can serve every connector of a
+            code location (building ~200 pipelines would cost seconds at every load).
+        spec_schema: Likewise, one dlt schema for every connector's stand-in source.
+    """
     key = env_resource_key(connector)
 
     def sync(
@@ -118,8 +132,10 @@ def build_connector_assets(connector: Connector, settings: Settings) -> dg.Asset
     sync.__name__ = f"{connector.name}_assets"
     sync.__doc__ = connector.spec.description or f"Sync of connector {connector.name}."
     return dlt_assets(
-        dlt_source=spec_source(connector),
-        dlt_pipeline=build_pipeline(connector, settings),
+        dlt_source=spec_source(connector, spec_schema),
+        dlt_pipeline=spec_pipeline
+        if spec_pipeline is not None
+        else build_pipeline(connector, settings),
         name=f"{connector.name}_assets",
         dagster_dlt_translator=RestsyncTranslator(connector=connector, settings=settings),
         partitions_def=build_partitions_def(connector),

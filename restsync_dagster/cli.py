@@ -348,6 +348,11 @@ def _add_demo_api_options(parser: argparse.ArgumentParser, port_flag: str) -> No
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the deterministic data")
     parser.add_argument(
+        "--api-key",
+        default=None,
+        help="the key every vertical accepts (default: demo-<vertical>-key per vertical)",
+    )
+    parser.add_argument(
         "--records",
         action="append",
         default=[],
@@ -412,6 +417,7 @@ def _demo_api_config(args: argparse.Namespace, port: int) -> Any:
         fault_retry_after=args.fault_retry_after,
         fault_max_consecutive=args.fault_max_consecutive,
         outage_seconds=args.outage_seconds,
+        api_keys={"*": args.api_key} if args.api_key else {},
         verbose=args.verbose,
     )
 

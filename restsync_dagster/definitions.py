@@ -9,12 +9,14 @@ a multi-asset, a ``<connector>_sync`` job, a schedule and an ``<connector>_env``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from restsync_dagster.assets import build_connector_assets
 from restsync_dagster.checks import build_connector_checks
+from restsync_dagster.destination import build_spec_pipeline
 from restsync_dagster.jobs import build_sync_job
 from restsync_dagster.resources import build_env_resource, env_resource_key
 from restsync_dagster.schedules import build_schedule
@@ -27,16 +29,21 @@ def build_definitions(connectors: Sequence[Connector], settings: Settings) -> dg
     """Assets, jobs, schedules and resources for ``connectors``."""
     assets, checks, jobs, schedules = [], [], [], []
     resources: dict[str, object] = {"dlt": DagsterDltResource()}
+    spec_pipeline = build_spec_pipeline(settings) if connectors else None
+    spec_schema = _shared_schema() if connectors else None
     for connector in connectors:
-        connector_assets = build_connector_assets(connector, settings)
+        connector_assets = build_connector_assets(connector, settings, spec_pipeline, spec_schema)
         job = build_sync_job(connector, connector_assets)
         schedule = build_schedule(connector, job)
+        # Top-level, so the UI's Resources tab lists each connector's variables. Dagster binds
+        # every top-level resource to every job: with hundreds of connectors, building the jobs'
+        # run-config snapshots grows quadratically (see the README's Throughput section).
+        resources[env_resource_key(connector)] = build_env_resource(connector)
         assets.append(connector_assets)
         checks.append(build_connector_checks(connector))
         jobs.append(job)
         if schedule is not None:
             schedules.append(schedule)
-        resources[env_resource_key(connector)] = build_env_resource(connector)
     sensors = [build_retry_sensor(connectors, jobs, settings)] if connectors else []
     return dg.Definitions(
         assets=assets,
@@ -46,6 +53,12 @@ def build_definitions(connectors: Sequence[Connector], settings: Settings) -> dg
         sensors=sensors,
         resources=resources,
     )
+
+
+def _shared_schema() -> Any:
+    from dlt.common.schema import Schema
+
+    return Schema("restsync")
 
 
 def load_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -58,7 +71,30 @@ def load_definitions(settings: Settings | None = None) -> dg.Definitions:
     return build_definitions(load_connectors(settings.connector_dirs), settings)
 
 
+_LOADED: dict[tuple[Any, ...], dg.Definitions] = {}
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Entry point for Dagster."""
-    return load_definitions()
+    """Entry point for Dagster.
+
+    Dagster may call this more than once per process (``dagster definitions validate`` does):
+    the result is kept while the settings and the connector files (names, sizes, times) are the
+    same.
+    """
+    settings = Settings.from_env()
+    key = (settings, *_file_stamps(settings))
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_definitions(settings)
+    return _LOADED[key]
+
+
+def _file_stamps(settings: Settings) -> list[tuple[str, int, int]]:
+    stamps = []
+    for directory in settings.connector_dirs:
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                stat = path.stat()
+                stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return stamps

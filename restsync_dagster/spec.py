@@ -70,7 +70,11 @@ __all__ = [
 # Loading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's C parser when PyYAML has it (it does in the wheels): ~5x faster on many files.
+_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """A YAML loader that refuses duplicate keys instead of keeping the last one silently."""
 
 

@@ -74,7 +74,7 @@ def test_a_valid_file_lists_its_variables_with_secrecy_and_key_paths():
 
 def test_a_yaml_syntax_error_names_the_file_and_line():
     assert problems_of("name: x\nsource: [unclosed\n") == [
-        "analytics.yaml: YAML error at line 3, column 1: expected ',' or ']', but got '<stream end>'"
+        "analytics.yaml: YAML error at line 3, column 1: did not find expected ',' or ']'"
     ]
 
 

@@ -181,7 +181,8 @@ def classify(
             detail = "The request timed out after the connector's retries."
             break
         if isinstance(e, JSONDecodeError | UnicodeDecodeError):
-            kind, url = BAD_RESPONSE, redact_url(last_url) if last_url else None
+            failed_url = getattr(e, "restsync_url", None) or last_url
+            kind, url = BAD_RESPONSE, redact_url(failed_url) if failed_url else None
             detail = (
                 "The response body is not valid UTF-8."
                 if isinstance(e, UnicodeDecodeError)
@@ -189,7 +190,8 @@ def classify(
             )
             break
         if isinstance(e, ChunkedEncodingError):
-            kind, url = TRUNCATED, redact_url(last_url) if last_url else None
+            failed_url = getattr(e, "restsync_url", None) or last_url
+            kind, url = TRUNCATED, redact_url(failed_url) if failed_url else None
             detail = "The body was cut short on every attempt (the connector's retries included)."
             break
         if isinstance(e, ConnectionError):
@@ -236,7 +238,7 @@ def _is_read_timeout(exc: BaseException) -> bool:
 
 def _request_url(exc: BaseException) -> str | None:
     request = getattr(exc, "request", None)
-    url = getattr(request, "url", None)
+    url = getattr(request, "url", None) or getattr(exc, "restsync_url", None)
     return redact_url(url) if url else None
 
 

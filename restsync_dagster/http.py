@@ -9,11 +9,13 @@ is counted in :class:`HttpStats` so each materialization can report what the HTT
 
 from __future__ import annotations
 
+import contextlib
 import json as json_module
 import re
 import threading
-from collections import Counter
-from collections.abc import Callable, Mapping
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -165,6 +167,47 @@ def path_router(paths: Mapping[str, str]) -> Callable[[str], str | None]:
     return route
 
 
+class RequestLimiter:
+    """At most ``max_concurrency`` requests in flight and ``requests_per_second`` in any
+    one-second window (a sliding log, so bursts at a second's edge cannot double the rate)."""
+
+    def __init__(self, requests_per_second: float | None = None, max_concurrency: int = 1) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
+        self._per_second = int(requests_per_second) if requests_per_second else None
+        self._interval = (
+            1.0 / requests_per_second if requests_per_second and requests_per_second < 1 else None
+        )
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one in-flight slot, after waiting for the rate to allow another request."""
+        with self._slots:
+            self._wait_for_rate()
+            yield
+
+    def _wait_for_rate(self) -> None:
+        if self._per_second is None and self._interval is None:
+            return
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if self._interval is not None:  # fewer than one per second: space them out
+                    wait = (self._sent[-1] + self._interval - now) if self._sent else 0.0
+                else:
+                    while self._sent and now - self._sent[0] >= 1.0:
+                        self._sent.popleft()
+                    full = len(self._sent) >= (self._per_second or 1)
+                    wait = (self._sent[0] + 1.0 - now) if full else 0.0
+                if wait <= 0:
+                    self._sent.append(now)
+                    if len(self._sent) > 10_000:
+                        self._sent.popleft()
+                    return
+            time.sleep(wait)
+
+
 def _response_of(state: RetryCallState) -> Response | None:
     outcome = state.outcome
     if outcome is None:
@@ -212,11 +255,16 @@ def _memoize_json(response: Response) -> None:
     cache: list[Any] = []
 
     def parse(**kwargs: Any) -> Any:
-        if kwargs:
-            return json_module.loads(_strict_text(response), **kwargs)
-        if not cache:
-            cache.append(json_module.loads(_strict_text(response)))
-        return cache[0]
+        try:
+            if kwargs:
+                return json_module.loads(_strict_text(response), **kwargs)
+            if not cache:
+                cache.append(json_module.loads(_strict_text(response)))
+            return cache[0]
+        except (ValueError, UnicodeDecodeError) as exc:
+            # Pages are fetched concurrently: the URL "requested last" may be another page's.
+            exc.restsync_url = response.url  # type: ignore[attr-defined]
+            raise
 
     response.json = parse  # type: ignore[method-assign]
 
@@ -247,12 +295,15 @@ def _refuse_html_success(response: Response, stats: HttpStats) -> None:
         )
 
 
-def build_session(policy: RetryPolicy, stats: HttpStats | None = None) -> Any:
+def build_session(
+    policy: RetryPolicy, stats: HttpStats | None = None, limiter: RequestLimiter | None = None
+) -> Any:
     """A ``requests`` session that retries like the policy says and counts what it did.
 
     Args:
         policy: The connector's retry settings.
         stats: Where to count requests, statuses, retries and waits (a fresh one if omitted).
+        limiter: The connector's rate and concurrency limits, held by every attempt.
 
     Returns:
         A dlt ``Session`` (``raise_for_status=False``: dlt's REST client raises itself).
@@ -260,6 +311,7 @@ def build_session(policy: RetryPolicy, stats: HttpStats | None = None) -> Any:
     from dlt.sources.helpers.requests.session import Session
 
     counters: HttpStats = stats if stats is not None else HttpStats()
+    gate = limiter if limiter is not None else RequestLimiter(max_concurrency=64)
 
     class RetryingSession(Session):
         """dlt's Session whose ``send`` retries transient failures with backoff."""
@@ -285,6 +337,10 @@ def build_session(policy: RetryPolicy, stats: HttpStats | None = None) -> Any:
             return retrying(self._send_once, request, **kwargs)
 
         def _send_once(self, request: PreparedRequest, **kwargs: Any) -> Response:
+            with gate.slot():
+                return self._send_counted(request, **kwargs)
+
+        def _send_counted(self, request: PreparedRequest, **kwargs: Any) -> Response:
             counters.attempt(request.url)
             try:
                 response = Session.send(self, request, **kwargs)
@@ -292,8 +348,9 @@ def build_session(policy: RetryPolicy, stats: HttpStats | None = None) -> Any:
                 if exc.response is not None:
                     counters.status(request.url, exc.response.status_code)
                 raise
-            except TRANSIENT_EXCEPTIONS:
+            except TRANSIENT_EXCEPTIONS as exc:
                 counters.transport_error(request.url)
+                exc.restsync_url = request.url  # type: ignore[attr-defined]
                 raise
             counters.status(request.url, response.status_code)
             _refuse_html_success(response, counters)

@@ -13,6 +13,7 @@ from dagster import AssetCheckExecutionContext
 
 from restsync_dagster.assets import asset_key, pool_name
 from restsync_dagster.destination import build_pipeline
+from restsync_dagster.locks import warehouse_lock
 from restsync_dagster.schema_checks import SchemaSnapshot, diff
 from restsync_dagster.settings import Settings
 from restsync_dagster.spec import Connector, ResourceInfo
@@ -51,15 +52,21 @@ def build_connector_checks(connector: Connector) -> dg.AssetChecksDefinition:
         specs=specs, name=f"{connector.name}_checks", can_subset=True, pool=pool_name(connector)
     )
     def checks(context: AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        pipeline = build_pipeline(connector, Settings.from_env())
-        for check_key in sorted(
-            context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()
+        settings = Settings.from_env()
+        pipeline = build_pipeline(connector, settings)
+        results = []
+        with warehouse_lock(
+            settings, lambda: context.log.info("another run is using the warehouse; waiting")
         ):
-            info = infos[check_key.asset_key.path[-1]]
-            if check_key.name == PRIMARY_KEY_CHECK:
-                yield _primary_key_result(pipeline, check_key.asset_key, info)
-            else:
-                yield _drift_result(context.instance, check_key.asset_key)
+            for check_key in sorted(
+                context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()
+            ):
+                info = infos[check_key.asset_key.path[-1]]
+                if check_key.name == PRIMARY_KEY_CHECK:
+                    results.append(_primary_key_result(pipeline, check_key.asset_key, info))
+                else:
+                    results.append(_drift_result(context.instance, check_key.asset_key))
+        yield from results
 
     return checks
 

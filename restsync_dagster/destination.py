@@ -37,11 +37,11 @@ def build_destination(settings: Settings) -> Destination:
     from dlt.common.destination import Destination
 
     # dlt reads the load file format from no config key, only from the factory (or the run).
-    extra: dict[str, Any] = (
-        {"preferred_loader_file_format": settings.loader_file_format}
-        if settings.loader_file_format
-        else {}
+    # DuckDB loads parquet far faster than dlt's default INSERT statements: it is the default.
+    file_format = settings.loader_file_format or (
+        "parquet" if settings.destination == "duckdb" else None
     )
+    extra: dict[str, Any] = {"preferred_loader_file_format": file_format} if file_format else {}
     destination: Destination | None
     if settings.destination == "duckdb":
         import dlt
@@ -153,6 +153,19 @@ def build_pipeline(connector: Connector, settings: Settings, **kwargs: Any) -> P
     )
 
 
+def build_spec_pipeline(settings: Settings) -> Pipeline:
+    """The one dlt pipeline object ``@dlt_assets`` keeps with the asset specs of every connector
+    (never run: each run builds its connector's own pipeline). Its working directory holds no
+    state."""
+    import dlt
+
+    return dlt.pipeline(
+        pipeline_name="restsync_definitions",
+        pipelines_dir=str(settings.pipelines_dir),
+        destination=build_destination(settings),
+    )
+
+
 def qualified_table_name(connector: Connector, settings: Settings, table: str) -> str:
     """The table's real, fully qualified name (``warehouse.analytics.events`` for DuckDB).
 
@@ -172,3 +185,21 @@ def forget_trace(pipeline: Pipeline) -> None:
     from dlt.pipeline.trace import TRACE_FILE_NAME
 
     (Path(pipeline.working_dir) / TRACE_FILE_NAME).unlink(missing_ok=True)
+
+
+#: dlt settings restsync applies to its runs unless the environment sets them: row ids and load
+#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer).
+DLT_DEFAULTS = {
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+}
+#: For a local DuckDB file, compressing intermediate files only costs time.
+LOCAL_DLT_DEFAULTS = {"DATA_WRITER__DISABLE_COMPRESSION": "true"}
+
+
+def dlt_defaults(settings: Settings) -> dict[str, str]:
+    """The dlt environment settings of a run (the environment's own values win)."""
+    defaults = dict(DLT_DEFAULTS)
+    if settings.destination == "duckdb":
+        defaults.update(LOCAL_DLT_DEFAULTS)
+    return defaults

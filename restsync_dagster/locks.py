@@ -12,6 +12,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from restsync_dagster.settings import Settings
 
 try:
     import fcntl
@@ -42,3 +46,17 @@ def exclusive(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def warehouse_lock(settings: Settings, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """The DuckDB file's lock (nothing for other destinations): DuckDB lets one process open a
+    file read-write, and dlt's SQL client opens it read-write even to read, so syncs and the
+    asset checks that query the table both take it."""
+    if settings.destination != "duckdb":
+        yield
+        return
+    path = settings.duckdb_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(path.with_name(path.name + ".lock"), on_wait):
+        yield

@@ -62,9 +62,9 @@ class ContractCheckingPaginator(BasePaginator):
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         contract = self.contract
         offset = getattr(self.inner, "current_value", None)
-        url = redact_url(response.url or "")
 
         def refuse(problem: str) -> ResponseContractError:
+            url = redact_url(response.url or "")
             return ResponseContractError(contract.resource, url, problem, offset)
 
         if contract.data_selector and (data is None or len(data) <= 1):
@@ -76,7 +76,7 @@ class ContractCheckingPaginator(BasePaginator):
             self._last_digest = digest
             if contract.primary_key:
                 _check_keys(data, contract.primary_key, refuse)
-        total = _total(self.inner, response)
+        total = declared_total(self.inner, response)
         try:
             self.inner.update_state(response, data)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -122,10 +122,29 @@ def _check_selector(response: Response, selector: str, refuse: Any) -> None:
 
 
 def _check_keys(data: Sequence[Any], key: tuple[str, ...], refuse: Any) -> None:
+    if not isinstance(data[0], dict):
+        return  # scalars: dlt wraps them; there is no key to check
+    # Fast path over the whole page in C (set, membership); the detailed message only on failure.
+    if len(key) == 1:
+        values = [record.get(key[0]) if isinstance(record, dict) else None for record in data]
+    else:
+        values = [
+            tuple(record.get(part) for part in key) if isinstance(record, dict) else None
+            for record in data
+        ]
+    try:
+        clean = None not in values and len(set(values)) == len(values)
+    except TypeError:  # an unhashable key part (a list, an object)
+        clean = False
+    if not clean:
+        _explain_keys(data, key, refuse)
+
+
+def _explain_keys(data: Sequence[Any], key: tuple[str, ...], refuse: Any) -> None:
     seen: dict[tuple[Any, ...], int] = {}
     for index, record in enumerate(data):
         if not isinstance(record, dict):
-            return  # scalars: dlt wraps them; there is no key to check
+            return
         value = tuple(record.get(part) for part in key)
         if any(part is None for part in value):
             raise refuse(f"record {index} of the page has no primary key {', '.join(key)!r}")
@@ -139,7 +158,7 @@ def _check_keys(data: Sequence[Any], key: tuple[str, ...], refuse: Any) -> None:
         seen[value] = index
 
 
-def _total(paginator: BasePaginator, response: Response) -> int | None:
+def declared_total(paginator: BasePaginator, response: Response) -> int | None:
     """The ``total`` an offset/page paginator reads, if it reads one."""
     if not isinstance(paginator, RangePaginator) or paginator.total_path is None:
         return None

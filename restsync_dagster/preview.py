@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from restsync_dagster.http import HttpStats, build_session, path_router
+from restsync_dagster.http import HttpStats, path_router
 from restsync_dagster.redaction import Redactor
 from restsync_dagster.sources import build_source
 from restsync_dagster.spec import Connector
-from restsync_dagster.sync import retry_policy
+from restsync_dagster.sync import session_for
 
 
 class PreviewError(ValueError):
@@ -66,9 +66,7 @@ def preview(
             f"connector {connector.name!r} has no resource {resource!r}; resources: {', '.join(names)}"
         )
     stats = HttpStats(path_router({i.name: i.path for i in connector.resources}), keep_log=True)
-    source = build_source(
-        connector, env, build_session(retry_policy(connector), stats), max_pages=pages
-    )
+    source = build_source(connector, env, session_for(connector, stats), max_pages=pages)
     if resource is not None:
         source = source.with_resources(resource)
     redactor = Redactor(env[n] for n in connector.secret_env if n in env)

@@ -13,14 +13,18 @@ Two builders, for the two moments a source is needed:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ipaddress
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from restsync_dagster.errors import InsecureTransportError
+from restsync_dagster.fetch import FetchPlan, client_class
+from restsync_dagster.http import path_router
 from restsync_dagster.pages import ContractCheckingPaginator, PageContract
 from restsync_dagster.redaction import redact_url
 from restsync_dagster.spec import Connector, resolve_callables
@@ -30,8 +34,14 @@ if TYPE_CHECKING:
     from dlt.extract.source import DltSource
 
 
-def spec_source(connector: Connector) -> DltSource:
-    """A request-free stand-in source whose resources mirror the connector's, for asset specs."""
+def spec_source(connector: Connector, schema: Any | None = None) -> DltSource:
+    """A request-free stand-in source whose resources mirror the connector's, for asset specs.
+
+    Args:
+        connector: The connector.
+        schema: A dlt ``Schema`` to hold the stand-in resources; one can serve every connector
+            of a code location (a new one costs ~3 ms). Runs build their own.
+    """
     import dlt
     from dlt.common.schema import Schema
     from dlt.extract.source import DltSource
@@ -48,7 +58,9 @@ def spec_source(connector: Connector) -> DltSource:
         )
         for info in connector.resources
     ]
-    return DltSource(Schema(connector.name), "restsync", resources)
+    return DltSource(
+        schema if schema is not None else Schema(connector.name), "restsync", resources
+    )
 
 
 def render_source_config(connector: Connector, env: Mapping[str, str]) -> dict[str, Any]:
@@ -97,11 +109,88 @@ def build_source(
     if window is not None:
         bound_incremental(config, window)
     _install_contract_checks(config, max_pages, on_page)
-    return rest_api_source(
-        config,  # type: ignore[arg-type]
-        name=connector.name,
-        schema_contract=connector.spec.schema_contract,  # type: ignore[arg-type]
+    plan = fetch_plan(connector, config)
+    _type_text_cursors(config, plan)
+    with _rest_client_class(client_class(plan)):
+        return rest_api_source(
+            config,  # type: ignore[arg-type]
+            name=connector.name,
+            schema_contract=connector.spec.schema_contract,  # type: ignore[arg-type]
+        )
+
+
+def fetch_plan(connector: Connector, config: Mapping[str, Any]) -> FetchPlan:
+    """How ``connector``'s pages are fetched: its concurrency, and which resources may travel as
+    Arrow batches (top-level ones whose records no step, column hint or child resource has to
+    see one by one: dlt resolves a child's path parameters from its parent's dict records)."""
+    infos = connector.resources
+    entries = {e["name"]: e for e in config.get("resources") or [] if isinstance(e, dict)}
+    parents = {info.parent for info in infos if info.parent}
+    arrow = frozenset(
+        info.name
+        for info in infos
+        if connector.spec.arrow
+        and info.parent is None
+        and info.name not in parents
+        and not entries.get(info.name, {}).get("processing_steps")
+        and not entries.get(info.name, {}).get("columns")
     )
+    keys = {
+        info.name: info.primary_key
+        if isinstance(info.primary_key, tuple)
+        else ((info.primary_key,) if info.primary_key else ())
+        for info in infos
+    }
+    cursors = {
+        info.name: frozenset({str(info.incremental["cursor_path"])})
+        for info in infos
+        if info.name in arrow and info.incremental and info.incremental.get("cursor_path")
+    }
+    return FetchPlan(
+        max_concurrency=connector.spec.rate_limit.max_concurrency,
+        arrow_resources=arrow,
+        route=path_router({info.name: info.path for info in infos}),
+        primary_keys=keys,
+        keep_text=cursors,
+    )
+
+
+def _type_text_cursors(config: dict[str, Any], plan: FetchPlan) -> None:
+    """An ISO-8601 incremental cursor kept as text in Arrow batches is still a timestamp in the
+    table, as dlt's normalizer would make it: a column hint says so."""
+    for entry in _resource_entries(config):
+        for cursor in plan.keep_text.get(entry["name"], frozenset()):
+            endpoint = entry.get("endpoint")
+            incremental = endpoint.get("incremental") if isinstance(endpoint, dict) else None
+            sample = incremental.get("initial_value") if isinstance(incremental, dict) else None
+            if isinstance(sample, str) and _looks_like_timestamp(sample):
+                columns = entry.setdefault("columns", {})
+                if isinstance(columns, dict):
+                    columns.setdefault(cursor, {"data_type": "timestamp"})
+
+
+def _looks_like_timestamp(value: str) -> bool:
+    import re
+
+    return re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", value) is not None
+
+
+_CLIENT_SWAP = threading.Lock()
+
+
+@contextlib.contextmanager
+def _rest_client_class(cls: type) -> Iterator[None]:
+    """dlt builds one ``RESTClient`` per resource inside ``rest_api_source``, from a module
+    global: swap in restsync's client class for that call only."""
+    import dlt.sources.rest_api as rest_api_module
+
+    with _CLIENT_SWAP:
+        original = rest_api_module.RESTClient
+        rest_api_module.RESTClient = cls  # type: ignore[misc,assignment]
+        try:
+            yield
+        finally:
+            rest_api_module.RESTClient = original  # type: ignore[misc]
 
 
 def check_transport(connector: Connector, config: Mapping[str, Any]) -> None:

@@ -213,6 +213,16 @@ class DiscoverySpec(_Strict):
     nullable_key: str = "nullable"
 
 
+class RateLimitSpec(_Strict):
+    """How hard restsync may press one API (all resources of the connector together)."""
+
+    #: At most this many requests in any one-second window (no limit when unset).
+    requests_per_second: float | None = Field(None, gt=0, le=10_000)
+    #: At most this many requests in flight at once; above 1, offset pages are fetched
+    #: concurrently once the first page has told the total.
+    max_concurrency: int = Field(1, ge=1, le=64)
+
+
 SchemaContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
 
 
@@ -227,6 +237,9 @@ class ConnectorSpec(_Strict):
     retry: RetrySpec = Field(default_factory=lambda: RetrySpec())
     #: Seconds to wait for a server to answer (connect and each read).
     timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    rate_limit: RateLimitSpec = Field(default_factory=lambda: RateLimitSpec())
+    #: Hand flat records to dlt as Arrow batches (parquet, no per-record normalizing).
+    arrow: bool = True
     #: Let credentials travel over plain ``http://`` to a host that is not this machine.
     allow_insecure_http: bool = False
     #: Destination dataset (schema); defaults to the connector's name.

@@ -11,6 +11,9 @@ URL, with the original exception chain dropped so no secret travels with it.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NoReturn
@@ -22,13 +25,20 @@ from dagster_dlt import DagsterDltResource
 from restsync_dagster.destination import (
     build_pipeline,
     check_destination,
+    dlt_defaults,
     forget_trace,
     qualified_table_name,
     replace_where_merge_would_append,
 )
 from restsync_dagster.failures import INVALID_CONFIG, SyncFailure, classify
-from restsync_dagster.http import HttpStats, RetryPolicy, build_session, path_router
-from restsync_dagster.locks import exclusive
+from restsync_dagster.http import (
+    HttpStats,
+    RequestLimiter,
+    RetryPolicy,
+    build_session,
+    path_router,
+)
+from restsync_dagster.locks import exclusive, warehouse_lock
 from restsync_dagster.progress import Progress
 from restsync_dagster.redaction import Redactor, redacted_output
 from restsync_dagster.resources import ConnectorEnv, runtime_env
@@ -68,6 +78,13 @@ def retry_policy(connector: Connector) -> RetryPolicy:
         max_delay_seconds=retry.max_delay_seconds,
         timeout_seconds=connector.spec.timeout_seconds,
     )
+
+
+def session_for(connector: Connector, stats: HttpStats) -> Any:
+    """The connector's HTTP session: its retries, its rate and concurrency limits, counted."""
+    rate = connector.spec.rate_limit
+    limiter = RequestLimiter(rate.requests_per_second, rate.max_concurrency)
+    return build_session(retry_policy(connector), stats, limiter)
 
 
 def is_full_refresh(context: dg.AssetExecutionContext, config: SyncConfig | None) -> bool:
@@ -136,7 +153,7 @@ def _sync(
             connector.name, context.log.info, interval=settings.progress_interval_seconds
         )
         source = build_source(
-            connector, env, build_session(policy, stats), window=window, on_page=progress.page
+            connector, env, session_for(connector, stats), window=window, on_page=progress.page
         )
         pipeline = build_pipeline(connector, settings)
         for resource in replace_where_merge_would_append(connector, source, pipeline.destination):
@@ -144,13 +161,19 @@ def _sync(
                 f"connector {connector.name!r}, resource {resource!r}: the destination cannot "
                 "merge, so the table is replaced with this run's records"
             )
-        with _locks(context, connector, settings):
+        with (
+            _locks(context, connector, settings),
+            _environment(dlt_defaults(settings)),
+            _quiet_arrow_hints(),
+        ):
+            started = time.perf_counter()
             try:
                 results = list(
                     dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, **run_kwargs)
                 )
             finally:
                 forget_trace(pipeline)
+            seconds = time.perf_counter() - started
             context.log.info(progress.describe())
             trace = pipeline.last_trace
             loads = list(getattr(trace.last_load_info if trace else None, "loads_ids", None) or [])
@@ -191,6 +214,7 @@ def _sync(
                 "rows_loaded": dg.MetadataValue.int(int(getattr(rows, "value", rows) or 0)),
                 "load_id": load_id or "",
                 "full_refresh": full_refresh,
+                "sync_seconds": dg.MetadataValue.float(round(seconds, 3)),
                 **stats.as_metadata(resource),
                 **({SCHEMA_KEY: dg.MetadataValue.json(found.to_metadata())} if found else {}),
             }
@@ -221,6 +245,37 @@ def _partition_window(context: dg.AssetExecutionContext) -> tuple[datetime, date
     return window.start, window.end
 
 
+class _QuietArrowHints(logging.Filter):
+    """dlt warns on every Arrow batch whose types differ from the column hints; restsync keeps
+    incremental cursors as text on purpose (see fetch.py), so that warning says nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_arrow_hints() -> Iterator[None]:
+    quiet = _QuietArrowHints()
+    dlt_logger = logging.getLogger("dlt")
+    dlt_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        dlt_logger.removeFilter(quiet)
+
+
+@contextlib.contextmanager
+def _environment(defaults: dict[str, str]) -> Iterator[None]:
+    """Set ``defaults`` in the environment (where unset) for the block, then restore it."""
+    added = {k: v for k, v in defaults.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 @contextlib.contextmanager
 def _locks(
     context: dg.AssetExecutionContext, connector: Connector, settings: Settings
@@ -236,16 +291,14 @@ def _locks(
                 ),
             )
         )
-        if settings.destination == "duckdb":
-            path = settings.duckdb_path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(
-                exclusive(
-                    path.with_name(path.name + ".lock"),
-                    lambda: context.log.info(
-                        f"connector {name!r}: another run is writing {path.name} "
-                        "(DuckDB allows one writing process); waiting"
-                    ),
-                )
+        path = settings.duckdb_path
+        stack.enter_context(
+            warehouse_lock(
+                settings,
+                lambda: context.log.info(
+                    f"connector {name!r}: another run is using {path.name} "
+                    "(DuckDB allows one writing process); waiting"
+                ),
             )
+        )
         yield

@@ -1,0 +1,215 @@
+"""Fast fetching: Arrow batches typed like dlt's normalizer, concurrent offsets within the
+connector's limits (checked with the demo API's own counters), and tables equal to plain dlt's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import dlt
+import duckdb
+import pyarrow as pa
+import pytest
+
+from restsync_dagster.definitions import load_definitions
+from restsync_dagster.fetch import KnownColumns, arrow_batches, records_to_arrow
+
+KEY = "fetch-key"
+BUNDLED = Path(__file__).resolve().parents[1] / "restsync_dagster" / "connectors"
+
+
+def test_records_become_arrow_typed_as_dlt_would_type_them():
+    table = records_to_arrow(
+        [
+            {"id": 1, "at": "2026-01-01T00:00:00Z", "n": 1.5, "ok": True, "gone": None, "s": "x"},
+            {
+                "id": 2,
+                "at": "2026-01-02T03:04:05+02:00",
+                "n": 2,
+                "ok": False,
+                "gone": None,
+                "s": None,
+            },
+        ],
+        primary_key=("id",),
+    )
+    assert table.schema.field("at").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("n").type == pa.float64()
+    assert table.schema.field("ok").type == pa.bool_()
+    assert "gone" not in table.schema.names, "an all-null field makes no column"
+    assert table.schema.field("s").type == pa.string()
+    assert not table.schema.field("id").nullable
+    assert table.column("at").to_pylist()[1].isoformat() == "2026-01-02T01:04:05+00:00"
+
+
+def test_records_arrow_cannot_type_flat_are_left_to_dlt():
+    assert records_to_arrow([{"id": 1, "lines": [{"a": 1}]}]) is None, "nested: child tables"
+    assert records_to_arrow([{"id": 1, "x": 1}, {"id": 2, "x": "two"}]) is None, "mixed types"
+    assert (
+        records_to_arrow([{"id": 1, "at": "2026-01-01T00:00:00Z"}], (), frozenset({"at"}))
+        .schema.field("at")
+        .type
+        == pa.string()
+    ), "a cursor kept as text"
+
+
+def test_a_batch_takes_the_types_dlt_already_holds_or_goes_to_dlts_normalizer():
+    known = KnownColumns({"id": "bigint", "amount": "double", "note": "text"})
+    table = records_to_arrow([{"id": 1, "amount": 5, "note": "2026-01-01T00:00:00Z"}], known=known)
+    assert table.schema.field("amount").type == pa.float64(), "whole numbers in a double column"
+    assert table.schema.field("note").type == pa.string(), "a text column stays text"
+    changed = [{"id": 1, "amount": "682.68 (as text)", "note": "x"}]
+    assert records_to_arrow(changed, known=known) is None, "dlt makes the variant column"
+
+
+def test_a_type_change_between_batches_sends_the_rest_to_dlts_normalizer():
+    pages = [[{"id": 1, "n": 1.5}], [{"id": 2, "n": "two"}], [{"id": 3, "n": 3.5}]]
+    out = list(arrow_batches(iter(pages), ("id",), batch_rows=1))
+    assert isinstance(out[0], pa.Table)
+    assert out[1:] == [[{"id": 2, "n": "two"}], [{"id": 3, "n": 3.5}]]
+
+
+def test_pages_are_regrouped_into_batches_and_the_rest_goes_on_as_records():
+    pages = [[{"id": i, "v": i} for i in range(j, j + 3)] for j in range(0, 12, 3)]
+    out = list(arrow_batches(iter(pages), ("id",), batch_rows=5))
+    assert [o.num_rows for o in out] == [6, 6], "pages of 3 regrouped past 5 rows"
+    assert sum(t.num_rows for t in out) == 12
+    nested = [*pages[:2], [{"id": 99, "v": {"a": 1}}], pages[2]]
+    out = list(arrow_batches(iter(nested), ("id",), batch_rows=5))
+    assert all(isinstance(o, list) for o in out[1:]), "after nested data, records only"
+    assert sum(len(o) if isinstance(o, list) else o.num_rows for o in out) == 10
+
+
+CONNECTOR = """
+name: fast
+rate_limit: {rate_limit}
+source:
+  client:
+    base_url: "{{{{ env.FAST_BASE_URL }}}}"
+    auth: {{type: api_key, name: api_key, location: query, api_key: "{{{{ env.FAST_API_KEY }}}}"}}
+  resource_defaults:
+    primary_key: id
+    write_disposition: merge
+    endpoint: {{data_selector: data, paginator: {{type: offset, limit: 100}}}}
+  resources:
+    - {{name: items, endpoint: {{path: /generic/v1/items}}}}
+    - {{name: events, endpoint: {{path: /analytics/v1/events}}}}
+    - {{name: orders, endpoint: {{path: /ecommerce/v1/orders}}}}
+"""
+
+
+@pytest.fixture
+def fast(restsync_home, tmp_path, monkeypatch, start_demo_api):
+    def setup(rate_limit: str, **api: Any):
+        api_server = start_demo_api(api_keys={"*": KEY}, **api)
+        connectors = tmp_path / "connectors"
+        connectors.mkdir(exist_ok=True)
+        (connectors / "fast.yaml").write_text(CONNECTOR.format(rate_limit=rate_limit))
+        monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(connectors))
+        monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
+        monkeypatch.setenv("FAST_BASE_URL", api_server.url())
+        monkeypatch.setenv("FAST_API_KEY", KEY)
+        return api_server
+
+    return setup
+
+
+def sync(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    result = load_definitions().resolve_job_def("fast_sync").execute_in_process(instance=instance)
+    assert result.success
+    return result
+
+
+def test_concurrent_pages_never_exceed_max_concurrency(fast, instance, restsync_home):
+    api = fast("{max_concurrency: 3}", latency_ms=30, counts={"generic.items": 3000})
+    sync(instance)
+    assert api.stats()["max_in_flight"] == 3, "three at once, and never more"
+    with duckdb.connect(str(restsync_home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct id) from fast.items").fetchall() == [
+            (3000, 3000)
+        ]
+
+
+def test_requests_per_second_is_never_exceeded(fast, instance):
+    api = fast("{requests_per_second: 8, max_concurrency: 4}", counts={"generic.items": 1500})
+    sync(instance)
+    times = sorted(r.at for r in api.requests())
+    assert len(times) >= 20
+    busiest = max(sum(1 for t in times if start <= t < start + 0.95) for start in times)
+    assert busiest <= 8, busiest
+    assert times[-1] - times[0] >= (len(times) - 8) / 8 - 0.2
+
+
+def plain_dlt_tables(api_url: str, home: Path) -> duckdb.DuckDBPyConnection:
+    """The same three resources loaded by dlt's rest_api_source with its default settings."""
+    from dlt.sources.rest_api import rest_api_source
+
+    source = rest_api_source(
+        {
+            "client": {
+                "base_url": api_url,
+                "auth": {"type": "api_key", "name": "api_key", "location": "query", "api_key": KEY},
+            },
+            "resource_defaults": {
+                "primary_key": "id",
+                "write_disposition": "merge",
+                "endpoint": {
+                    "data_selector": "data",
+                    "paginator": {"type": "offset", "limit": 100},
+                },
+            },
+            "resources": [
+                {"name": "items", "endpoint": {"path": "/generic/v1/items"}},
+                {"name": "events", "endpoint": {"path": "/analytics/v1/events"}},
+                {"name": "orders", "endpoint": {"path": "/ecommerce/v1/orders"}},
+            ],
+        },
+        name="fast",
+    )
+    pipeline = dlt.pipeline(
+        pipeline_name="plain",
+        pipelines_dir=str(home / "plain"),
+        destination=dlt.destinations.duckdb(credentials=str(home / "plain.duckdb")),
+        dataset_name="fast",
+    )
+    pipeline.run(source)
+    return duckdb.connect(str(home / "plain.duckdb"), read_only=True)
+
+
+def table_shape(
+    con: duckdb.DuckDBPyConnection, table: str
+) -> tuple[list[tuple[str, str]], list[tuple]]:
+    columns = con.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = 'fast' "
+        f"and table_name = '{table}' and column_name not like '\\_dlt%' escape '\\' order by column_name"
+    ).fetchall()
+    names = ", ".join(f'"{c}"' for c, _ in columns)
+    order = "id" if any(c == "id" for c, _ in columns) else names
+    rows = con.execute(f"select {names} from fast.{table} order by {order}").fetchall()
+    return columns, rows
+
+
+def test_restsync_writes_the_same_tables_as_plain_dlt(fast, instance, restsync_home, tmp_path):
+    api = fast("{max_concurrency: 4}")
+    sync(instance)
+    with (
+        plain_dlt_tables(api.url(), tmp_path) as plain,
+        duckdb.connect(str(restsync_home / "warehouse.duckdb"), read_only=True) as ours,
+    ):
+        for table in ("items", "events", "orders", "orders__line_items"):
+            assert table_shape(ours, table) == table_shape(plain, table), table
+
+
+def test_a_parent_resource_stays_records_so_its_children_can_resolve_their_paths():
+    from restsync_dagster.sources import fetch_plan
+    from restsync_dagster.spec import load_connector_file
+
+    connector = load_connector_file(BUNDLED / "database.yaml")
+    plan = fetch_plan(connector, connector.spec.source)
+    assert "databases" not in plan.arrow_resources, "dlt reads a child's path from dict records"
+    assert "records" not in plan.arrow_resources, "child pages come through dlt's own client"
+    generic = load_connector_file(BUNDLED / "generic.yaml")
+    assert set(fetch_plan(generic, generic.spec.source).arrow_resources) == {
+        info.name for info in generic.resources
+    }, "flat top-level resources without children do travel as Arrow"

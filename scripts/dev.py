@@ -4,6 +4,7 @@
     python3 scripts/dev.py demo        # install, then demo API + Dagster UI on http://127.0.0.1:3000
     python3 scripts/dev.py test        # install, then lint, type-check and run the test suite
     python3 scripts/dev.py install     # install only (into .venv)
+    python3 scripts/dev.py bench       # the throughput benchmark (README: "Throughput")
     python3 scripts/dev.py embedded-elt  # second environment with the dagster-embedded-elt extra
     python3 scripts/dev.py lock        # re-resolve the lock files after changing pyproject.toml
 
@@ -83,15 +84,9 @@ def tool(python: Path, name: str) -> Path:
 
 def cmd_test(extra: list[str]) -> int:
     python = ensure_venv(MAIN_VENV, LOCK)
-    check(tool(python, "ruff"), "check", "restsync_dagster", "restsync_dagster_tests", "scripts")
-    check(
-        tool(python, "ruff"),
-        "format",
-        "--check",
-        "restsync_dagster",
-        "restsync_dagster_tests",
-        "scripts",
-    )
+    linted = ("restsync_dagster", "restsync_dagster_tests", "scripts", "benchmarks")
+    check(tool(python, "ruff"), "check", *linted)
+    check(tool(python, "ruff"), "format", "--check", *linted)
     check(tool(python, "mypy"))
     # Two workers (this machine has 2 cores); tests that start dagster dev share one of them.
     parallel = [] if any(a.startswith("-n") for a in extra) else ["-n", "2", "--dist", "loadgroup"]
@@ -105,6 +100,12 @@ def cmd_test(extra: list[str]) -> int:
 def cmd_demo(extra: list[str]) -> int:
     python = ensure_venv(MAIN_VENV, LOCK)
     return run(tool(python, "restsync"), "demo", *extra)
+
+
+def cmd_bench(extra: list[str]) -> int:
+    """The throughput benchmark (benchmarks/run.py); prints a table, writes bench-results/."""
+    python = ensure_venv(MAIN_VENV, LOCK)
+    return run(python, "benchmarks/run.py", *extra)
 
 
 def cmd_install(extra: list[str]) -> int:
@@ -152,6 +153,7 @@ COMMANDS = {
     "test": cmd_test,
     "demo": cmd_demo,
     "install": cmd_install,
+    "bench": cmd_bench,
     "embedded-elt": cmd_embedded_elt,
     "lock": cmd_lock,
 }

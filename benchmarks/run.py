@@ -1,0 +1,407 @@
+"""The restsync benchmark: every case in one invocation, against the bundled demo API.
+
+    python3 scripts/dev.py bench            # the full run (about 10 minutes on 2 cores)
+    python3 scripts/dev.py bench --quick    # smaller data, one repetition (a smoke test)
+
+Writes ``bench-results/results.json`` and prints a table. Every figure is the median of
+``--repeat`` runs, and every ratio comes from figures of this same invocation. The demo API
+runs in its own process, so client and server do not share an interpreter lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results" / "results.json"
+API_KEY = "bench-key"
+
+CONNECTOR = """
+name: bench
+retry: {{max_retries: 3, backoff_factor: 0.1}}
+{extra}
+source:
+  client:
+    base_url: "{{{{ env.BENCH_BASE_URL }}}}"
+    auth: {{type: api_key, name: api_key, location: query, api_key: "{{{{ env.BENCH_API_KEY }}}}"}}
+  resource_defaults: {{primary_key: id, write_disposition: merge}}
+  resources:
+    - name: items
+      endpoint:
+        path: /v1/items
+        data_selector: data
+        paginator: {{type: offset, limit: 100}}
+{incremental}
+"""
+INCREMENTAL = """        incremental:
+          start_param: updated_since
+          cursor_path: updated_at
+          initial_value: "2026-01-01T00:00:00Z"
+"""
+
+
+# ------------------------------------------------------------------------------------------------
+# Parts
+
+
+@contextmanager
+def demo_api(records: int, latency_ms: float = 0) -> Iterator[str]:
+    """The demo API in its own process with ``records`` generic items; yields its base URL."""
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "restsync_dagster.cli", "demo-api", "--port", "0",
+            "--records", f"generic.items={records}", "--api-key", API_KEY,
+            "--latency-ms", str(latency_ms),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+", line)
+    if not match:
+        process.kill()
+        raise RuntimeError(f"the demo API did not start: {line!r}")
+    try:
+        yield match.group(0)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def median_seconds(runs: int, once: Callable[[], float]) -> float:
+    return statistics.median(once() for _ in range(runs))
+
+
+def ceiling(url: str, records: int) -> float:
+    """A plain requests loop that fetches and parses every page."""
+    import requests
+
+    session = requests.Session()
+    started = time.perf_counter()
+    rows = 0
+    for offset in range(0, records, 100):
+        page = session.get(
+            f"{url}/generic/v1/items",
+            params={"api_key": API_KEY, "offset": offset, "limit": 100},
+            timeout=30,
+        ).json()
+        rows += len(page["data"])
+    assert rows == records, rows
+    return time.perf_counter() - started
+
+
+def plain_dlt(url: str, records: int) -> float:
+    """dlt's rest_api_source into DuckDB with default settings, the same config as the connector."""
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = rest_api_source(
+            {
+                "client": {
+                    "base_url": f"{url}/generic",
+                    "auth": {
+                        "type": "api_key",
+                        "name": "api_key",
+                        "location": "query",
+                        "api_key": API_KEY,
+                    },
+                },
+                "resource_defaults": {"primary_key": "id", "write_disposition": "merge"},
+                "resources": [
+                    {
+                        "name": "items",
+                        "endpoint": {
+                            "path": "/v1/items",
+                            "data_selector": "data",
+                            "paginator": {"type": "offset", "limit": 100},
+                        },
+                    }
+                ],
+            },
+            name="bench",
+        )
+        pipeline = dlt.pipeline(
+            pipeline_name="plain_dlt",
+            pipelines_dir=tmp,
+            destination=dlt.destinations.duckdb(credentials=f"{tmp}/plain.duckdb"),
+            dataset_name="bench",
+        )
+        started = time.perf_counter()
+        info = pipeline.run(source)
+        elapsed = time.perf_counter() - started
+        rows = pipeline.last_trace.last_normalize_info.row_counts.get("items")
+        assert rows == records and not info.has_failed_jobs, rows
+        return elapsed
+
+
+@contextmanager
+def connector_env(url: str, extra: str = "", incremental: bool = False) -> Iterator[Path]:
+    """A RESTSYNC_HOME with the ``bench`` connector pointed at ``url``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        (home / "connectors").mkdir()
+        (home / "connectors" / "bench.yaml").write_text(
+            CONNECTOR.format(extra=extra, incremental=INCREMENTAL if incremental else "")
+        )
+        saved = dict(os.environ)
+        os.environ.update(
+            {
+                "RESTSYNC_HOME": str(home / "state"),
+                "RESTSYNC_CONNECTORS_DIR": str(home / "connectors"),
+                "RESTSYNC_INCLUDE_EXAMPLES": "false",
+                "BENCH_BASE_URL": f"{url}/generic",
+                "BENCH_API_KEY": API_KEY,
+            }
+        )
+        try:
+            yield home
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def restsync_sync(records: int, fresh: bool = True) -> tuple[float, float]:
+    """``bench_sync`` through Dagster, as ``restsync sync`` runs it. Returns (job wall time,
+    seconds of dlt's extract, normalize and load); the environment is set by :func:`connector_env`."""
+    import shutil
+
+    import dagster as dg
+
+    from restsync_dagster.definitions import load_definitions
+
+    if fresh:
+        shutil.rmtree(os.environ["RESTSYNC_HOME"], ignore_errors=True)
+    job = load_definitions().resolve_job_def("bench_sync")
+    with dg.instance_for_test() as instance:
+        started = time.perf_counter()
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        )
+        elapsed = time.perf_counter() - started
+    assert result.success
+    (event,) = [
+        e for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key.path[-1] == "items"
+    ]  # fmt: skip
+    metadata = event.materialization.metadata
+    if fresh:
+        assert metadata["rows_loaded"].value == records, metadata["rows_loaded"]
+    return elapsed, float(metadata["sync_seconds"].value)
+
+
+def peak_rss_of_a_sync(url: str, records: int) -> float:
+    """Peak resident memory (MiB) of a fresh process that runs one sync of ``records`` records
+    (its own peak, or a child's if one went higher)."""
+    with connector_env(url):
+        output = subprocess.run(
+            [sys.executable, str(Path(__file__)), "--one-sync", str(records)],
+            env=dict(os.environ), check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+    return float(output.strip().splitlines()[-1])
+
+
+def definitions_load(connectors: int) -> float:
+    """Wall time of ``dagster definitions validate`` with ``connectors`` connector files."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "RESTSYNC_HOME": f"{tmp}/state"}
+        if connectors == 5:
+            env["RESTSYNC_INCLUDE_EXAMPLES"] = "true"
+            env.pop("RESTSYNC_CONNECTORS_DIR", None)
+        else:
+            for n in range(connectors):
+                Path(tmp, f"c{n:03d}.yaml").write_text(
+                    CONNECTOR.format(extra="", incremental="")
+                    .replace("name: bench", f"name: c{n:03d}")
+                    .replace(
+                        "- name: items",
+                        "- name: items\n    - name: more\n      endpoint: /v1/more\n    - name: other",
+                    )
+                )
+            env.update(RESTSYNC_INCLUDE_EXAMPLES="false", RESTSYNC_CONNECTORS_DIR=tmp)
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "restsync_dagster.definitions"],
+            env=env, check=True, capture_output=True, cwd=ROOT,
+        )  # fmt: skip
+        return time.perf_counter() - started
+
+
+# ------------------------------------------------------------------------------------------------
+# Cases
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    repeat = 1 if quick else args.repeat
+    results: dict[str, Any] = {"machine": machine(), "repeat": repeat}
+
+    cpu_records = 20_000 if quick else 100_000
+    with demo_api(cpu_records) as url:
+        a = median_seconds(repeat, lambda: ceiling(url, cpu_records))
+        b = median_seconds(repeat, lambda: plain_dlt(url, cpu_records))
+        with connector_env(url, extra="rate_limit: {max_concurrency: 4}"):
+            c_runs = [restsync_sync(cpu_records) for _ in range(repeat)]
+        c = statistics.median(wall for wall, _ in c_runs)
+        results["cpu_bound"] = {
+            "records": cpu_records,
+            "ceiling_rows_per_s": cpu_records / a,
+            "plain_dlt_rows_per_s": cpu_records / b,
+            "restsync_rows_per_s": cpu_records / c,
+            "restsync_over_ceiling": a / c,
+            "restsync_over_plain_dlt": b / c,
+        }
+
+        # Incremental no-op over the same records: a full incremental sync, then one with nothing new.
+        with connector_env(url, extra="rate_limit: {max_concurrency: 4}", incremental=True):
+            full, noop = [], []
+            for _ in range(repeat):
+                full.append(restsync_sync(cpu_records))
+                noop.append(restsync_sync(cpu_records, fresh=False))
+        full_wall = statistics.median(w for w, _ in full)
+        noop_wall = statistics.median(w for w, _ in noop)
+        results["incremental_noop"] = {
+            "full_sync_s": full_wall,
+            "noop_sync_s": noop_wall,
+            "noop_over_full": noop_wall / full_wall,
+            "noop_over_full_inside_dlt": statistics.median(i for _, i in noop)
+            / statistics.median(i for _, i in full),
+        }
+
+    latency_records, latency_ms, concurrency = (4_000 if quick else 20_000), 50, 8
+    pages = latency_records // 100
+    ideal = pages * latency_ms / 1000 / concurrency
+    with demo_api(latency_records, latency_ms=latency_ms) as url:
+        sequential = median_seconds(repeat, lambda: plain_dlt(url, latency_records))
+        with connector_env(url, extra=f"rate_limit: {{max_concurrency: {concurrency}}}"):
+            concurrent = [restsync_sync(latency_records) for _ in range(repeat)]
+    results["latency_bound"] = {
+        "records": latency_records,
+        "pages": pages,
+        "latency_ms": latency_ms,
+        "concurrency": concurrency,
+        "ideal_s": ideal,
+        "plain_dlt_s": sequential,
+        "plain_dlt_over_ideal": sequential / ideal,
+        "restsync_s": statistics.median(w for w, _ in concurrent),
+        "restsync_over_ideal": statistics.median(w for w, _ in concurrent) / ideal,
+        "restsync_inside_dlt_over_ideal": statistics.median(i for _, i in concurrent) / ideal,
+    }
+
+    five = median_seconds(repeat, lambda: definitions_load(5))
+    many = median_seconds(repeat, lambda: definitions_load(40 if quick else 200))
+    results["code_location_load"] = {
+        "connectors_5_s": five,
+        f"connectors_{40 if quick else 200}_s": many,
+        "ratio": many / five,
+    }
+
+    small, large = (20_000, 100_000) if quick else (100_000, 1_000_000)
+    with demo_api(small) as url:
+        rss_small = peak_rss_of_a_sync(url, small)
+    with demo_api(large) as url:
+        rss_large = peak_rss_of_a_sync(url, large)
+    results["memory"] = {
+        f"rss_{small}_mib": rss_small,
+        f"rss_{large}_mib": rss_large,
+        "ratio": rss_large / rss_small,
+    }
+    return results
+
+
+def machine() -> dict[str, Any]:
+    import dagster
+    import dlt
+    import duckdb
+
+    cpu = "unknown"
+    with suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "dagster": dagster.__version__,
+        "dlt": dlt.__version__,
+        "duckdb": duckdb.__version__,
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    cpu, lat, inc = results["cpu_bound"], results["latency_bound"], results["incremental_noop"]
+    load, mem = results["code_location_load"], results["memory"]
+    many = next(k for k in load if k.startswith("connectors_") and k != "connectors_5_s")
+    sizes = [k for k in mem if k.startswith("rss_")]
+    rows = [
+        ("CPU-bound ceiling (requests loop)", f"{cpu['ceiling_rows_per_s']:,.0f} rows/s", ""),
+        ("CPU-bound plain dlt, defaults", f"{cpu['plain_dlt_rows_per_s']:,.0f} rows/s", ""),
+        ("CPU-bound restsync (through Dagster)", f"{cpu['restsync_rows_per_s']:,.0f} rows/s", ""),
+        ("  restsync / ceiling", f"{cpu['restsync_over_ceiling']:.2f}", ">= 0.5"),
+        ("  restsync / plain dlt", f"{cpu['restsync_over_plain_dlt']:.1f}x", ""),
+        (f"latency-bound ideal ({lat['pages']} pages x {lat['latency_ms']} ms / {lat['concurrency']})", f"{lat['ideal_s']:.2f} s", ""),
+        ("  plain dlt sequential / ideal", f"{lat['plain_dlt_over_ideal']:.1f}", ""),
+        ("  restsync wall / ideal", f"{lat['restsync_over_ideal']:.2f}", "<= 1.5"),
+        ("  restsync inside dlt / ideal", f"{lat['restsync_inside_dlt_over_ideal']:.2f}", ""),
+        ("incremental no-op / full sync", f"{inc['noop_over_full']:.3f}", "<= 0.05"),
+        ("  inside dlt only", f"{inc['noop_over_full_inside_dlt']:.3f}", ""),
+        (f"code location load: 5 / {many.split('_')[1]} connectors", f"{load['connectors_5_s']:.1f} s / {load[many]:.1f} s", ""),
+        ("  ratio", f"{load['ratio']:.2f}", "<= 2"),
+        (f"peak RSS {sizes[0].split('_')[1]} / {sizes[1].split('_')[1]} records", f"{mem[sizes[0]]:.0f} / {mem[sizes[1]]:.0f} MiB", ""),
+        ("  ratio", f"{mem['ratio']:.2f}", "<= 1.3"),
+    ]  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'case':<{width}}  {'measured':>22}  target", "-" * (width + 34)]
+    lines += [f"{name:<{width}}  {value:>22}  {target}" for name, value, target in rows]
+    m = results["machine"]
+    lines.append(f"\nmachine: {m['cpus']} x {m['cpu']}; Python {m['python']}, dagster {m['dagster']}, "
+                 f"dlt {m['dlt']}, duckdb {m['duckdb']}; median of {results['repeat']} run(s)")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small data, one repetition")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--one-sync", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one_sync:
+        import resource
+
+        restsync_sync(args.one_sync)
+        peak = max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+        print(peak / 1024)
+        return 0
+    results = run(args)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\n(written to {RESULTS.relative_to(ROOT)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,8 +45,13 @@ def build_destination(settings: Settings) -> Destination:
     destination: Destination | None
     if settings.destination == "duckdb":
         import dlt
+        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-        destination = dlt.destinations.duckdb(credentials=str(settings.duckdb_path), **extra)
+        credentials = DuckDbCredentials(str(settings.duckdb_path))
+        # A merge deduplicates and joins the whole load in memory; bounded, DuckDB spills to
+        # disk instead, so peak memory stays flat as loads grow.
+        credentials.global_config = {"memory_limit": settings.duckdb_memory_limit}
+        destination = dlt.destinations.duckdb(credentials=credentials, **extra)
     else:
         destination = Destination.from_reference(settings.destination, **extra)
     if destination is None:

@@ -6,6 +6,7 @@
 | ``RESTSYNC_DUCKDB_PATH`` | ``$RESTSYNC_HOME/warehouse.duckdb`` | the DuckDB database file |
 | ``RESTSYNC_DESTINATION`` | ``duckdb`` | any dlt destination name (credentials via dlt's env vars) |
 | ``RESTSYNC_LOADER_FILE_FORMAT`` | the destination's | dlt's load file format: ``parquet``, ``jsonl``... |
+| ``RESTSYNC_DUCKDB_MEMORY_LIMIT`` | ``128MB`` | DuckDB's memory during a load; beyond it DuckDB spills to disk |
 | ``RESTSYNC_CONNECTORS_DIR`` | (none) | extra connector directories, separated by ``os.pathsep`` |
 | ``RESTSYNC_INCLUDE_EXAMPLES`` | ``true`` | load the five bundled example connectors |
 | ``RESTSYNC_RUN_RETRIES`` | ``3`` | retry runs per failed run (a connector's ``retry.run_retries`` wins) |
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,15 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -
     return value
 
 
+def _memory(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", raw, re.IGNORECASE):
+        raise SettingsError(f"{name}={raw!r} is not an amount of memory such as 128MB or 2GB")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings of the code location."""
@@ -56,6 +67,7 @@ class Settings:
     retry_sensor_interval_seconds: int = 30
     progress_interval_seconds: float = 5.0
     loader_file_format: str | None = None
+    duckdb_memory_limit: str = "128MB"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +99,7 @@ class Settings:
             ),
             loader_file_format=(env.get("RESTSYNC_LOADER_FILE_FORMAT") or "").strip().lower()
             or None,
+            duckdb_memory_limit=_memory(env, "RESTSYNC_DUCKDB_MEMORY_LIMIT", "128MB"),
         )
 
     @property

@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import dlt
 import duckdb
 import pytest
 
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.destination import DestinationConfigError, build_destination
-from restsync_dagster.settings import Settings
+from restsync_dagster.settings import Settings, SettingsError
 from restsync_dagster_tests.conftest import PostgresServer
 from restsync_dagster_tests.test_assets import same_value
 
@@ -203,4 +204,28 @@ def test_a_load_file_format_the_destination_cannot_load_is_refused_with_what_it_
     assert str(error.value) == (
         "RESTSYNC_LOADER_FILE_FORMAT='csv': the duckdb destination loads "
         "insert_values, jsonl, model, parquet"
+    )
+
+
+def test_duckdb_loads_within_the_configured_memory_limit(restsync_home):
+    settings = Settings.from_env(
+        {"RESTSYNC_HOME": str(restsync_home), "RESTSYNC_DUCKDB_MEMORY_LIMIT": "96MB"}
+    )
+    destination = build_destination(settings)
+    pipeline = dlt.pipeline(
+        pipeline_name="memory_limit",
+        pipelines_dir=str(restsync_home / "dlt"),
+        destination=destination,
+        dataset_name="memory_limit",
+    )
+    with pipeline.sql_client() as client:
+        ((limit,),) = client.execute_sql("select current_setting('memory_limit')")
+    assert limit == "91.5 MiB", "DuckDB reports 96MB in MiB"
+
+
+def test_a_memory_limit_that_is_not_an_amount_is_refused_naming_the_variable():
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"RESTSYNC_DUCKDB_MEMORY_LIMIT": "lots"})
+    assert str(error.value) == (
+        "RESTSYNC_DUCKDB_MEMORY_LIMIT='lots' is not an amount of memory such as 128MB or 2GB"
     )

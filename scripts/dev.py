@@ -73,7 +73,10 @@ def ensure_venv(path: Path, lock: Path) -> Path:
     uv = path / BIN / "uv"
     if not uv.exists():
         check(python, "-m", "pip", "install", "--quiet", f"uv=={pinned_uv_version()}")
-    check(uv, "pip", "sync", "--quiet", "--python", python, "--require-hashes", lock)
+    # Bytecode compiled once at install: where PYTHONDONTWRITEBYTECODE is set, every process
+    # (the CLI, each Dagster run worker, the code server) would otherwise compile dagster anew.
+    check(uv, "pip", "sync", "--quiet", "--compile-bytecode", "--python", python,
+          "--require-hashes", lock)  # fmt: skip
     check(uv, "pip", "install", "--quiet", "--python", python, "--no-deps", "-e", ".")
     return python
 

@@ -48,9 +48,11 @@ def build_destination(settings: Settings) -> Destination:
         from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
         credentials = DuckDbCredentials(str(settings.duckdb_path))
-        # A merge deduplicates and joins the whole load in memory; bounded, DuckDB spills to
-        # disk instead, so peak memory stays flat as loads grow.
-        credentials.global_config = {"memory_limit": settings.duckdb_memory_limit}
+        if settings.duckdb_memory_limit:
+            # A merge deduplicates and joins the whole load in memory; bounded, DuckDB spills
+            # to disk instead. Opt-in: values that cannot spill (rows of 100 kB strings) make
+            # a load fail at 128MB where DuckDB's own limit (80% of RAM) loads them.
+            credentials.global_config = {"memory_limit": settings.duckdb_memory_limit}
         destination = dlt.destinations.duckdb(credentials=credentials, **extra)
     else:
         destination = Destination.from_reference(settings.destination, **extra)

@@ -6,7 +6,7 @@
 | ``RESTSYNC_DUCKDB_PATH`` | ``$RESTSYNC_HOME/warehouse.duckdb`` | the DuckDB database file |
 | ``RESTSYNC_DESTINATION`` | ``duckdb`` | any dlt destination name (credentials via dlt's env vars) |
 | ``RESTSYNC_LOADER_FILE_FORMAT`` | the destination's | dlt's load file format: ``parquet``, ``jsonl``... |
-| ``RESTSYNC_DUCKDB_MEMORY_LIMIT`` | ``128MB`` | DuckDB's memory during a load; beyond it DuckDB spills to disk |
+| ``RESTSYNC_DUCKDB_MEMORY_LIMIT`` | DuckDB's (80% of RAM) | DuckDB's memory during a load; beyond it DuckDB spills to disk |
 | ``RESTSYNC_CONNECTORS_DIR`` | (none) | extra connector directories, separated by ``os.pathsep`` |
 | ``RESTSYNC_INCLUDE_EXAMPLES`` | ``true`` | load the five bundled example connectors |
 | ``RESTSYNC_RUN_RETRIES`` | ``3`` | retry runs per failed run (a connector's ``retry.run_retries`` wins) |
@@ -44,10 +44,10 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -
     return value
 
 
-def _memory(env: Mapping[str, str], name: str, default: str) -> str:
+def _memory(env: Mapping[str, str], name: str) -> str | None:
     raw = (env.get(name) or "").strip()
     if not raw:
-        return default
+        return None
     if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", raw, re.IGNORECASE):
         raise SettingsError(f"{name}={raw!r} is not an amount of memory such as 128MB or 2GB")
     return raw
@@ -67,7 +67,7 @@ class Settings:
     retry_sensor_interval_seconds: int = 30
     progress_interval_seconds: float = 5.0
     loader_file_format: str | None = None
-    duckdb_memory_limit: str = "128MB"
+    duckdb_memory_limit: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,7 +99,7 @@ class Settings:
             ),
             loader_file_format=(env.get("RESTSYNC_LOADER_FILE_FORMAT") or "").strip().lower()
             or None,
-            duckdb_memory_limit=_memory(env, "RESTSYNC_DUCKDB_MEMORY_LIMIT", "128MB"),
+            duckdb_memory_limit=_memory(env, "RESTSYNC_DUCKDB_MEMORY_LIMIT"),
         )
 
     @property

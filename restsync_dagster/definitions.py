@@ -28,19 +28,25 @@ from restsync_dagster.spec import Connector, load_connectors
 def build_definitions(connectors: Sequence[Connector], settings: Settings) -> dg.Definitions:
     """Assets, jobs, schedules and resources for ``connectors``."""
     assets, checks, jobs, schedules = [], [], [], []
-    resources: dict[str, object] = {"dlt": DagsterDltResource()}
+    dlt = DagsterDltResource()
+    resources: dict[str, object] = {"dlt": dlt}
     spec_pipeline = build_spec_pipeline(settings) if connectors else None
     spec_schema = _shared_schema() if connectors else None
     for connector in connectors:
         connector_assets = build_connector_assets(connector, settings, spec_pipeline, spec_schema)
-        job = build_sync_job(connector, connector_assets)
+        connector_checks = build_connector_checks(connector)
+        env = build_env_resource(connector)
+        job = build_sync_job(
+            connector,
+            connector_assets,
+            connector_checks,
+            {"dlt": dlt, env_resource_key(connector): env},
+        )
         schedule = build_schedule(connector, job)
-        # Top-level, so the UI's Resources tab lists each connector's variables. Dagster binds
-        # every top-level resource to every job: with hundreds of connectors, building the jobs'
-        # run-config snapshots grows quadratically (see the README's Throughput section).
-        resources[env_resource_key(connector)] = build_env_resource(connector)
+        # Top-level too, so the UI's Resources tab lists each connector's variables.
+        resources[env_resource_key(connector)] = env
         assets.append(connector_assets)
-        checks.append(build_connector_checks(connector))
+        checks.append(connector_checks)
         jobs.append(job)
         if schedule is not None:
             schedules.append(schedule)

@@ -15,7 +15,7 @@ def schedule_name(connector: Connector) -> str:
     return f"{connector.name}_schedule"
 
 
-def build_schedule(connector: Connector, job: dg.UnresolvedAssetJobDefinition) -> Any:
+def build_schedule(connector: Connector, job: dg.JobDefinition) -> Any:
     """The connector's schedule, or None when its file declares none.
 
     A partitioned connector's schedule targets the last complete partition at each tick.

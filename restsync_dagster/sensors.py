@@ -66,7 +66,7 @@ def decided_tag(connector: str) -> str:
 
 def build_retry_sensor(
     connectors: Sequence[Connector],
-    jobs: Sequence[dg.UnresolvedAssetJobDefinition],
+    jobs: Sequence[dg.JobDefinition],
     settings: Settings,
 ) -> dg.SensorDefinition:
     """The sensor, targeting every connector's sync job."""

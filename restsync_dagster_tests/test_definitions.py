@@ -93,6 +93,21 @@ def test_asset_specs_carry_what_the_connector_file_says(restsync_home):
     assert policy is not None and policy.fail_window.to_timedelta() == timedelta(hours=1)
 
 
+def test_a_sync_job_binds_only_its_own_connectors_resources(restsync_home):
+    # Every other connector's variables in each job's run-config schema would make loading the
+    # code location grow with the square of the number of connectors.
+    definitions = load_definitions()
+    job = definitions.resolve_job_def("ecommerce_sync")
+    assert set(job.resource_defs) == {"dlt", "ecommerce_env", "io_manager"}
+    run_config_resources = job.run_config_schema.config_type.fields["resources"].config_type
+    assert "analytics_env" not in run_config_resources.fields
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
+        "ecommerce/customers",
+        "ecommerce/products",
+        "ecommerce/orders",
+    }
+
+
 def test_the_env_resource_binds_each_required_variable_to_an_env_var(restsync_home):
     resource = load_definitions().resources["analytics_env"]
     assert set(type(resource).model_fields) == {"ANALYTICS_API_KEY"}

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from restsync_dagster.locks import exclusive
 from restsync_dagster.settings import Settings
 from restsync_dagster.spec import Connector, ConnectorSpecError, load_connectors
 
@@ -263,7 +264,11 @@ class _instance:
         from dagster import DagsterInstance
 
         home = os.environ.get("DAGSTER_HOME") or str(prepare_dagster_home(self.settings))
-        self._instance = DagsterInstance.from_config(home)
+        # A fresh home's SQLite storages are created and stamped on first open; two syncs
+        # starting at once would both stamp them (UNIQUE constraint failed: alembic_version).
+        with exclusive(Path(home) / ".restsync-instance.lock"):
+            self._instance = DagsterInstance.from_config(home)
+            self._instance.get_runs_count()
         return self._instance
 
     def __exit__(self, *exc: object) -> None:

@@ -117,3 +117,33 @@ def test_a_failed_sync_prints_the_reason_but_never_the_key(
     assert {o["status"] for o in outcomes} == {"failed"}
     assert "the API answered HTTP 401" in outcomes[0]["error"]
     assert "a-wrong-key-4f9a7c" not in captured.out + captured.err
+
+
+OPEN_INSTANCE = """
+import sys
+from restsync_dagster.cli import _instance
+from restsync_dagster.settings import Settings
+with _instance(Settings.from_env()) as instance:
+    instance.get_runs_count()
+"""
+
+
+def test_syncs_starting_at_once_on_a_fresh_dagster_home_do_not_race_to_create_it(tmp_path):
+    # Unguarded, a third of such processes fail while creating the SQLite storages
+    # (UNIQUE constraint failed: alembic_version, or "more than one head").
+    failures = []
+    for attempt in range(5):
+        env = {**os.environ, "DAGSTER_HOME": str(tmp_path / f"home{attempt}")}
+        Path(env["DAGSTER_HOME"]).mkdir()
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_INSTANCE], env=env, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(3)
+        ]
+        for process in processes:
+            _, err = process.communicate(timeout=120)
+            if process.returncode != 0:
+                lines = err.strip().splitlines()
+                failures.append(next((ln for ln in reversed(lines) if "Error" in ln), lines[-1]))
+    assert failures == []

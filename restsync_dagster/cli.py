@@ -282,7 +282,10 @@ def prepare_dagster_home(settings: Settings) -> Path:
     config = home / "dagster.yaml"
     if not config.exists():
         template = Path(__file__).parent / "dagster_local.yaml"
-        config.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+        # Written whole, then renamed: a sync starting at the same moment never reads half.
+        partial = config.with_name(f"dagster.yaml.{os.getpid()}")
+        partial.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+        os.replace(partial, config)
     return home
 
 

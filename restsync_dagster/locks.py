@@ -58,5 +58,11 @@ def warehouse_lock(settings: Settings, on_wait: Callable[[], None] | None = None
         return
     path = settings.duckdb_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(path.with_name(path.name + ".lock"), on_wait):
+    with exclusive(warehouse_lock_path(path), on_wait):
         yield
+
+
+def warehouse_lock_path(duckdb_path: Path) -> Path:
+    """The lock file beside a DuckDB file (``warehouse.duckdb.lock``). Anything else that opens
+    the file while syncs may run (a notebook, a BI extract) can take it with ``flock``."""
+    return duckdb_path.with_name(duckdb_path.name + ".lock")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import requests
 from restsync_dagster.cli import demo_env as demo_variables
 from restsync_dagster.cli import prepare_dagster_home, stop_process_group
 from restsync_dagster.demo_api import DemoApi, DemoApiConfig
+from restsync_dagster.locks import exclusive, warehouse_lock_path
 from restsync_dagster.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,9 +88,17 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield dagster_instance
 
 
-def warehouse(home: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """A connection to the DuckDB file of ``home`` (read-only unless planting data)."""
-    return duckdb.connect(str(home / "warehouse.duckdb"), read_only=read_only)
+@contextmanager
+def warehouse(home: Path, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the DuckDB file of ``home`` (read-only unless planting data), under the
+    lock restsync's syncs and checks take: a run that ``dagster dev``'s scheduler starts holds
+    the file read-write, and DuckDB would refuse to open it beside that run."""
+    path = home / "warehouse.duckdb"
+    with (
+        exclusive(warehouse_lock_path(path)),
+        duckdb.connect(str(path), read_only=read_only) as con,
+    ):
+        yield con
 
 
 def table_rows(home: Path, table: str, order_by: str = "id") -> list[dict[str, Any]]:

@@ -390,6 +390,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # 127.0.0.1 only, plain dlt too
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

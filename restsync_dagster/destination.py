@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -147,9 +148,18 @@ def _is_incremental(source: Mapping[str, Any], resource_name: str) -> bool:
     return False
 
 
+def no_dlt_telemetry() -> None:
+    """dlt reports anonymous usage events over HTTP unless told not to; restsync requests nothing
+    but the APIs its files name. ``RUNTIME__DLTHUB_TELEMETRY=true`` turns it back on. dlt reads
+    the setting once per process, with its first pipeline, so every pipeline maker calls this."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+
 def build_pipeline(connector: Connector, settings: Settings, **kwargs: Any) -> Pipeline:
     """The connector's dlt pipeline. Creates its working directory under ``RESTSYNC_HOME``."""
     import dlt
+
+    no_dlt_telemetry()
 
     return dlt.pipeline(
         pipeline_name=pipeline_name(connector),
@@ -165,6 +175,8 @@ def build_spec_pipeline(settings: Settings) -> Pipeline:
     (never run: each run builds its connector's own pipeline). Its working directory holds no
     state."""
     import dlt
+
+    no_dlt_telemetry()
 
     return dlt.pipeline(
         pipeline_name="restsync_definitions",

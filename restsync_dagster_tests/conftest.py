@@ -324,6 +324,12 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
     pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests that build plain dlt pipelines (the comparisons) must not report usage to dlthub
+    # either: tests talk to 127.0.0.1 only.
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that start ``dagster dev`` (a webserver, a daemon, code servers, run workers) run
     one after another on one xdist worker: two at once would fight over the machine's 2 cores."""

@@ -147,3 +147,38 @@ def test_syncs_starting_at_once_on_a_fresh_dagster_home_do_not_race_to_create_it
                 lines = err.strip().splitlines()
                 failures.append(next((ln for ln in reversed(lines) if "Error" in ln), lines[-1]))
     assert failures == []
+
+
+def test_a_sync_sends_nothing_to_dlts_usage_telemetry(demo_env, restsync_home, tmp_path):
+    # dlt reports anonymous usage events over HTTP unless told not to; restsync requests nothing
+    # but the APIs its files name. Here dlt's endpoint is a recorder on 127.0.0.1.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    seen: list[str] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+            "RUNTIME__DLTHUB_TELEMETRY_ENDPOINT": f"http://127.0.0.1:{server.server_port}/track",
+        }
+        env.pop("RUNTIME__DLTHUB_TELEMETRY", None)
+        (tmp_path / "dagster_home").mkdir()
+        result = restsync("sync", "generic", env=env)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr
+    assert seen == []

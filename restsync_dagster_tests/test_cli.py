@@ -177,8 +177,12 @@ def test_a_sync_sends_nothing_to_dlts_usage_telemetry(demo_env, restsync_home, t
         env.pop("RUNTIME__DLTHUB_TELEMETRY", None)
         (tmp_path / "dagster_home").mkdir()
         result = restsync("sync", "generic", env=env)
+        assert result.returncode == 0, result.stderr
+        assert seen == []
+        # The recorder would have heard it: asked for, dlt's events do arrive.
+        result = restsync("sync", "generic", env={**env, "RUNTIME__DLTHUB_TELEMETRY": "true"})
+        assert result.returncode == 0, result.stderr
+        assert seen, "dlt reports to the recorder when telemetry is on"
     finally:
         server.shutdown()
         server.server_close()
-    assert result.returncode == 0, result.stderr
-    assert seen == []

@@ -1,10 +1,12 @@
 """The demo API keeps the contract the bundled connectors rely on, and its switches work."""
 
+import socket
 import time
 
 import requests
 
 from restsync_dagster.demo_api.data import VERTICALS
+from restsync_dagster.demo_api.server import _Handler
 
 
 def get(api, path, **params):
@@ -80,17 +82,26 @@ def test_the_request_log_drops_the_key_and_counts_statuses(demo_api):
     assert demo_api.stats()["status_counts"] == {"200": 1, "401": 1}
 
 
-def test_keep_alive_requests_do_not_stall_on_nagle(demo_api):
-    session = requests.Session()
-    started = time.perf_counter()
-    for offset in range(0, 4000, 100):
-        session.get(
-            demo_api.url("generic") + "/v1/items",
-            params={"api_key": "demo-generic-key", "offset": offset},
-        )
-    per_request = (time.perf_counter() - started) / 40
-    # With Nagle on, each keep-alive request stalls ~40 ms; the bound leaves room for a slow machine.
-    assert per_request < 0.03
+def test_every_keep_alive_connection_has_nagle_turned_off(demo_api, monkeypatch):
+    # With Nagle on, Python's http.server stalls each keep-alive request ~40 ms (FACTS.md). The
+    # option is read back from the server's own sockets; the benchmark measures the speed.
+    seen: list[int] = []
+    setup = _Handler.setup
+
+    def spying_setup(handler: _Handler) -> None:
+        setup(handler)
+        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(_Handler, "setup", spying_setup)
+    for _ in range(2):
+        with requests.Session() as session:
+            for offset in (0, 100):
+                response = session.get(
+                    demo_api.url("generic") + "/v1/items",
+                    params={"api_key": "demo-generic-key", "offset": offset},
+                )
+                assert response.status_code == 200
+    assert len(seen) == 2 and all(seen), seen
 
 
 def test_misbehaving_collections_answer_broken_bodies(demo_api):

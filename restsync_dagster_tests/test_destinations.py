@@ -207,7 +207,7 @@ def test_a_load_file_format_the_destination_cannot_load_is_refused_with_what_it_
     )
 
 
-def test_duckdb_loads_within_the_configured_memory_limit(restsync_home):
+def test_the_configured_memory_limit_reaches_duckdb(restsync_home):
     settings = Settings.from_env(
         {"RESTSYNC_HOME": str(restsync_home), "RESTSYNC_DUCKDB_MEMORY_LIMIT": "96MB"}
     )

@@ -190,7 +190,7 @@ def test_any_response_extracts_or_fails_with_an_error_restsync_understands(
     session = build_session(
         RetryPolicy(max_retries=0, backoff_factor=0, timeout_seconds=2), HttpStats()
     )
-    source = build_source(connector, env, session, max_pages=20)
+    source = build_source(connector, env, session)  # no page cap: termination is the property
     try:
         list(source.resources["items"])
     except Exception as exc:

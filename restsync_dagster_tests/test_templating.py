@@ -27,7 +27,7 @@ def test_double_quoted_defaults_are_read_like_single_quoted_ones():
 def test_malformed_references_are_rejected_with_the_offending_text(text):
     with pytest.raises(TemplateError) as info:
         find_refs(text)
-    assert "{{" in str(info.value) or "}}" in str(info.value)
+    assert repr(text) in str(info.value), "the message quotes the offending text"
 
 
 def test_rendering_substitutes_values_and_falls_back_to_defaults():

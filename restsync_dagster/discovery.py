@@ -44,7 +44,9 @@ def column_hint(api_type: str, nullable: bool) -> dict[str, Any]:
         known = ", ".join(sorted(set(_SIMPLE_TYPES)))
         raise DiscoveryError(f"unknown field type {api_type!r}; known types: {known}")
     hint: dict[str, Any] = {"data_type": base, "nullable": bool(nullable)}
-    if match.group(2) and base in ("decimal", "text", "binary", "timestamp", "bigint"):
+    # An integer's number is a display width (MySQL's int(11)), not dlt's precision in bits:
+    # taken as bits, int(11) would become SMALLINT and refuse the values.
+    if match.group(2) and base in ("decimal", "text", "binary", "timestamp"):
         hint["precision"] = int(match.group(2))
         if match.group(3) and base == "decimal":
             hint["scale"] = int(match.group(3))

@@ -12,6 +12,10 @@ def test_api_types_become_dlt_column_hints():
         "data_type": "decimal", "nullable": False, "precision": 12, "scale": 2,
     }  # fmt: skip
     assert column_hint("timestamp", True) == {"data_type": "timestamp", "nullable": True}
+    assert column_hint("int(11)", False) == {"data_type": "bigint", "nullable": False}, (
+        "a display width, not bits"
+    )
+    assert column_hint("varchar(255)", True)["precision"] == 255
     with pytest.raises(DiscoveryError, match="unknown field type 'geometry'"):
         column_hint("geometry", True)
 

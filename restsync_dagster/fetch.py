@@ -48,6 +48,8 @@ class FetchPlan:
     primary_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Per resource, fields left as text in Arrow (incremental cursors: dlt compares them raw).
     keep_text: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: Resource name -> the table it loads (``table_name:``), whose stored types batches follow.
+    table_names: dict[str, str] = field(default_factory=dict)
     batch_rows: int = ARROW_BATCH_ROWS
 
 
@@ -89,7 +91,7 @@ def client_class(plan: FetchPlan) -> type[RESTClient]:
                     plan.primary_keys.get(resource, ()),
                     plan.batch_rows,
                     plan.keep_text.get(resource, frozenset()),
-                    known_columns(resource),
+                    known_columns(plan.table_names.get(resource, resource)),
                 )
             else:
                 yield from pages

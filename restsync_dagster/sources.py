@@ -124,16 +124,22 @@ def fetch_plan(connector: Connector, config: Mapping[str, Any]) -> FetchPlan:
     Arrow batches (top-level ones whose records no step, column hint or child resource has to
     see one by one: dlt resolves a child's path parameters from its parent's dict records)."""
     infos = connector.resources
+    defaults = config.get("resource_defaults") or {}
     entries = {e["name"]: e for e in config.get("resources") or [] if isinstance(e, dict)}
     parents = {info.parent for info in infos if info.parent}
+
+    def sees_records(name: str) -> bool:
+        # dlt applies resource_defaults to every resource, steps and column hints included.
+        merged = {**defaults, **entries.get(name, {})}
+        return bool(merged.get("processing_steps") or merged.get("columns"))
+
     arrow = frozenset(
         info.name
         for info in infos
         if connector.spec.arrow
         and info.parent is None
         and info.name not in parents
-        and not entries.get(info.name, {}).get("processing_steps")
-        and not entries.get(info.name, {}).get("columns")
+        and not sees_records(info.name)
     )
     keys = {
         info.name: info.primary_key
@@ -152,6 +158,7 @@ def fetch_plan(connector: Connector, config: Mapping[str, Any]) -> FetchPlan:
         route=path_router({info.name: info.path for info in infos}),
         primary_keys=keys,
         keep_text=cursors,
+        table_names={info.name: info.table_name for info in infos},
     )
 
 

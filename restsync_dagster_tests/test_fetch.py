@@ -213,3 +213,31 @@ def test_a_parent_resource_stays_records_so_its_children_can_resolve_their_paths
     assert set(fetch_plan(generic, generic.spec.source).arrow_resources) == {
         info.name for info in generic.resources
     }, "flat top-level resources without children do travel as Arrow"
+
+
+def test_steps_and_column_hints_in_resource_defaults_keep_every_resource_as_records():
+    # dlt applies resource_defaults to each resource: a map step there must see dicts.
+    from restsync_dagster.sources import fetch_plan
+    from restsync_dagster.spec import parse_connector
+
+    text = (BUNDLED / "generic.yaml").read_text()
+    for hint in ("processing_steps: [{map: 'json:loads'}]", "columns: {name: {data_type: text}}"):
+        connector = parse_connector(
+            text.replace("    primary_key: id\n", f"    primary_key: id\n    {hint}\n"),
+            "generic.yaml",
+        )
+        assert fetch_plan(connector, connector.spec.source).arrow_resources == frozenset(), hint
+
+
+def test_batches_follow_the_stored_types_of_the_table_a_resource_loads_into():
+    from restsync_dagster.sources import fetch_plan
+    from restsync_dagster.spec import parse_connector
+
+    text = (
+        (BUNDLED / "generic.yaml")
+        .read_text()
+        .replace("    - name: items\n", "    - name: items\n      table_name: stock\n")
+    )
+    connector = parse_connector(text, "generic.yaml")
+    plan = fetch_plan(connector, connector.spec.source)
+    assert plan.table_names == {"customers": "customers", "items": "stock"}

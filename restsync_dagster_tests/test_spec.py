@@ -188,9 +188,6 @@ def test_an_invalid_cron_and_time_zone_are_reported():
 
 def test_processing_steps_may_name_an_importable_callable():
     text = VALID.replace(
-        "data_selector: data, paginator",
-        "data_selector: data, paginator",
-    ).replace(
         "    - name: events\n",
         "    - name: events\n      processing_steps: [{map: 'json:loads'}]\n",
     )

@@ -21,14 +21,26 @@ MASK = "***"
 #: Shorter values are not registered: masking every "ab" in a message would destroy it.
 MIN_SECRET_LENGTH = 4
 
-SENSITIVE_PARAM_NAMES = frozenset(
+#: Names of parameters, headers and config keys whose value is a credential, lower-cased with
+#: '-' read as '_'. The one list: validation refuses literals under these names, and redaction
+#: masks their values in URLs.
+CREDENTIAL_NAMES = frozenset(
     {
-        "api_key", "apikey", "api-key", "key", "token", "api_token", "access_token",
-        "access-token", "refresh_token", "auth", "auth_token", "secret", "client_secret",
-        "password", "pwd", "passwd", "x-api-key", "x_api_key", "appid", "app_key",
-        "signature", "sig", "session_token",
+        "api_key", "apikey", "key", "token", "api_token", "access_token", "refresh_token",
+        "auth_token", "session_token", "id_token", "password", "passwd", "pwd", "secret",
+        "client_secret", "private_key", "x_api_key", "authorization", "proxy_authorization",
+        "auth", "appid", "app_key", "signature", "sig",
     }
 )  # fmt: skip
+
+
+_CREDENTIAL_SUFFIXES = ("_token", "_secret", "_password", "_api_key", "_apikey")
+
+
+def is_credential_name(name: str) -> bool:
+    """Whether a parameter, header or key called ``name`` holds a credential."""
+    name = name.lower().replace("-", "_")
+    return name in CREDENTIAL_NAMES or name.endswith(_CREDENTIAL_SUFFIXES)
 
 
 def redact_url(url: str) -> str:
@@ -45,7 +57,7 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        masked = [(k, MASK if k.lower() in SENSITIVE_PARAM_NAMES else v) for k, v in pairs]
+        masked = [(k, MASK if is_credential_name(k) else v) for k, v in pairs]
         query = urlencode(masked, safe="*")
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 

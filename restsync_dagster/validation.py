@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from restsync_dagster.redaction import is_credential_name
 from restsync_dagster.spec_models import (
     RESOURCE_NAME_PATTERN,
     ConnectorSpec,
@@ -28,15 +29,6 @@ from restsync_dagster.spec_models import (
 )
 from restsync_dagster.templating import EnvRef, TemplateError, find_refs, has_refs, walk
 
-# Keys whose value is a credential. Matched on the key's lower-cased name with '-' read as '_'.
-_SECRET_KEY_NAMES = frozenset(
-    {
-        "api_key", "apikey", "key", "token", "api_token", "access_token", "refresh_token",
-        "auth_token", "session_token", "id_token", "password", "passwd", "pwd", "secret",
-        "client_secret", "private_key", "x_api_key", "authorization", "proxy_authorization",
-    }
-)  # fmt: skip
-_SECRET_KEY_SUFFIXES = ("_token", "_secret", "_password", "_api_key", "_apikey")
 # Dicts whose keys are credentials when named like one. Elsewhere a key such as ``token`` may
 # be a paginator setting (``cursor_param``), so the check is scoped to these containers.
 _CREDENTIAL_CONTAINERS = frozenset({"auth", "headers", "params", "json", "data"})
@@ -174,7 +166,7 @@ def _is_secret_key(key: str, container: str | None) -> bool:
         return False
     if name.endswith("_url"):
         return False
-    return name in _SECRET_KEY_NAMES or name.endswith(_SECRET_KEY_SUFFIXES)
+    return is_credential_name(name)
 
 
 def _url_userinfo_refs(value: str) -> set[str] | bool | None:

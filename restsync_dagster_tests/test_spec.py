@@ -136,6 +136,24 @@ def test_literal_credentials_under_other_names_are_refused(fragment, key_path):
     )
 
 
+@pytest.mark.parametrize("name", ["app_key", "appid", "signature", "sig", "client_token"])
+def test_a_name_redaction_masks_is_one_validation_refuses_as_a_literal(name):
+    from restsync_dagster.redaction import redact_url
+
+    assert redact_url(f"https://api.example.com/v1?{name}=abc") == (
+        f"https://api.example.com/v1?{name}=***"
+    )
+    text = VALID.replace(
+        'auth: {type: api_key, name: api_key, location: query, api_key: "{{ env.ANALYTICS_API_KEY }}"}',
+        f"headers: {{{name}: abc}}",
+    )
+    problems = problems_of(text)
+    assert any(
+        p.startswith(f"analytics.yaml: source.client.headers.{name}: a credential")
+        for p in problems
+    ), problems
+
+
 def test_a_credential_with_a_default_is_refused():
     text = VALID.replace(
         "{{ env.ANALYTICS_API_KEY }}", "{{ env.ANALYTICS_API_KEY | default('k') }}"

@@ -390,7 +390,9 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # 127.0.0.1 only, plain dlt too
+    from restsync_dagster.destination import no_dlt_telemetry
+
+    no_dlt_telemetry()  # 127.0.0.1 only, plain dlt too
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

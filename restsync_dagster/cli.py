@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from restsync_dagster.destination import no_dlt_telemetry
 from restsync_dagster.locks import exclusive
 from restsync_dagster.settings import Settings
 from restsync_dagster.spec import Connector, ConnectorSpecError, load_connectors
@@ -585,6 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``restsync`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    no_dlt_telemetry()
     if not os.environ.get("RESTSYNC_DEBUG"):
         warnings.filterwarnings("ignore")
     try:

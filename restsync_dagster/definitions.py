@@ -16,7 +16,7 @@ from dagster_dlt import DagsterDltResource
 
 from restsync_dagster.assets import build_connector_assets
 from restsync_dagster.checks import build_connector_checks
-from restsync_dagster.destination import build_spec_pipeline
+from restsync_dagster.destination import build_spec_pipeline, no_dlt_telemetry
 from restsync_dagster.jobs import build_sync_job
 from restsync_dagster.resources import build_env_resource, env_resource_key
 from restsync_dagster.schedules import build_schedule
@@ -73,6 +73,7 @@ def load_definitions(settings: Settings | None = None) -> dg.Definitions:
     Raises:
         ConnectorSpecError: one line per problem, naming file and key path.
     """
+    no_dlt_telemetry()
     settings = settings or Settings.from_env()
     return build_definitions(load_connectors(settings.connector_dirs), settings)
 

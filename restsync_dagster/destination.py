@@ -151,15 +151,15 @@ def _is_incremental(source: Mapping[str, Any], resource_name: str) -> bool:
 def no_dlt_telemetry() -> None:
     """dlt reports anonymous usage events over HTTP unless told not to; restsync requests nothing
     but the APIs its files name. ``RUNTIME__DLTHUB_TELEMETRY=true`` turns it back on. dlt reads
-    the setting once per process, with its first pipeline, so every pipeline maker calls this."""
+    the setting once per process, when it first builds a source or a pipeline, so the entry
+    points call this first: the ``restsync`` command and the loading of the definitions (which
+    every Dagster process, run workers included, does before any sync)."""
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 
 def build_pipeline(connector: Connector, settings: Settings, **kwargs: Any) -> Pipeline:
     """The connector's dlt pipeline. Creates its working directory under ``RESTSYNC_HOME``."""
     import dlt
-
-    no_dlt_telemetry()
 
     return dlt.pipeline(
         pipeline_name=pipeline_name(connector),
@@ -175,8 +175,6 @@ def build_spec_pipeline(settings: Settings) -> Pipeline:
     (never run: each run builds its connector's own pipeline). Its working directory holds no
     state."""
     import dlt
-
-    no_dlt_telemetry()
 
     return dlt.pipeline(
         pipeline_name="restsync_definitions",

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from restsync_dagster.destination import no_dlt_telemetry
 from restsync_dagster.http import HttpStats, path_router
 from restsync_dagster.redaction import Redactor
 from restsync_dagster.sources import build_source
@@ -74,7 +73,6 @@ def preview(
     tables: list[TablePreview] = []
     # A throwaway pipeline and DuckDB file in a temporary directory: dlt infers exactly as in a
     # sync, and nothing of the connector's own pipeline, state or tables is touched.
-    no_dlt_telemetry()
     with tempfile.TemporaryDirectory(prefix="restsync-preview-") as tmp:
         pipeline = dlt.pipeline(
             pipeline_name=f"restsync_preview_{connector.name}",

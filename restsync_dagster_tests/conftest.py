@@ -25,6 +25,7 @@ import requests
 from restsync_dagster.cli import demo_env as demo_variables
 from restsync_dagster.cli import prepare_dagster_home, stop_process_group
 from restsync_dagster.demo_api import DemoApi, DemoApiConfig
+from restsync_dagster.destination import no_dlt_telemetry
 from restsync_dagster.locks import exclusive, warehouse_lock_path
 from restsync_dagster.settings import Settings
 
@@ -327,7 +328,7 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
 def pytest_configure(config: pytest.Config) -> None:
     # Tests that build plain dlt pipelines (the comparisons) must not report usage to dlthub
     # either: tests talk to 127.0.0.1 only.
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    no_dlt_telemetry()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

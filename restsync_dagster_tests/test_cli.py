@@ -149,7 +149,7 @@ def test_syncs_starting_at_once_on_a_fresh_dagster_home_do_not_race_to_create_it
     assert failures == []
 
 
-def test_a_sync_sends_nothing_to_dlts_usage_telemetry(demo_env, restsync_home, tmp_path):
+def test_sync_and_preview_send_nothing_to_dlts_usage_telemetry(demo_env, restsync_home, tmp_path):
     # dlt reports anonymous usage events over HTTP unless told not to; restsync requests nothing
     # but the APIs its files name. Here dlt's endpoint is a recorder on 127.0.0.1.
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -176,9 +176,10 @@ def test_a_sync_sends_nothing_to_dlts_usage_telemetry(demo_env, restsync_home, t
         }
         env.pop("RUNTIME__DLTHUB_TELEMETRY", None)
         (tmp_path / "dagster_home").mkdir()
-        result = restsync("sync", "generic", env=env)
-        assert result.returncode == 0, result.stderr
-        assert seen == []
+        for command in (["sync", "generic"], ["preview", "generic"]):
+            result = restsync(*command, env=env)
+            assert result.returncode == 0, result.stderr
+            assert seen == [], command
         # The recorder would have heard it: asked for, dlt's events do arrive.
         result = restsync("sync", "generic", env={**env, "RUNTIME__DLTHUB_TELEMETRY": "true"})
         assert result.returncode == 0, result.stderr

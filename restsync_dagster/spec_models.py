@@ -82,6 +82,11 @@ class RetrySpec(_Strict):
         bad = [s for s in value if not 400 <= s <= 599]
         if bad:
             raise ValueError(f"retry statuses must be HTTP error codes (400-599), not {bad}")
+        # Asking again cannot fix a wrong key, a refused permission or a wrong path; retrying
+        # them would also make the retry sensor re-run syncs it promises never to re-run.
+        never = [s for s in value if s in (400, 401, 403, 404)]
+        if never:
+            raise ValueError(f"{never} cannot be retry statuses: retrying does not fix them")
         return value
 
 

@@ -110,6 +110,14 @@ def test_wrong_types_are_reported_with_their_key_paths():
     ]
 
 
+def test_statuses_that_retrying_cannot_fix_are_not_retry_statuses():
+    text = VALID.replace("statuses: [429, 500, 502, 503, 504]", "statuses: [401, 429, 404]")
+    assert problems_of(text) == [
+        "analytics.yaml: retry.statuses: [401, 404] cannot be retry statuses: retrying does not "
+        "fix them"
+    ]
+
+
 def test_a_literal_api_key_is_refused():
     (problem,) = problems_of(VALID.replace('"{{ env.ANALYTICS_API_KEY }}"', "sk_live_abc123"))
     assert problem.startswith("analytics.yaml: source.client.auth.api_key: a credential must come")

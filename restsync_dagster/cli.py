@@ -264,16 +264,22 @@ class _instance:
     def __enter__(self) -> Any:
         from dagster import DagsterInstance
 
-        home = os.environ.get("DAGSTER_HOME") or str(prepare_dagster_home(self.settings))
+        home = dagster_home(self.settings)
         # A fresh home's SQLite storages are created and stamped on first open; two syncs
         # starting at once would both stamp them (UNIQUE constraint failed: alembic_version).
-        with exclusive(Path(home) / ".restsync-instance.lock"):
-            self._instance = DagsterInstance.from_config(home)
+        with exclusive(home / ".restsync-instance.lock"):
+            self._instance = DagsterInstance.from_config(str(home))
             self._instance.get_runs_count()
         return self._instance
 
     def __exit__(self, *exc: object) -> None:
         self._instance.dispose()
+
+
+def dagster_home(settings: Settings) -> Path:
+    """``DAGSTER_HOME`` when set, else ``$RESTSYNC_HOME/dagster_home`` (prepared)."""
+    home = os.environ.get("DAGSTER_HOME")
+    return Path(home) if home else prepare_dagster_home(settings)
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
@@ -404,12 +410,14 @@ def _demo_api_config(args: argparse.Namespace, port: int) -> Any:
         try:
             counts[key or "*"] = int(value)
         except ValueError:
-            raise CliError(f"--records {item!r}: expected N or VERTICAL.COLLECTION=N", 2) from None
+            raise CliError(
+                f"--records {item!r}: expected N or VERTICAL.COLLECTION=N", EXIT_USAGE
+            ) from None
     try:
         statuses = tuple(int(s) for s in args.fault_statuses.split(",") if s.strip())
     except ValueError:
         raise CliError(
-            f"--fault-statuses {args.fault_statuses!r}: expected e.g. 429,503", 2
+            f"--fault-statuses {args.fault_statuses!r}: expected e.g. 429,503", EXIT_USAGE
         ) from None
     if not 0 <= args.fault_rate <= 1:
         raise CliError("--fault-rate must be between 0 and 1", EXIT_USAGE)
@@ -479,8 +487,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"cannot start the demo API on {args.host}:{args.port}: {exc.strerror or exc}; "
             "pass --api-port to use another port"
         ) from None
-    home = Path(os.environ.get("DAGSTER_HOME") or prepare_dagster_home(settings))
+    home = dagster_home(settings)
     workspace = settings.home / "workspace.yaml"
+    workspace.parent.mkdir(parents=True, exist_ok=True)
     workspace.write_text(
         "load_from:\n  - python_module:\n      module_name: restsync_dagster.definitions\n"
         "      location_name: restsync\n",

@@ -20,6 +20,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from restsync_dagster.destination import build_pipeline, destination_kind, qualified_table_name
 from restsync_dagster.partitions import build_partitions_def
 from restsync_dagster.resources import ConnectorEnv, env_resource_key
+from restsync_dagster.run_retries import TAG_CONNECTOR
 from restsync_dagster.settings import Settings
 from restsync_dagster.sources import spec_source
 from restsync_dagster.spec import Connector, ResourceInfo, parse_duration
@@ -140,5 +141,5 @@ def build_connector_assets(
         dagster_dlt_translator=RestsyncTranslator(connector=connector, settings=settings),
         partitions_def=build_partitions_def(connector),
         pool=pool_name(connector),
-        op_tags={"restsync/connector": connector.name},
+        op_tags={TAG_CONNECTOR: connector.name},
     )(sync)

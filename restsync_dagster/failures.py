@@ -8,7 +8,6 @@ URL, ``Retry-After``, and whether another attempt can help.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -80,10 +79,6 @@ class SyncFailure:
     def as_metadata(self) -> dict[str, Any]:
         """Flat values for ``dagster.Failure(metadata=...)``; read back by the retry sensor."""
         return {f"restsync/{k}": v for k, v in asdict(self).items() if v is not None}
-
-    def to_json(self) -> str:
-        """Serialized form (e.g. for a run tag)."""
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def is_transient(kind: str, status: int | None, retry_statuses: tuple[int, ...]) -> bool:

@@ -316,8 +316,6 @@ def build_session(
     class RetryingSession(Session):
         """dlt's Session whose ``send`` retries transient failures with backoff."""
 
-        restsync_stats = counters
-
         def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
             retrying = Retrying(
                 wait=_wait,

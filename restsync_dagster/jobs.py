@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from restsync_dagster.run_retries import TAG_CONNECTOR
 from restsync_dagster.spec import Connector
 
 
@@ -37,7 +38,7 @@ def build_sync_job(
         selection=dg.AssetSelection.assets(assets),
         executor_def=dg.in_process_executor,
         description=f"Sync every resource of connector {connector.name!r} ({connector.file.name}).",
-        tags={"restsync/connector": connector.name},
+        tags={TAG_CONNECTOR: connector.name},
     )
     # Resolved here, against the connector's own assets and resources. Dagster binds every
     # top-level resource to an unresolved job; with one resource per connector, each job's

@@ -50,10 +50,6 @@ def build_schedule(connector: Connector, job: dg.JobDefinition) -> Any:
         job=job,
         cron_schedule=schedule.cron,
         execution_timezone=schedule.timezone,
-        default_status=(
-            dg.DefaultScheduleStatus.RUNNING
-            if schedule.running
-            else dg.DefaultScheduleStatus.STOPPED
-        ),
+        default_status=default_status,
         description=f"Runs {job.name} at '{schedule.cron}' ({schedule.timezone}).",
     )

@@ -8,7 +8,6 @@ the project's keys must agree with the resources. Every rule reports :class:`Spe
 
 from __future__ import annotations
 
-import copy
 import difflib
 import importlib
 import re
@@ -279,33 +278,13 @@ def _dlt_problems(label: str, source: dict[str, Any]) -> list[SpecProblem]:
     resolved, errors = resolve_callables(source)
     if errors:
         return [SpecProblem(label, path, message) for path, message in errors]
-    masked = _mask_credentials(resolved)
+    # Only reached once every credential is an {{ env.NAME }} reference: no value to mask.
     try:
-        validate_dict(RESTAPIConfig, masked, path=".")
+        validate_dict(RESTAPIConfig, resolved, path=".")
     except DictValidationException as exc:
         path, message = _dlt_message(exc)
         return [SpecProblem(label, path, message)]
     return []
-
-
-def _mask_credentials(source: dict[str, Any]) -> dict[str, Any]:
-    masked = copy.deepcopy(source)
-    for key_path, secret, _value in list(_leaves_with_secrecy(source, "")):
-        if secret:
-            _set_path(masked, key_path, "***")
-    return masked
-
-
-def _set_path(root: Any, key_path: str, value: Any) -> None:
-    tokens = re.findall(r"\.([^.\[\]]+)|\[(\d+)\]", key_path)
-    node = root
-    for i, (key, index) in enumerate(tokens):
-        last = i == len(tokens) - 1
-        selector: Any = int(index) if index else key
-        if last:
-            node[selector] = value
-        else:
-            node = node[selector]
 
 
 def _dlt_message(exc: Any) -> tuple[str, str]:

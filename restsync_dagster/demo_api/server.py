@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -441,14 +441,6 @@ class DemoApi:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        """Bind and serve in the calling thread until interrupted."""
-        self._server = _DemoHTTPServer(self.config)
-        try:
-            self._server.serve_forever()
-        finally:
-            self._server.server_close()
-
     def stop(self) -> None:
         """Stop serving and release the port."""
         if self._server is not None:
@@ -532,11 +524,3 @@ class DemoApi:
         if self._server is None:
             raise RuntimeError("the demo API is not running; call start() first")
         return self._server
-
-
-def iter_collections() -> Iterator[tuple[str, str]]:
-    """Every ``(vertical, collection)`` the demo API serves, records per database included."""
-    for vertical, shapes in VERTICALS.items():
-        for collection in shapes:
-            yield vertical, collection
-    yield "database", "records"

@@ -90,7 +90,7 @@ class FailedRun:
 class Decision:
     """What to do about one connector of one failed run."""
 
-    action: str  # retry | wait | not_retried | exhausted | superseded | busy | none
+    action: str  # retry | wait | retried | not_retried | exhausted | superseded | busy | none
     connector: str
     reason: str
     attempt: int = 0
@@ -127,7 +127,7 @@ def decide(
     """
     failures = [f for f in run.failures if f.connector == connector]
     if has_successor:
-        return Decision("none", connector, "a retry of this run already exists")
+        return Decision("retried", connector, "a retry of this run already exists")
     if not failures:
         return Decision("none", connector, "this connector did not fail in the run")
     last = failures[-1]

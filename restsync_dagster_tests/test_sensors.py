@@ -101,6 +101,10 @@ def test_a_503_outage_is_retried_after_the_backoff_and_the_retry_loads_exactly_t
         r["id"] for r in shop.expected_rows("generic", "items")
     ]
     assert tick(instance).run_requests == []
+    settled = instance.get_run_by_id(first.run_id)
+    assert settled is not None and settled.tags["restsync/retry/shop"] == "retried", (
+        "a retried run is settled, so later ticks skip it without reading its events"
+    )
 
 
 def test_a_rejected_key_is_never_retried_and_the_run_says_why(shop, instance, monkeypatch):

@@ -11,18 +11,17 @@ from __future__ import annotations
 import difflib
 import importlib
 import re
+import typing
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from restsync_dagster.redaction import is_credential_name
 from restsync_dagster.spec_models import (
     RESOURCE_NAME_PATTERN,
     ConnectorSpec,
     EnvVarUse,
-    RetrySpec,
-    ScheduleSpec,
     SpecProblem,
     resource_infos,
 )
@@ -319,17 +318,12 @@ def _typeddict_keys(spec: Any) -> list[str]:
 
 def pydantic_problems(label: str, exc: ValidationError) -> list[SpecProblem]:
     problems = []
-    known = set(ConnectorSpec.model_fields)
-    nested_known = {
-        "retry": set(RetrySpec.model_fields),
-        "schedule": set(ScheduleSpec.model_fields),
-    }
     for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        key_path = _loc_to_path(error["loc"])
+        loc = error["loc"]
+        key_path = _loc_to_path(loc)
         if error["type"] == "extra_forbidden":
-            choices = nested_known.get(loc[0], known) if len(loc) > 1 else known
-            guess = difflib.get_close_matches(loc[-1], choices, n=1)
+            choices = _keys_at(loc[:-1])
+            guess = difflib.get_close_matches(str(loc[-1]), choices, n=1)
             hint = f" (did you mean {guess[0]!r}?)" if guess else ""
             message = f"unknown key{hint}; allowed: {', '.join(sorted(choices))}"
         elif error["type"] == "missing":
@@ -338,6 +332,42 @@ def pydantic_problems(label: str, exc: ValidationError) -> list[SpecProblem]:
             message = error["msg"].removeprefix("Value error, ")
         problems.append(SpecProblem(label, key_path, message))
     return problems
+
+
+def _keys_at(loc: Sequence[int | str]) -> list[str]:
+    """The keys allowed in the block at ``loc`` (``rate_limit``, ``partitions.daily``...), read
+    from the model itself, so every block's typo gets its own block's choices."""
+    annotation: Any = ConnectorSpec
+    for part in loc:
+        model = _model_in(annotation)
+        if model is not None and part in model.model_fields:
+            annotation = model.model_fields[str(part)].annotation
+        else:  # a mapping's key or a list's index
+            annotation = _item_type(annotation)
+    model = _model_in(annotation)
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):  # X | None, and other unions
+        model = _model_in(arg)
+        if model is not None:
+            return model
+    return None
+
+
+def _item_type(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not Ellipsis and a is not type(None)]
+    if origin in (dict, list, tuple, set, frozenset) and args:
+        return args[-1]
+    for arg in args:  # a union: the member that holds items
+        item = _item_type(arg)
+        if item is not None:
+            return item
+    return None
 
 
 def _loc_to_path(loc: Sequence[int | str]) -> str:

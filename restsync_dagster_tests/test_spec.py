@@ -88,6 +88,31 @@ def test_a_typo_in_a_project_key_suggests_the_right_one():
     assert problem.startswith("analytics.yaml: shedule: unknown key (did you mean 'schedule'?)")
 
 
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        (
+            "rate_limit: {max_concurency: 2}",
+            "rate_limit.max_concurency: unknown key (did you mean 'max_concurrency'?); "
+            "allowed: max_concurrency, requests_per_second",
+        ),
+        (
+            "freshness: {max_lag: 1h, warn_lg: 30m}",
+            "freshness.warn_lg: unknown key (did you mean 'warn_lag'?); allowed: max_lag, warn_lag",
+        ),
+        (
+            "partitions: {daily: {start: 2026-01-01, timezon: UTC}}",
+            "partitions.daily.timezon: unknown key (did you mean 'timezone'?); "
+            "allowed: end, start, timezone",
+        ),
+    ],
+)
+def test_a_typo_in_a_nested_block_suggests_that_blocks_own_keys(block, expected):
+    assert problems_of(VALID.replace("schedule:", f"{block}\nschedule:")) == [
+        f"analytics.yaml: {expected}"
+    ]
+
+
 def test_a_typo_inside_source_is_caught_by_dlt_validation_with_its_key_path():
     (problem,) = problems_of(VALID.replace("paginator:", "pagintor:"))
     assert problem.startswith(

@@ -30,3 +30,11 @@ class InsecureTransportError(ValueError):
             "use https://, or set 'allow_insecure_http: true' in the connector file if this "
             "network is trusted"
         )
+
+
+class UnknownCharsetError(ValueError):
+    """A response declares a charset Python has no codec for: its body cannot be read."""
+
+    def __init__(self, charset: str) -> None:
+        super().__init__(f"The response declares an unknown charset {charset!r}.")
+        self.charset = charset

@@ -12,7 +12,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from restsync_dagster.errors import InsecureTransportError, ResponseContractError
+from restsync_dagster.errors import (
+    InsecureTransportError,
+    ResponseContractError,
+    UnknownCharsetError,
+)
 from restsync_dagster.redaction import Redactor, redact_url
 from restsync_dagster.templating import MissingEnvVarError
 
@@ -175,14 +179,15 @@ def classify(
             kind, url = TIMEOUT, _request_url(e) or (redact_url(last_url) if last_url else None)
             detail = "The request timed out after the connector's retries."
             break
-        if isinstance(e, JSONDecodeError | UnicodeDecodeError):
+        if isinstance(e, JSONDecodeError | UnicodeDecodeError | UnknownCharsetError):
             failed_url = getattr(e, "restsync_url", None) or last_url
             kind, url = BAD_RESPONSE, redact_url(failed_url) if failed_url else None
-            detail = (
-                "The response body is not valid UTF-8."
-                if isinstance(e, UnicodeDecodeError)
-                else "The response body is not valid JSON."
-            )
+            if isinstance(e, UnknownCharsetError):
+                detail = str(e)
+            elif isinstance(e, UnicodeDecodeError):
+                detail = "The response body is not valid UTF-8."
+            else:
+                detail = "The response body is not valid JSON."
             break
         if isinstance(e, ChunkedEncodingError):
             failed_url = getattr(e, "restsync_url", None) or last_url

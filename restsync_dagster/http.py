@@ -9,6 +9,7 @@ is counted in :class:`HttpStats` so each materialization can report what the HTT
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json as json_module
 import re
@@ -278,8 +279,20 @@ def _strict_text(response: Response) -> str | bytes:
         None,
     )
     if declared and declared.lower().replace("-", "") not in ("utf8", "utf16", "utf32"):
+        if not _known_codec(declared):  # as unreadable as a body that does not decode
+            from restsync_dagster.errors import UnknownCharsetError
+
+            raise UnknownCharsetError(declared)
         return response.content.decode(declared)
     return response.content
+
+
+def _known_codec(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 def _refuse_html_success(response: Response, stats: HttpStats) -> None:

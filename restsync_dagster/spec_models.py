@@ -221,7 +221,8 @@ class DiscoverySpec(_Strict):
 class RateLimitSpec(_Strict):
     """How hard restsync may press one API (all resources of the connector together)."""
 
-    #: At most this many requests in any one-second window (no limit when unset).
+    #: At most this many requests in any one-second window (no limit when unset). Above 1, a
+    #: fraction is rounded down (2.5 allows 2); below 1, requests are spaced 1/N seconds apart.
     requests_per_second: float | None = Field(None, gt=0, le=10_000)
     #: At most this many requests in flight at once; above 1, offset pages are fetched
     #: concurrently once the first page has told the total.

@@ -35,6 +35,7 @@ CASES = {
     "duplicate_pk": (OFFSET, 200, "records 0 and 100 of the page share the primary key 201", 200),
     "truncated": (OFFSET, 200, "the connection closed before the whole response arrived", 200),
     "invalid_utf8": (OFFSET, 200, "The response body is not valid UTF-8", 200),
+    "unknown_charset": (OFFSET, 200, "unknown charset 'x-no-such-charset'", 200),
     "total_high": (OFFSET, 200, "the page is empty but total=1420 (total is too high)", 500),
     "total_low": (OFFSET, 200, "the page holds 100 records but total=270 leaves 70", 200),
     "same_page": (

@@ -18,6 +18,7 @@ MISBEHAVIOURS = (
     "duplicate_pk",    # the page's first record twice
     "truncated",       # Content-Length promises more than is sent, then the connection closes
     "invalid_utf8",    # a JSON body with bytes that are not UTF-8
+    "unknown_charset", # a JSON body whose Content-Type names a charset that does not exist
     "total_high",      # "total" claims 1000 more records than exist
     "total_low",       # "total" claims 150 fewer records than are served
     "same_page",       # every offset gets the first page: a paginator without total loops
@@ -64,6 +65,7 @@ def misbehaving(
         "invalid_utf8": lambda: _raw(
             encoded.replace(b'"data":[{', b'"data":[{"note":"\xff\xfe",', 1)
         ),
+        "unknown_charset": lambda: _raw(encoded, "application/json; charset=x-no-such-charset"),
         "total_high": lambda: {"data": rows, "total": total + 1000},
         "total_low": lambda: {"data": rows, "total": max(total - 150, 0)},
         "same_page": lambda: {"data": first_page, "total": total},

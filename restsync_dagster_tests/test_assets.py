@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.conftest import point_connectors_at, table_count, table_rows
+from restsync_dagster_tests.conftest import point_connectors_at, table_count, table_rows, warehouse
 
 COLLECTIONS = [
     ("generic", "customers"), ("generic", "items"),
@@ -107,9 +107,8 @@ def test_materializations_name_the_real_table_its_rows_and_the_load_id(
     assert {"id", "customer_id", "event_type", "occurred_at"} <= columns
     assert events["http_requests"].value == 7  # 640 records in pages of 100
     assert by_key["analytics/sessions"]["http_requests"].value == 2
-    import duckdb
 
-    with duckdb.connect(str(restsync_home / "warehouse.duckdb"), read_only=True) as con:
+    with warehouse(restsync_home) as con:
         table = events["dagster/table_name"].value
         assert con.execute(f"select count(*) from {table}").fetchall() == [(640,)]
         load_ids = {r[0] for r in con.sql("select load_id from analytics._dlt_loads").fetchall()}

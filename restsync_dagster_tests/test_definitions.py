@@ -132,7 +132,8 @@ def test_user_connector_directories_are_loaded_beside_or_instead_of_the_examples
     monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
     keys = {k.to_user_string() for k in load_definitions().resolve_all_asset_keys()}
     assert keys == {"billing/invoices", "crm/invoices"}
-    assert "billing_schedule" not in {s.name for s in load_definitions().schedules or []}
+    schedules = {s.name for s in load_definitions().schedules or []}
+    assert "analytics_schedule" not in schedules, "the examples' schedules go with them"
 
 
 def test_a_bad_user_file_fails_the_load_with_its_problems(restsync_home, tmp_path, monkeypatch):
@@ -151,9 +152,7 @@ def test_dagster_reports_the_same_message_when_the_code_location_fails_to_load(
 ):
     bad_dir = tmp_path / "connectors"
     bad_dir.mkdir()
-    (bad_dir / "billing.yaml").write_text(
-        USER_CONNECTOR.replace("schedule", "x").replace("description", "descripton")
-    )
+    (bad_dir / "billing.yaml").write_text(USER_CONNECTOR.replace("description", "descripton"))
     result = subprocess.run(
         [
             sys.executable,

@@ -14,6 +14,7 @@ import pytest
 
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.fetch import KnownColumns, arrow_batches, records_to_arrow
+from restsync_dagster_tests.conftest import warehouse
 
 KEY = "fetch-key"
 BUNDLED = Path(__file__).resolve().parents[1] / "restsync_dagster" / "connectors"
@@ -125,7 +126,7 @@ def test_concurrent_pages_never_exceed_max_concurrency(fast, instance, restsync_
     api = fast("{max_concurrency: 3}", latency_ms=30, counts={"generic.items": 3000})
     sync(instance)
     assert api.stats()["max_in_flight"] == 3, "three at once, and never more"
-    with duckdb.connect(str(restsync_home / "warehouse.duckdb"), read_only=True) as con:
+    with warehouse(restsync_home) as con:
         assert con.execute("select count(*), count(distinct id) from fast.items").fetchall() == [
             (3000, 3000)
         ]
@@ -195,7 +196,7 @@ def test_restsync_writes_the_same_tables_as_plain_dlt(fast, instance, restsync_h
     sync(instance)
     with (
         plain_dlt_tables(api.url(), tmp_path) as plain,
-        duckdb.connect(str(restsync_home / "warehouse.duckdb"), read_only=True) as ours,
+        warehouse(restsync_home) as ours,
     ):
         for table in ("items", "events", "orders", "orders__line_items"):
             assert table_shape(ours, table) == table_shape(plain, table), table

@@ -208,16 +208,24 @@ def check_transport(connector: Connector, config: Mapping[str, Any]) -> None:
     """
     if not connector.secret_env or connector.spec.allow_insecure_http:
         return
-    urls = [str((config.get("client") or {}).get("base_url", ""))]
-    for entry in config.get("resources") or []:
-        endpoint = entry.get("endpoint") if isinstance(entry, dict) else None
-        path = endpoint.get("path") if isinstance(endpoint, dict) else endpoint
-        if isinstance(path, str) and "://" in path:
-            urls.append(path)
-    for url in urls:
+    # Every URL of the config: the base URL, absolute endpoint paths (resource_defaults too),
+    # an OAuth access_token_url that receives the client secret...
+    for url in _urls_in(config):
         parts = urlsplit(url)
         if parts.scheme.lower() == "http" and not _is_loopback(parts.hostname or ""):
             raise InsecureTransportError(connector.name, redact_url(url))
+
+
+def _urls_in(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        if "://" in node:
+            yield node
+    elif isinstance(node, Mapping):
+        for value in node.values():
+            yield from _urls_in(value)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            yield from _urls_in(value)
 
 
 def _is_loopback(host: str) -> bool:

@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 
 from restsync_dagster.definitions import load_definitions
+from restsync_dagster.errors import InsecureTransportError
 from restsync_dagster.sources import check_transport
 from restsync_dagster.spec import parse_connector
 
@@ -224,4 +225,36 @@ def test_https_and_loopback_are_allowed_and_the_flag_allows_the_rest(base_url):
         connector = parse_connector(
             CONNECTOR.format(base_url=url, extra=extra, endpoint=ITEMS), "v.yaml"
         )
+        check_transport(connector, connector.spec.source)
+
+
+@pytest.mark.parametrize(
+    ("auth", "defaults"),
+    [
+        (  # the client secret goes to the token URL
+            "{type: oauth2_client_credentials, access_token_url: 'http://auth.example.com/token', "
+            "client_id: me, client_secret: '{{ env.VAULT_API_KEY }}'}",
+            "{primary_key: id}",
+        ),
+        (  # every resource inherits an absolute endpoint on another host
+            "{type: api_key, name: api_key, location: query, api_key: '{{ env.VAULT_API_KEY }}'}",
+            "{primary_key: id, endpoint: {path: 'http://other.example.com/v1/items'}}",
+        ),
+    ],
+)
+def test_every_url_of_the_source_is_held_to_the_same_transport_rule(auth, defaults):
+    text = (
+        CONNECTOR.format(base_url="https://api.example.com", extra="", endpoint=ITEMS)
+        .replace(
+            'auth: {type: api_key, name: api_key, location: query, api_key: "{{ env.VAULT_API_KEY }}"}',
+            f"auth: {auth}",
+        )
+        .replace(
+            "resource_defaults: {primary_key: id, write_disposition: merge}",
+            f"resource_defaults: {defaults}",
+        )
+        .replace("endpoint: {path: /v1/items, ", "endpoint: {")
+    )
+    connector = parse_connector(text, "v.yaml")
+    with pytest.raises(InsecureTransportError, match="over plain http://"):
         check_transport(connector, connector.spec.source)

@@ -84,7 +84,10 @@ def client_class(plan: FetchPlan) -> type[RESTClient]:
                 pages: Iterator[Any] = _concurrent_pages(self, plan.max_concurrency, **args)
             else:
                 pages = super().paginate(**args)
-            resource = plan.route(path)
+            # The page checks know their resource; the path alone is ambiguous when two
+            # resources read one endpoint (with different params).
+            contract = getattr(paginator, "contract", None)
+            resource = getattr(contract, "resource", None) or plan.route(path)
             if resource is not None and resource in plan.arrow_resources:
                 yield from arrow_batches(
                     pages,

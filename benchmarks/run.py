@@ -390,7 +390,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    from restsync_dagster.destination import no_dlt_telemetry
+    from restsync_dagster.load.destination import no_dlt_telemetry
 
     no_dlt_telemetry()  # 127.0.0.1 only, plain dlt too
     parser = argparse.ArgumentParser(

@@ -23,12 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from restsync_dagster.failures.errors import SettingsError
+
+__all__ = ["BUNDLED_CONNECTORS_DIR", "Settings", "SettingsError"]
+
 BUNDLED_CONNECTORS_DIR = Path(__file__).parent / "connectors"
 _FALSE = {"0", "false", "no", "off"}
-
-
-class SettingsError(ValueError):
-    """An environment variable holds a value restsync cannot use."""
 
 
 def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:

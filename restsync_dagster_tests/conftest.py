@@ -22,11 +22,12 @@ import duckdb
 import pytest
 import requests
 
-from restsync_dagster.cli import demo_env as demo_variables
-from restsync_dagster.cli import prepare_dagster_home, stop_process_group
+from restsync_dagster.cli.demo import demo_env as demo_variables
+from restsync_dagster.cli.demo import stop_process_group
 from restsync_dagster.demo_api import DemoApi, DemoApiConfig
-from restsync_dagster.destination import no_dlt_telemetry
-from restsync_dagster.locks import exclusive, warehouse_lock_path
+from restsync_dagster.load.destination import no_dlt_telemetry
+from restsync_dagster.load.locks import exclusive, warehouse_lock_path
+from restsync_dagster.orchestration.instance import prepare_dagster_home
 from restsync_dagster.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ import dagster as dg
 import pytest
 from playwright.sync_api import expect
 
-from restsync_dagster.cli import demo_env
+from restsync_dagster.cli.demo import demo_env
 from restsync_dagster_tests.conftest import graphql_client, table_rows, wait_for_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -121,9 +121,9 @@ def test_a_failed_sync_prints_the_reason_but_never_the_key(
 
 OPEN_INSTANCE = """
 import sys
-from restsync_dagster.cli import _instance
+from restsync_dagster.orchestration.instance import open_instance
 from restsync_dagster.settings import Settings
-with _instance(Settings.from_env()) as instance:
+with open_instance(Settings.from_env()) as instance:
     instance.get_runs_count()
 """
 

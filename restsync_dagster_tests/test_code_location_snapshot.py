@@ -59,9 +59,7 @@ def describe_code_location(definitions: dg.Definitions) -> dict[str, Any]:
         jobs[job.name] = {
             "tags": dict(sorted(job.tags.items())),
             "executor": job.executor_def.name,
-            "assets": sorted(
-                key.to_user_string() for key in job.asset_layer.selected_asset_keys
-            ),
+            "assets": sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys),
             "partitioned": job.partitions_def is not None,
         }
     schedules = {

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from restsync_dagster.connector import ConnectorFileError
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster.spec import ConnectorSpecError
 
 EXPECTED_ASSETS = {
     "analytics/events", "analytics/sessions",
@@ -55,7 +55,7 @@ def test_importing_the_module_reads_no_connector_file(restsync_home, tmp_path, m
 
     monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(tmp_path / "does-not-exist"))
     importlib.reload(module)  # would raise if files were read at import
-    with pytest.raises(ConnectorSpecError, match="connector directory does not exist"):
+    with pytest.raises(ConnectorFileError, match="connector directory does not exist"):
         module.load_definitions()
 
 
@@ -139,7 +139,7 @@ def test_user_connector_directories_are_loaded_beside_or_instead_of_the_examples
 def test_a_bad_user_file_fails_the_load_with_its_problems(restsync_home, tmp_path, monkeypatch):
     (tmp_path / "billing.yaml").write_text(USER_CONNECTOR.replace("limit: 50", "limit: fifty"))
     monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(tmp_path))
-    with pytest.raises(ConnectorSpecError) as info:
+    with pytest.raises(ConnectorFileError) as info:
         load_definitions()
     assert (
         "billing.yaml: source.resources[0].endpoint.paginator.limit: must be a positive integer"

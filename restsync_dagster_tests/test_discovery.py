@@ -3,7 +3,7 @@
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster.discovery import DiscoveryError, column_hint
+from restsync_dagster.extract.discovery import DiscoveryError, column_hint
 from restsync_dagster_tests.conftest import table_rows, warehouse
 
 

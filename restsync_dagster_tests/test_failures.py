@@ -3,10 +3,10 @@
 import pytest
 import requests
 
-from restsync_dagster.errors import ResponseContractError
-from restsync_dagster.failures import classify, is_transient
-from restsync_dagster.redaction import Redactor
-from restsync_dagster.templating import MissingEnvVarError
+from restsync_dagster.connector.templates import MissingEnvVarError
+from restsync_dagster.failures.classify import classify, is_transient
+from restsync_dagster.failures.errors import ResponseContractError
+from restsync_dagster.failures.redaction import Redactor
 
 RETRY = (429, 500, 502, 503, 504)
 

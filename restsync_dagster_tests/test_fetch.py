@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster.fetch import KnownColumns, arrow_batches, records_to_arrow
+from restsync_dagster.extract.arrow import ArrowPages, KnownColumns, records_to_arrow
+from restsync_dagster.extract.source import arrow_steps
 from restsync_dagster_tests.conftest import warehouse
 
 KEY = "fetch-key"
@@ -66,20 +67,21 @@ def test_a_batch_takes_the_types_dlt_already_holds_or_goes_to_dlts_normalizer():
 
 def test_a_type_change_between_batches_sends_the_rest_to_dlts_normalizer():
     pages = [[{"id": 1, "n": 1.5}], [{"id": 2, "n": "two"}], [{"id": 3, "n": 3.5}]]
-    out = list(arrow_batches(iter(pages), ("id",), batch_rows=1))
+    step = ArrowPages(("id",), "items")
+    out = [step(page) for page in pages]
     assert isinstance(out[0], pa.Table)
     assert out[1:] == [[{"id": 2, "n": "two"}], [{"id": 3, "n": 3.5}]]
 
 
-def test_pages_are_regrouped_into_batches_and_the_rest_goes_on_as_records():
+def test_each_page_becomes_a_table_and_after_nested_data_the_rest_stays_records():
+    step = ArrowPages(("id",), "items")
     pages = [[{"id": i, "v": i} for i in range(j, j + 3)] for j in range(0, 12, 3)]
-    out = list(arrow_batches(iter(pages), ("id",), batch_rows=5))
-    assert [o.num_rows for o in out] == [6, 6], "pages of 3 regrouped past 5 rows"
-    assert sum(t.num_rows for t in out) == 12
-    nested = [*pages[:2], [{"id": 99, "v": {"a": 1}}], pages[2]]
-    out = list(arrow_batches(iter(nested), ("id",), batch_rows=5))
-    assert all(isinstance(o, list) for o in out[1:]), "after nested data, records only"
-    assert sum(len(o) if isinstance(o, list) else o.num_rows for o in out) == 10
+    out = [step(page) for page in pages[:2]]
+    assert [o.num_rows for o in out] == [3, 3] and all(isinstance(o, pa.Table) for o in out)
+    nested = [{"id": 99, "v": {"a": 1}}]
+    assert step(nested) is nested, "nested values go to dlt's normalizer"
+    assert step(pages[2]) is pages[2], "after nested data, records only: one table, one path"
+    assert step([]) == []
 
 
 CONNECTOR = """
@@ -203,23 +205,21 @@ def test_restsync_writes_the_same_tables_as_plain_dlt(fast, instance, restsync_h
 
 
 def test_a_parent_resource_stays_records_so_its_children_can_resolve_their_paths():
-    from restsync_dagster.sources import fetch_plan
-    from restsync_dagster.spec import load_connector_file
+    from restsync_dagster.connector import load_connector_file
 
     connector = load_connector_file(BUNDLED / "database.yaml")
-    plan = fetch_plan(connector, connector.spec.source)
-    assert "databases" not in plan.arrow_resources, "dlt reads a child's path from dict records"
-    assert "records" not in plan.arrow_resources, "child pages come through dlt's own client"
+    steps = arrow_steps(connector, connector.resources)
+    assert "databases" not in steps, "dlt reads a child's path from dict records"
+    assert "records" not in steps, "child pages come through dlt's own client"
     generic = load_connector_file(BUNDLED / "generic.yaml")
-    assert set(fetch_plan(generic, generic.spec.source).arrow_resources) == {
+    assert set(arrow_steps(generic, generic.resources)) == {
         info.name for info in generic.resources
     }, "flat top-level resources without children do travel as Arrow"
 
 
 def test_steps_and_column_hints_in_resource_defaults_keep_every_resource_as_records():
     # dlt applies resource_defaults to each resource: a map step there must see dicts.
-    from restsync_dagster.sources import fetch_plan
-    from restsync_dagster.spec import parse_connector
+    from restsync_dagster.connector import parse_connector
 
     text = (BUNDLED / "generic.yaml").read_text()
     for hint in ("processing_steps: [{map: 'json:loads'}]", "columns: {name: {data_type: text}}"):
@@ -227,12 +227,11 @@ def test_steps_and_column_hints_in_resource_defaults_keep_every_resource_as_reco
             text.replace("    primary_key: id\n", f"    primary_key: id\n    {hint}\n"),
             "generic.yaml",
         )
-        assert fetch_plan(connector, connector.spec.source).arrow_resources == frozenset(), hint
+        assert arrow_steps(connector, connector.resources) == {}, hint
 
 
 def test_batches_follow_the_stored_types_of_the_table_a_resource_loads_into():
-    from restsync_dagster.sources import fetch_plan
-    from restsync_dagster.spec import parse_connector
+    from restsync_dagster.connector import parse_connector
 
     text = (
         (BUNDLED / "generic.yaml")
@@ -240,5 +239,8 @@ def test_batches_follow_the_stored_types_of_the_table_a_resource_loads_into():
         .replace("    - name: items\n", "    - name: items\n      table_name: stock\n")
     )
     connector = parse_connector(text, "generic.yaml")
-    plan = fetch_plan(connector, connector.spec.source)
-    assert plan.table_names == {"customers": "customers", "items": "stock"}
+    steps = arrow_steps(connector, connector.resources)
+    assert {name: step.table_name for name, step in steps.items()} == {
+        "customers": "customers",
+        "items": "stock",
+    }

@@ -1,7 +1,7 @@
 """Property-based tests (Hypothesis, derandomized so CI is repeatable):
 
 * any YAML, and any mutation of a valid connector file, gives a valid connector or a
-  ConnectorSpecError listing problems, never another exception;
+  ConnectorFileError listing problems, never another exception;
 * any response body an API could send either extracts or fails with an error restsync
   understands (never "unknown"), and extraction always terminates.
 """
@@ -20,10 +20,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from restsync_dagster.failures import classify
-from restsync_dagster.http import HttpStats, RetryPolicy, build_session
-from restsync_dagster.sources import build_source
-from restsync_dagster.spec import ConnectorSpecError, parse_connector
+from restsync_dagster.connector import ConnectorFileError, parse_connector
+from restsync_dagster.extract.http import HttpStats, RetryPolicy, build_session
+from restsync_dagster.extract.source import build_source
+from restsync_dagster.failures.classify import classify
 
 VALID: dict[str, Any] = {
     "name": "fuzz",
@@ -106,7 +106,7 @@ def mutated_connectors(draw: st.DrawFn) -> str:
 def assert_clean_outcome(text: str) -> None:
     try:
         connector = parse_connector(text, "fuzz.yaml")
-    except ConnectorSpecError as exc:
+    except ConnectorFileError as exc:
         assert exc.problems, "an error lists at least one problem"
         assert all(str(p).startswith("fuzz.yaml") for p in exc.problems)
     else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from restsync_dagster.cli import demo_env
+from restsync_dagster.cli.demo import demo_env
 from restsync_dagster_tests.conftest import graphql_client, table_rows, wait_for_run
 
 

@@ -19,7 +19,7 @@ from dagster_postgres import (
     PostgresScheduleStorage,
 )
 
-from restsync_dagster.cli import demo_env
+from restsync_dagster.cli.demo import demo_env
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster_tests import test_sensors as sensor_flow
 from restsync_dagster_tests.conftest import PostgresServer, postgres_instance_env, table_rows

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster.progress import Progress
+from restsync_dagster.extract.progress import Progress
 from restsync_dagster_tests.conftest import point_connectors_at
 
 

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from restsync_dagster.spec import parse_connector
+from restsync_dagster.connector import parse_connector
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -15,4 +15,4 @@ def test_the_complete_example_in_the_readme_is_a_valid_connector():
     connector = parse_connector(example.group(1), "billing.yaml")
     assert [r.name for r in connector.resources] == ["invoices", "invoice_lines"]
     assert connector.secret_env == ["BILLING_TOKEN"]
-    assert connector.spec.retry.run_retries == 3
+    assert connector.config.retry.run_retries == 3

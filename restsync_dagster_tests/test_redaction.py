@@ -1,4 +1,4 @@
-from restsync_dagster.redaction import Redactor, redact_url
+from restsync_dagster.failures.redaction import Redactor, redact_url
 
 
 def test_credential_parameters_and_url_passwords_are_masked_by_name():

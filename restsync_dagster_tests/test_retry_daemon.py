@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from restsync_dagster.cli import demo_env
+from restsync_dagster.cli.demo import demo_env
 from restsync_dagster.settings import Settings
 from restsync_dagster_tests.conftest import table_rows
 

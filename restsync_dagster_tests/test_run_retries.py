@@ -2,20 +2,35 @@
 
 import pytest
 
-from restsync_dagster.run_retries import (
+from restsync_dagster.failures.classify import SyncFailure
+from restsync_dagster.failures.errors import FailureKind
+from restsync_dagster.orchestration.retry_decisions import (
     FailedRun,
     RunRetryPolicy,
-    StepFailure,
     decide,
     retry_delay,
     run_key,
 )
 
+
+def StepFailure(
+    connector: str,
+    cause: str,
+    transient: bool,
+    retry_after: float | None = None,
+    resource: str | None = None,
+) -> SyncFailure:
+    """A sync's failure as the sensor reads it back: ``cause`` is a status or a kind."""
+    status = int(cause) if cause.isdigit() else None
+    kind = FailureKind.HTTP_STATUS if status is not None else FailureKind(cause)
+    return SyncFailure(connector, resource, kind, status, None, retry_after, transient, "")
+
+
 POLICY = RunRetryPolicy(max_retries=3, base_delay_seconds=60)
 
 
 def failed(
-    attempt: int = 0, *failures: StepFailure, pending=("shop/orders",), ended_at=1000.0
+    attempt: int = 0, *failures: SyncFailure, pending=("shop/orders",), ended_at=1000.0
 ) -> FailedRun:
     tags = {"restsync/retry_of": "root", "restsync/attempt": str(attempt)} if attempt else {}
     return FailedRun(

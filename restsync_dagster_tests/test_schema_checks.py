@@ -1,6 +1,6 @@
 """The schema drift comparison, as a pure function."""
 
-from restsync_dagster.schema_checks import SchemaSnapshot, diff
+from restsync_dagster.load.schema_drift import SchemaSnapshot, diff
 
 BASE = SchemaSnapshot(
     {"id": ("bigint", False), "amount": ("double", True), "kind": ("text", True)},

@@ -13,10 +13,10 @@ from urllib.parse import quote
 import dagster as dg
 import pytest
 
+from restsync_dagster.connector import parse_connector
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster.errors import InsecureTransportError
-from restsync_dagster.sources import check_transport
-from restsync_dagster.spec import parse_connector
+from restsync_dagster.extract.source import check_transport
+from restsync_dagster.failures.errors import InsecureTransportError
 
 SECRET = "sk-live-7Hq2ZpX9wKc4"
 PASSWORD = "pw-Zr8Tq4LmVx"
@@ -179,7 +179,7 @@ def test_without_redaction_by_value_debug_logging_would_leak(
     write_vault, start_demo_api, restsync_home, tmp_path, capfd, verbose_logging, monkeypatch
 ):
     """The protection is what passes the test above: switched off, the same run leaks."""
-    import restsync_dagster.sync as sync_module
+    import restsync_dagster.orchestration.run as sync_module
 
     monkeypatch.setattr(sync_module, "redacted_output", lambda redactor: _nothing())
     api = start_demo_api(api_keys={"generic": SECRET})
@@ -225,7 +225,7 @@ def test_https_and_loopback_are_allowed_and_the_flag_allows_the_rest(base_url):
         connector = parse_connector(
             CONNECTOR.format(base_url=url, extra=extra, endpoint=ITEMS), "v.yaml"
         )
-        check_transport(connector, connector.spec.source)
+        check_transport(connector, connector.config.source)
 
 
 @pytest.mark.parametrize(
@@ -257,4 +257,4 @@ def test_every_url_of_the_source_is_held_to_the_same_transport_rule(auth, defaul
     )
     connector = parse_connector(text, "v.yaml")
     with pytest.raises(InsecureTransportError, match="over plain http://"):
-        check_transport(connector, connector.spec.source)
+        check_transport(connector, connector.config.source)

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster.sensors import SENSOR_NAME
+from restsync_dagster.orchestration.retry_sensor import SENSOR_NAME
 from restsync_dagster_tests.conftest import table_rows
 
 CONNECTOR = """

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from restsync_dagster.settings import BUNDLED_CONNECTORS_DIR
-from restsync_dagster.spec import (
-    ConnectorSpecError,
+from restsync_dagster.connector import (
+    ConnectorFileError,
     load_connector_file,
     load_connectors,
     parse_connector,
 )
+from restsync_dagster.settings import BUNDLED_CONNECTORS_DIR
 
 VALID = """
 name: analytics
@@ -31,7 +31,7 @@ source:
 
 
 def problems_of(text: str, file: str = "analytics.yaml") -> list[str]:
-    with pytest.raises(ConnectorSpecError) as info:
+    with pytest.raises(ConnectorFileError) as info:
         parse_connector(text, file)
     return [str(p) for p in info.value.problems]
 
@@ -45,7 +45,7 @@ def test_the_five_bundled_connectors_are_valid_and_need_an_api_key_each():
         assert connector.required_env == [f"{connector.name.upper()}_API_KEY"]
         assert connector.secret_env == [f"{connector.name.upper()}_API_KEY"]
         assert len(connector.resources) >= 2
-        retry = connector.spec.retry
+        retry = connector.config.retry
         assert (retry.statuses, retry.max_retries, retry.backoff_factor) == (
             (429, 500, 502, 503, 504), 3, 2.0,
         )  # fmt: skip
@@ -53,14 +53,14 @@ def test_the_five_bundled_connectors_are_valid_and_need_an_api_key_each():
 
 def test_each_bundled_resource_uses_the_seed_contract():
     for connector in load_connectors([BUNDLED_CONNECTORS_DIR]):
-        for entry in connector.spec.source["resources"]:
+        for entry in connector.config.source["resources"]:
             endpoint = entry["endpoint"]
             assert endpoint["data_selector"] == "data"
             assert endpoint["paginator"] == {"type": "offset", "limit": 100}
-        auth = connector.spec.source["client"]["auth"]
+        auth = connector.config.source["client"]["auth"]
         assert (auth["type"], auth["name"], auth["location"]) == ("api_key", "api_key", "query")
         for info in connector.resources:
-            assert info.primary_key == "id" and info.write_disposition == "merge"
+            assert info.primary_key == ("id",) and info.write_disposition == "merge"
 
 
 def test_a_valid_file_lists_its_variables_with_secrecy_and_key_paths():
@@ -69,7 +69,7 @@ def test_a_valid_file_lists_its_variables_with_secrecy_and_key_paths():
     assert by_name["ANALYTICS_API_KEY"].secret
     assert by_name["ANALYTICS_API_KEY"].key_paths == ("source.client.auth.api_key",)
     assert not by_name["ANALYTICS_BASE_URL"].secret
-    assert connector.spec.schedule is not None and connector.spec.schedule.cron == "0 * * * *"
+    assert connector.config.schedule is not None and connector.config.schedule.cron == "0 * * * *"
 
 
 def test_a_yaml_syntax_error_names_the_file_and_line():
@@ -171,7 +171,7 @@ def test_literal_credentials_under_other_names_are_refused(fragment, key_path):
 
 @pytest.mark.parametrize("name", ["app_key", "appid", "signature", "sig", "client_token"])
 def test_a_name_redaction_masks_is_one_validation_refuses_as_a_literal(name):
-    from restsync_dagster.redaction import redact_url
+    from restsync_dagster.failures.redaction import redact_url
 
     assert redact_url(f"https://api.example.com/v1?{name}=abc") == (
         f"https://api.example.com/v1?{name}=***"
@@ -253,7 +253,7 @@ def test_processing_steps_may_name_an_importable_callable():
 def test_the_same_connector_name_in_two_files_is_an_error(tmp_path: Path):
     (tmp_path / "a.yaml").write_text(VALID)
     (tmp_path / "b.yaml").write_text(VALID)
-    with pytest.raises(ConnectorSpecError) as info:
+    with pytest.raises(ConnectorFileError) as info:
         load_connectors([tmp_path])
     assert [str(p) for p in info.value.problems] == [
         f"b.yaml: name: connector name 'analytics' is already used by {tmp_path / 'a.yaml'}"
@@ -263,7 +263,7 @@ def test_the_same_connector_name_in_two_files_is_an_error(tmp_path: Path):
 def test_problems_of_several_files_are_collected_together(tmp_path: Path):
     (tmp_path / "one.yaml").write_text("name: one\n")
     (tmp_path / "two.yml").write_text("- not a mapping\n")
-    with pytest.raises(ConnectorSpecError) as info:
+    with pytest.raises(ConnectorFileError) as info:
         load_connectors([tmp_path])
     lines = str(info.value).splitlines()
     assert lines[0] == "2 problems in connector files:"
@@ -272,7 +272,7 @@ def test_problems_of_several_files_are_collected_together(tmp_path: Path):
 
 
 def test_a_missing_connector_directory_is_reported(tmp_path: Path):
-    with pytest.raises(ConnectorSpecError) as info:
+    with pytest.raises(ConnectorFileError) as info:
         load_connectors([tmp_path / "nope"])
     assert "connector directory does not exist" in str(info.value)
 
@@ -280,7 +280,7 @@ def test_a_missing_connector_directory_is_reported(tmp_path: Path):
 def test_an_unreadable_file_is_reported_by_name(tmp_path: Path):
     path = tmp_path / "bad.yaml"
     path.write_bytes(b"name: \xff\xfe\n")
-    with pytest.raises(ConnectorSpecError) as info:
+    with pytest.raises(ConnectorFileError) as info:
         load_connector_file(path)
     assert str(info.value.problems[0]).startswith("bad.yaml: cannot read:")
 

@@ -1,6 +1,6 @@
 import pytest
 
-from restsync_dagster.templating import (
+from restsync_dagster.connector.templates import (
     EnvRef,
     MissingEnvVarError,
     TemplateError,

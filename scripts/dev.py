@@ -91,6 +91,8 @@ def cmd_test(extra: list[str]) -> int:
     check(tool(python, "ruff"), "check", *linted)
     check(tool(python, "ruff"), "format", "--check", *linted)
     check(tool(python, "mypy"))
+    # The floors contract (pyproject.toml, [tool.importlinter]): imports only go down.
+    check(tool(python, "lint-imports"), "--no-cache")
     # Two workers (this machine has 2 cores); tests that start dagster dev share one of them.
     parallel = [] if any(a.startswith("-n") for a in extra) else ["-n", "2", "--dist", "loadgroup"]
     code = run(python, "-m", "pytest", *parallel, *extra)

@@ -1,0 +1,100 @@
+"""The ``restsync`` command: validate connector files, sync through Dagster, preview, run the demo.
+
+One module per command (``validate``, ``sync``, ``preview``, ``demo``); this one builds the parser
+and prints errors for people, one line per problem. There is no traceback unless
+``RESTSYNC_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+from restsync_dagster.cli.common import EXIT_FAILED, CliError
+from restsync_dagster.cli.demo import add_demo_api_options, cmd_demo, cmd_demo_api
+from restsync_dagster.cli.preview import cmd_preview
+from restsync_dagster.cli.sync import cmd_sync
+from restsync_dagster.cli.validate import cmd_validate
+from restsync_dagster.load.destination import no_dlt_telemetry
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``restsync`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="restsync",
+        description="Sync REST APIs described by YAML connector files into a warehouse, with Dagster.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    validate = sub.add_parser("validate", help="check every connector file; list what each needs")
+    validate.add_argument("--json", action="store_true", help="machine-readable output")
+    validate.set_defaults(func=cmd_validate)
+
+    sync = sub.add_parser("sync", help="materialize connectors through Dagster")
+    sync.add_argument("connectors", nargs="*", metavar="CONNECTOR", help="default: all")
+    sync.add_argument("--json", action="store_true", help="print a JSON list of resource outcomes")
+    sync.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="drop the connectors' tables and cursors, then load everything again",
+    )
+    sync.add_argument(
+        "--partition",
+        metavar="KEY",
+        help="for partitioned connectors: the partition to sync (default: the last complete one)",
+    )
+    sync.set_defaults(func=cmd_sync)
+
+    preview = sub.add_parser(
+        "preview", help="fetch a connector's first pages and show the columns; writes nothing"
+    )
+    preview.add_argument("connector", metavar="CONNECTOR")
+    preview.add_argument("--resource", metavar="R", help="only this resource")
+    preview.add_argument("--pages", type=int, default=1, help="pages per resource (default 1)")
+    preview.add_argument("--json", action="store_true", help="machine-readable output")
+    preview.set_defaults(func=cmd_preview)
+
+    demo_api = sub.add_parser("demo-api", help="serve the bundled demo API")
+    add_demo_api_options(demo_api, port_flag="--port")
+    demo_api.set_defaults(func=cmd_demo_api)
+
+    demo = sub.add_parser("demo", help="demo API + dagster dev, with the demo's keys")
+    add_demo_api_options(demo, port_flag="--api-port")
+    demo.add_argument("--ui-host", default="127.0.0.1", help="Dagster UI host")
+    demo.add_argument(
+        "--port", dest="ui_port", type=int, default=3000, help="Dagster UI port (default 3000)"
+    )
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``restsync`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    no_dlt_telemetry()
+    if not os.environ.get("RESTSYNC_DEBUG"):
+        warnings.filterwarnings("ignore")
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"restsync: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("RESTSYNC_DEBUG"):
+            raise
+        print(
+            f"restsync: unexpected error: {type(exc).__name__}: {exc}\n"
+            "(set RESTSYNC_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""``restsync demo-api`` and ``restsync demo``: the bundled demo API, alone or with ``dagster dev``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from restsync_dagster.cli.common import EXIT_OK, EXIT_USAGE, CliError, load
+from restsync_dagster.orchestration.instance import dagster_home
+from restsync_dagster.settings import Settings
+
+DEMO_VERTICALS = ("generic", "analytics", "ecommerce", "database", "communications")
+
+
+def add_demo_api_options(parser: argparse.ArgumentParser, port_flag: str) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="demo API interface to bind (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        port_flag, dest="port", type=int, default=8765, help="demo API port (0 picks a free one)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of the deterministic data")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="the key every vertical accepts (default: demo-<vertical>-key per vertical)",
+    )
+    parser.add_argument(
+        "--records",
+        action="append",
+        default=[],
+        metavar="[VERTICAL.COLLECTION=]N",
+        help="records per collection: N for all, or e.g. ecommerce.orders=5000 (repeatable)",
+    )
+    parser.add_argument("--databases", type=int, default=None, help="databases served (default 3)")
+    parser.add_argument(
+        "--records-per-database", type=int, default=None, help="records in each database"
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every API request")
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of requests answered with a fault"
+    )
+    parser.add_argument(
+        "--fault-statuses", default="429,503", help="statuses used for faults (comma-separated)"
+    )
+    parser.add_argument(
+        "--fault-retry-after", type=int, default=None, help="Retry-After seconds sent with faults"
+    )
+    parser.add_argument(
+        "--fault-max-consecutive",
+        type=int,
+        default=3,
+        help="a request never fails more often than this in a row (default 3)",
+    )
+    parser.add_argument(
+        "--outage-seconds", type=float, default=0.0, help="answer 503 to everything at first"
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+
+
+def _demo_api_config(args: argparse.Namespace, port: int) -> Any:
+    from restsync_dagster.demo_api import DemoApiConfig
+    from restsync_dagster.demo_api.data import DEFAULT_RECORDS_PER_DATABASE
+
+    counts: dict[str, int] = {}
+    for item in args.records:
+        key, _, value = item.rpartition("=")
+        try:
+            counts[key or "*"] = int(value)
+        except ValueError:
+            raise CliError(
+                f"--records {item!r}: expected N or VERTICAL.COLLECTION=N", EXIT_USAGE
+            ) from None
+    try:
+        statuses = tuple(int(s) for s in args.fault_statuses.split(",") if s.strip())
+    except ValueError:
+        raise CliError(
+            f"--fault-statuses {args.fault_statuses!r}: expected e.g. 429,503", EXIT_USAGE
+        ) from None
+    if not 0 <= args.fault_rate <= 1:
+        raise CliError("--fault-rate must be between 0 and 1", EXIT_USAGE)
+    return DemoApiConfig(
+        host=args.host,
+        port=port,
+        seed=args.seed,
+        counts=counts,
+        databases=args.databases,
+        records_per_database=args.records_per_database or DEFAULT_RECORDS_PER_DATABASE,
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        fault_statuses=statuses,
+        fault_retry_after=args.fault_retry_after,
+        fault_max_consecutive=args.fault_max_consecutive,
+        outage_seconds=args.outage_seconds,
+        api_keys={"*": args.api_key} if args.api_key else {},
+        verbose=args.verbose,
+    )
+
+
+def cmd_demo_api(args: argparse.Namespace) -> int:
+    from restsync_dagster.demo_api import DemoApi
+
+    api = DemoApi(_demo_api_config(args, args.port))
+    try:
+        api.start()
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    print(f"demo API listening on {api.url()} (verticals: {', '.join(DEMO_VERTICALS)})", flush=True)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.stop()
+    return EXIT_OK
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def demo_env(api_url: str) -> dict[str, str]:
+    """The variables that point the bundled connectors at a demo API, with its demo keys."""
+    from restsync_dagster.demo_api import default_api_key
+
+    env = {}
+    for vertical in DEMO_VERTICALS:
+        env[f"{vertical.upper()}_BASE_URL"] = f"{api_url}/{vertical}"
+        env[f"{vertical.upper()}_API_KEY"] = default_api_key(vertical)
+    return env
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from restsync_dagster.demo_api import DemoApi
+
+    settings = Settings.from_env()
+    load(settings)  # fail early, readably, on a bad connector file
+    api = DemoApi(_demo_api_config(args, args.port))
+    try:
+        api.start()
+    except OSError as exc:
+        raise CliError(
+            f"cannot start the demo API on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "pass --api-port to use another port"
+        ) from None
+    home = dagster_home(settings)
+    workspace = settings.home / "workspace.yaml"
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: restsync_dagster.definitions\n"
+        "      location_name: restsync\n",
+        encoding="utf-8",
+    )
+    # The demo keys exist in the child's environment only.
+    child_env = {**os.environ, **demo_env(api.url()), "DAGSTER_HOME": str(home)}
+    command = [
+        sys.executable, "-m", "dagster", "dev", "-w", str(workspace),
+        "-h", args.ui_host, "-p", str(args.ui_port),
+    ]  # fmt: skip
+    print(
+        f"demo API on {api.url()}; Dagster UI on http://{args.ui_host}:{args.ui_port}", flush=True
+    )
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # Its own process group, so stopping the demo stops dagster dev's webserver, daemon and code
+    # servers too, not only the parent.
+    child = subprocess.Popen(command, env=child_env, start_new_session=True)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        stop_process_group(child)
+        return EXIT_OK
+    finally:
+        api.stop()
+
+
+def stop_process_group(child: subprocess.Popen[bytes], grace_seconds: float = 20) -> None:
+    """Interrupt a process group like Ctrl-C would, then terminate and kill what is left."""
+    for sig, wait in ((signal.SIGINT, grace_seconds), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; give its children the same signal's grace, then make sure.
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(child.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)

@@ -1,0 +1,31 @@
+"""Floor 3: a connector file becomes a validated :class:`Connector`. Pure: no Dagster, no network.
+
+``load`` reads files; ``model`` types the project's keys; ``rules`` checks what types cannot and
+``messages`` words it; ``templates`` parses ``{{ env.NAME }}``; ``resources`` merges each resource
+with ``resource_defaults`` once; ``tree`` walks nested values.
+"""
+
+from restsync_dagster.connector.connector import Connector, EnvVarUse
+from restsync_dagster.connector.load import (
+    connector_files,
+    load_connector_file,
+    load_connectors,
+    parse_connector,
+)
+from restsync_dagster.connector.model import ConnectorConfig, parse_duration
+from restsync_dagster.connector.problems import ConnectorFileError, Problem
+from restsync_dagster.connector.resources import ResolvedResource
+
+__all__ = [
+    "Connector",
+    "ConnectorConfig",
+    "ConnectorFileError",
+    "EnvVarUse",
+    "Problem",
+    "ResolvedResource",
+    "connector_files",
+    "load_connector_file",
+    "load_connectors",
+    "parse_connector",
+    "parse_duration",
+]

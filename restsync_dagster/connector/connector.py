@@ -1,0 +1,66 @@
+"""A validated connector: its config, the file it came from, the variables it reads, and its
+resources resolved once against ``resource_defaults``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from restsync_dagster.connector.model import ConnectorConfig
+from restsync_dagster.connector.resources import ResolvedResource, resolve_resources
+
+
+@dataclass(frozen=True)
+class EnvVarUse:
+    """An environment variable a connector reads, and where."""
+
+    name: str
+    default: str | None
+    secret: bool
+    key_paths: tuple[str, ...]
+
+    @property
+    def required(self) -> bool:
+        """True when the variable has no fallback."""
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class Connector:
+    """A validated connector file."""
+
+    config: ConnectorConfig
+    file: Path
+    env_vars: tuple[EnvVarUse, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        """The connector's name (first element of its asset keys)."""
+        return self.config.name
+
+    @cached_property
+    def resources(self) -> list[ResolvedResource]:
+        """The resources of ``source:``, defaults applied once, in file order."""
+        return resolve_resources(self.config.source)
+
+    def resource(self, name: str) -> ResolvedResource:
+        """The resource called ``name``.
+
+        Raises:
+            KeyError: the connector has no such resource.
+        """
+        for resource in self.resources:
+            if resource.name == name:
+                return resource
+        raise KeyError(name)
+
+    @property
+    def required_env(self) -> list[str]:
+        """Variables that must be set for a run to start."""
+        return [v.name for v in self.env_vars if v.required]
+
+    @property
+    def secret_env(self) -> list[str]:
+        """Variables holding credentials."""
+        return [v.name for v in self.env_vars if v.secret]

@@ -1,0 +1,104 @@
+"""Problems worded for people: pydantic's and dlt's validation errors as one line per key path,
+with the allowed keys and a did-you-mean read from the models themselves."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from restsync_dagster.connector.model import ConnectorConfig
+from restsync_dagster.connector.problems import Problem
+from restsync_dagster.connector.tree import key_path
+
+
+def dlt_message(exc: Any) -> tuple[str, str]:
+    """The deepest (most specific) of dlt's nested validation errors, as (key path, message)."""
+    deepest = exc
+    while getattr(deepest, "nested_exceptions", None):
+        deepest = max(deepest.nested_exceptions, key=lambda e: e.path.count("/"))
+    path = "source" + deepest.path.lstrip(".").replace("/", ".")
+    field_name = getattr(deepest, "field", None)
+    if field_name and "unexpected" not in deepest.msg and "missing" not in deepest.msg:
+        path = f"{path}.{field_name}"
+    unexpected = re.search(r"received unexpected fields `\{(.*)\}`", deepest.msg)
+    if unexpected:
+        keys = re.findall(r"'([^']*)'", unexpected.group(1))
+        allowed = _typeddict_keys(getattr(deepest, "expected_type", None))
+        guess = difflib.get_close_matches(keys[0], allowed, n=1) if keys and allowed else []
+        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+        listing = f"; allowed: {', '.join(sorted(allowed))}" if allowed else ""
+        return f"{path}.{keys[0] if keys else '?'}", f"unknown key{hint}{listing}"
+    message = re.sub(r"\s+", " ", deepest.msg.replace("`", "'")).strip()
+    return path, f"{message} (dlt rest_api validation)"
+
+
+def _typeddict_keys(spec: Any) -> list[str]:
+    from typing import get_type_hints
+
+    try:
+        return list(get_type_hints(spec)) if spec is not None else []
+    except Exception:
+        return []
+
+
+def pydantic_problems(label: str, exc: ValidationError) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = error["loc"]
+        key_path = _loc_to_path(loc)
+        if error["type"] == "extra_forbidden":
+            choices = _keys_at(loc[:-1])
+            guess = difflib.get_close_matches(str(loc[-1]), choices, n=1)
+            hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+            message = f"unknown key{hint}; allowed: {', '.join(sorted(choices))}"
+        elif error["type"] == "missing":
+            message = "is required"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+        problems.append(Problem(label, key_path, message))
+    return problems
+
+
+def _keys_at(loc: Sequence[int | str]) -> list[str]:
+    """The keys allowed in the block at ``loc`` (``rate_limit``, ``partitions.daily``...), read
+    from the model itself, so every block's typo gets its own block's choices."""
+    annotation: Any = ConnectorConfig
+    for part in loc:
+        model = _model_in(annotation)
+        if model is not None and part in model.model_fields:
+            annotation = model.model_fields[str(part)].annotation
+        else:  # a mapping's key or a list's index
+            annotation = _item_type(annotation)
+    model = _model_in(annotation)
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):  # X | None, and other unions
+        model = _model_in(arg)
+        if model is not None:
+            return model
+    return None
+
+
+def _item_type(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not Ellipsis and a is not type(None)]
+    if origin in (dict, list, tuple, set, frozenset) and args:
+        return args[-1]
+    for arg in args:  # a union: the member that holds items
+        item = _item_type(arg)
+        if item is not None:
+            return item
+    return None
+
+
+def _loc_to_path(loc: Sequence[int | str]) -> str:
+    return key_path("", tuple(loc))

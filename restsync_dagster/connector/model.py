@@ -1,0 +1,257 @@
+"""The typed model of a connector file's own keys (schedule, retry, partitions, ...).
+
+Pydantic models, strict (an unknown key is an error) and frozen. ``source:`` is kept as the dlt
+``RESTAPIConfig`` dict it is; :mod:`restsync_dagster.connector.rules` checks it. Pure: no Dagster.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+RESOURCE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
+DEFAULT_RETRY_STATUSES: tuple[int, ...] = (429, 500, 502, 503, 504)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryConfig(_Strict):
+    """HTTP-level retries of one connector."""
+
+    statuses: tuple[int, ...] = DEFAULT_RETRY_STATUSES
+    max_retries: int = Field(3, ge=0, le=10)
+    backoff_factor: float = Field(2.0, ge=0, le=600)
+    #: Cap on any single wait, the server's ``Retry-After`` included.
+    max_delay_seconds: float = Field(60.0, gt=0, le=3600)
+    #: Retry *runs* per failed run, by the ``retry_transient_failures`` sensor (default: the
+    #: deployment's ``RESTSYNC_RUN_RETRIES``, 3).
+    run_retries: int | None = Field(None, ge=0, le=20)
+    #: Wait before the first retry run; doubles for each further one (default:
+    #: ``RESTSYNC_RUN_RETRY_BASE_DELAY_SECONDS``, 60).
+    run_base_delay_seconds: float | None = Field(None, ge=0, le=86_400)
+
+    @field_validator("statuses")
+    @classmethod
+    def _http_error_statuses(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [s for s in value if not 400 <= s <= 599]
+        if bad:
+            raise ValueError(f"retry statuses must be HTTP error codes (400-599), not {bad}")
+        # Asking again cannot fix a wrong key, a refused permission or a wrong path; retrying
+        # them would also make the retry sensor re-run syncs it promises never to re-run.
+        never = [s for s in value if s in (400, 401, 403, 404)]
+        if never:
+            raise ValueError(f"{never} cannot be retry statuses: retrying does not fix them")
+        return value
+
+
+class ScheduleConfig(_Strict):
+    """When the connector's sync job runs."""
+
+    cron: str
+    timezone: str = "UTC"
+    #: Whether the schedule is on when the code location loads (it can be toggled in the UI).
+    running: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value) or len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a 5-field cron expression such as '0 * * * *'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'UTC'"
+            ) from None
+        return value
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> float:
+    """``"26h"``, ``"90m"``, ``"2d"``... in seconds.
+
+    Raises:
+        ValueError: not a number followed by one of s, m, h, d, w.
+    """
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as '30m', '26h' or '2d'")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+class TimeWindowConfig(_Strict):
+    """A time-window partitioning: ``{start: 2026-01-01}`` (dates or ISO date-times)."""
+
+    start: str
+    end: str | None = None
+    timezone: str = "UTC"
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _iso(cls, value: Any) -> Any:
+        from datetime import date, datetime
+
+        if isinstance(value, date | datetime):
+            return value.isoformat()
+        if value is not None:
+            try:
+                datetime.fromisoformat(str(value))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO date such as 2026-01-01") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        return ScheduleConfig._valid_timezone(value)
+
+
+class PartitionsConfig(_Strict):
+    """Dagster time-window partitions mapped onto the incremental window: exactly one key."""
+
+    hourly: TimeWindowConfig | None = None
+    daily: TimeWindowConfig | None = None
+    weekly: TimeWindowConfig | None = None
+    monthly: TimeWindowConfig | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PartitionsConfig:
+        chosen = [k for k in ("hourly", "daily", "weekly", "monthly") if getattr(self, k)]
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of hourly, daily, weekly, monthly")
+        return self
+
+    @property
+    def granularity(self) -> str:
+        """``hourly``, ``daily``, ``weekly`` or ``monthly``."""
+        return next(k for k in ("hourly", "daily", "weekly", "monthly") if getattr(self, k))
+
+    @property
+    def window(self) -> TimeWindowConfig:
+        """The chosen partitioning's settings."""
+        value = getattr(self, self.granularity)
+        assert value is not None
+        return value
+
+
+class FreshnessConfig(_Strict):
+    """How stale the connector's tables may get: ``{max_lag: 26h, warn_lag: 12h}``."""
+
+    max_lag: str
+    warn_lag: str | None = None
+
+    @field_validator("max_lag", "warn_lag")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class DiscoveryConfig(_Strict):
+    """Where an API describes a resource's fields; they become dlt column hints at run time.
+
+    ``path`` may hold ``{resources.<parent>.<field>}`` like an endpoint path: the fields of every
+    parent row's answer are merged.
+    """
+
+    path: str
+    fields_selector: str = "fields"
+    name_key: str = "name"
+    type_key: str = "type"
+    nullable_key: str = "nullable"
+
+
+class RateLimitConfig(_Strict):
+    """How hard restsync may press one API (all resources of the connector together)."""
+
+    #: At most this many requests in any one-second window (no limit when unset). Above 1, a
+    #: fraction is rounded down (2.5 allows 2); below 1, requests are spaced 1/N seconds apart.
+    requests_per_second: float | None = Field(None, gt=0, le=10_000)
+    #: At most this many requests in flight at once; above 1, offset pages are fetched
+    #: concurrently once the first page has told the total.
+    max_concurrency: int = Field(1, ge=1, le=64)
+
+
+SchemaContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
+
+
+class ConnectorConfig(_Strict):
+    """The validated content of one connector file."""
+
+    name: str
+    description: str = ""
+    owners: tuple[str, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+    schedule: ScheduleConfig | None = None
+    retry: RetryConfig = Field(default_factory=lambda: RetryConfig())
+    #: Seconds to wait for a server to answer (connect and each read).
+    timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    rate_limit: RateLimitConfig = Field(default_factory=lambda: RateLimitConfig())
+    #: Hand flat records to dlt as Arrow batches (parquet, no per-record normalizing).
+    arrow: bool = True
+    #: Let credentials travel over plain ``http://`` to a host that is not this machine.
+    allow_insecure_http: bool = False
+    #: Destination dataset (schema); defaults to the connector's name.
+    dataset: str | None = None
+    #: Time-window partitions mapped onto the incremental window of incremental resources.
+    partitions: PartitionsConfig | None = None
+    #: dlt's schema contract for the whole source (per-resource ones go in ``source:``).
+    schema_contract: SchemaContractMode | dict[str, SchemaContractMode] | None = None
+    freshness: FreshnessConfig | None = None
+    #: Resource name -> where the API describes its fields.
+    schema_discovery: dict[str, DiscoveryConfig] = Field(default_factory=dict)
+    source: dict[str, Any]
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid connector name: use lower-case letters, digits and "
+                "'_', starting with a letter"
+            )
+        return value
+
+    @field_validator("dataset")
+    @classmethod
+    def _valid_dataset(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_PATTERN.match(value):
+            raise ValueError(f"{value!r} is not a valid dataset name (lower-case, digits, '_')")
+        return value
+
+    @field_validator("owners")
+    @classmethod
+    def _valid_owners(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for owner in value:
+            if "@" not in owner and not owner.startswith("team:"):
+                raise ValueError(f"owner {owner!r} must be an email address or 'team:<name>'")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schedule_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("schedule"), str):
+            return {**data, "schedule": {"cron": data["schedule"]}}
+        return data
+
+    @property
+    def dataset_name(self) -> str:
+        """The destination dataset this connector loads into."""
+        return self.dataset or self.name

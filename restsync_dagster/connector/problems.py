@@ -1,0 +1,40 @@
+"""What is wrong with connector files: one :class:`Problem` per thing, all reported at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from restsync_dagster.failures.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one connector file, at one key path."""
+
+    file: str
+    key_path: str
+    message: str
+
+    def __str__(self) -> str:
+        if self.key_path:
+            return f"{self.file}: {self.key_path}: {self.message}"
+        return f"{self.file}: {self.message}"
+
+
+class ConnectorFileError(ConfigurationError):
+    """Connector files that cannot be used; ``problems`` lists every one found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in connector files:"
+        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+
+
+def dedupe(problems: Sequence[Problem]) -> list[Problem]:
+    """``problems`` without repeats, in order."""
+    return list(dict.fromkeys(problems))

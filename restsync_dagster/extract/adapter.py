@@ -1,0 +1,168 @@
+"""The transport adapter every request of a run goes through, once per attempt.
+
+``requests`` lets a session mount a transport adapter: restsync's wraps ``HTTPAdapter`` (a public
+seam of ``requests``) and adds, per attempt and retries included:
+
+* the connector's rate and concurrency limits (:class:`~restsync_dagster.extract.limiter.RequestLimiter`);
+* the counters of the resource the request belongs to (:mod:`restsync_dagster.extract.counters`),
+  including retries and the seconds waited before them, measured, not assumed;
+* answers fetched ahead of time by the prefetcher (:mod:`restsync_dagster.extract.prefetch`);
+* responses whose ``json()`` parses once and strictly (invalid UTF-8 is refused: ``requests``
+  would decode it with replacement characters), and fails with the page's URL;
+* a 2xx HTML page (a proxy or maintenance page) refused as a contract breach.
+
+Retries themselves are dlt's (``dlt.sources.helpers.requests.Client``), around this adapter.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import threading
+import time
+import weakref
+from concurrent.futures import Future
+from typing import Any
+
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
+from requests.exceptions import ChunkedEncodingError, ConnectionError, RequestException, Timeout
+
+from restsync_dagster.extract.counters import HttpStats, resource_of
+from restsync_dagster.extract.limiter import RequestLimiter
+from restsync_dagster.failures.errors import (
+    ResponseBodyError,
+    ResponseContractError,
+    UnknownCharsetError,
+)
+from restsync_dagster.failures.redaction import redact_url
+
+#: Failures of the transport itself.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (ConnectionError, Timeout, ChunkedEncodingError)
+
+
+class StrictJsonResponse(Response):
+    """A response whose body is parsed once, strictly, and whose errors name its URL."""
+
+    _parsed: Any
+    _has_parsed = False
+
+    @property
+    def content(self) -> bytes:  # type: ignore[override]
+        try:
+            return super().content  # type: ignore[no-any-return]
+        except RequestException as exc:
+            if exc.request is not None:
+                raise
+            # requests raises these while reading the body (a stall, a cut), with no request
+            # attached: attach it, so the failure names the page (RequestException.request).
+            raise type(exc)(*exc.args, request=self.request, response=self) from exc
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body as JSON: parsed once (dlt's client, its paginator and the page checks each
+        ask), from bytes (UTF-8/16/32 detected) or strictly decoded with the declared charset.
+
+        Raises:
+            ResponseBodyError: the body is not JSON, or not valid in its encoding.
+            UnknownCharsetError: the declared charset has no codec.
+        """
+        if self._has_parsed and not kwargs:
+            return self._parsed
+        url = redact_url(self.url or "")
+        try:
+            value = json.loads(self._strict_text(url), **kwargs)
+        except UnknownCharsetError:
+            raise
+        except UnicodeDecodeError:
+            raise ResponseBodyError("The response body is not valid UTF-8", url=url) from None
+        except ValueError:
+            raise ResponseBodyError("The response body is not valid JSON", url=url) from None
+        if not kwargs:
+            self._parsed, self._has_parsed = value, True
+        return value
+
+    def _strict_text(self, url: str) -> str | bytes:
+        content_type = self.headers.get("Content-Type", "")
+        declared = next(
+            (
+                p.split("=", 1)[1].strip().strip('"')
+                for p in content_type.split(";")
+                if "charset=" in p
+            ),
+            None,
+        )
+        if declared and declared.lower().replace("-", "") not in ("utf8", "utf16", "utf32"):
+            try:
+                codecs.lookup(declared)
+            except LookupError:
+                raise UnknownCharsetError(declared, url=url) from None
+            return self.content.decode(declared)
+        return self.content
+
+
+class RestsyncAdapter(HTTPAdapter):
+    """``HTTPAdapter`` plus limits, counters, prefetched answers and strict bodies."""
+
+    def __init__(
+        self,
+        stats: HttpStats,
+        limiter: RequestLimiter,
+        prefetched: Any = None,
+        pool_maxsize: int = 32,
+    ) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=pool_maxsize)
+        self.stats = stats
+        self.limiter = limiter
+        #: Where answers fetched ahead wait to be taken (a ``Prefetcher``), if any.
+        self.prefetched = prefetched
+        self._lock = threading.Lock()
+        self._ended: weakref.WeakKeyDictionary[PreparedRequest, float] = weakref.WeakKeyDictionary()
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
+        ahead: Future[Response] | None = (
+            self.prefetched.take(request) if self.prefetched is not None else None
+        )
+        try:
+            # A prefetched answer was counted when it was sent.
+            response = ahead.result() if ahead is not None else self.send_now(request, **kwargs)
+        finally:
+            with self._lock:
+                self._ended[request] = time.monotonic()
+        return response
+
+    def send_now(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        """One attempt on the network, limited and counted."""
+        resource = resource_of(request)
+        with self._lock:
+            ended = self._ended.get(request)
+        # dlt's retry sends the same PreparedRequest again: the gap is the wait it chose.
+        retry_wait = time.monotonic() - ended if ended is not None else None
+        with self.limiter.slot():
+            self.stats.attempt(resource, retry_wait)
+            try:
+                response = super().send(request, **kwargs)
+                if not kwargs.get("stream"):
+                    # Read the body inside the slot: until then the server is still sending.
+                    _ = response.content
+            except TRANSPORT_ERRORS:
+                self.stats.transport_error(resource, request.url)
+                raise
+        self.stats.status(resource, request.url, response.status_code)
+        _refuse_html_success(response, resource)
+        return response
+
+    def build_response(self, req: PreparedRequest, resp: Any) -> Response:
+        response = super().build_response(req, resp)
+        response.__class__ = StrictJsonResponse
+        return response
+
+
+def _refuse_html_success(response: Response, resource: str | None) -> None:
+    """An HTML page answered with 2xx is a proxy or maintenance page, never an API response."""
+    content_type = response.headers.get("Content-Type", "")
+    if 200 <= response.status_code < 300 and content_type.lower().startswith("text/html"):
+        raise ResponseContractError(
+            resource or "?",
+            redact_url(response.url or ""),
+            f"the API answered {response.status_code} with an HTML page ({content_type}), not JSON",
+        )

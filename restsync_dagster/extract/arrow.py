@@ -1,0 +1,143 @@
+"""Flat records as Arrow tables, typed as dlt would type them: no per-record Python normalizing.
+
+dlt's normalizer handles each record in Python. For a top-level resource whose records no step,
+column hint or child resource must see one by one, :class:`ArrowPages` (a step added to the
+resource's pipe through dlt's public ``DltResource.add_step``) turns each page into an Arrow
+table, so dlt writes it as parquet directly. Types follow dlt's own inference (ISO-8601 strings
+become timestamps, all-null fields make no column) and the types dlt already holds for the table.
+A page with nested values (dicts, lists), or values pyarrow cannot type, goes to dlt's normalizer
+as records instead, and so does the rest of the run: a table never alternates between the two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+
+
+class ArrowPages:
+    """A pipe step that turns each page of flat records into an Arrow table (see the module).
+
+    Args:
+        primary_key: Key columns (not nullable in the table).
+        table_name: The table the resource loads (whose stored types batches follow).
+        keep_text: Fields left as text (incremental cursors: dlt compares them as sent).
+    """
+
+    def __init__(
+        self, primary_key: tuple[str, ...], table_name: str, keep_text: frozenset[str] = frozenset()
+    ) -> None:
+        self.primary_key = primary_key
+        self.table_name = table_name
+        self.keep_text = keep_text
+        self._known: KnownColumns | None = None
+        self._as_records = False
+
+    def __call__(self, page: Any, meta: Any = None) -> Any:
+        if self._as_records or not isinstance(page, list) or not page:
+            return page
+        if not isinstance(page[0], dict):
+            self._as_records = True
+            return page
+        if self._known is None:
+            self._known = known_columns(self.table_name)
+        table = records_to_arrow(page, self.primary_key, self.keep_text, self._known)
+        if table is None:
+            self._as_records = True
+            return page
+        self._known.learn(table)
+        return table
+
+
+@dataclass
+class KnownColumns:
+    """The column types dlt already holds for a table (from earlier loads, or earlier batches
+    of this one), keyed by the names the API sends."""
+
+    types: dict[str, str] = field(default_factory=dict)
+    normalize: Callable[[str], str] = field(default=lambda name: name)
+
+    def get(self, name: str) -> str | None:
+        return self.types.get(self.normalize(name))
+
+    def learn(self, table: Any) -> None:
+        from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
+
+        for name, kind in zip(table.column_names, table.schema.types, strict=True):
+            data_type = get_column_type_from_py_arrow(kind).get("data_type")
+            if data_type:
+                self.types.setdefault(self.normalize(name), str(data_type))
+
+
+def known_columns(table_name: str) -> KnownColumns:
+    """The types dlt's schema holds for ``table_name`` while a source is extracted (empty
+    outside an extraction, or on the first load)."""
+    import dlt
+
+    try:
+        schema = dlt.current.source_schema()
+    except Exception:
+        return KnownColumns()
+    naming = schema.naming
+    table = schema.tables.get(naming.normalize_table_identifier(table_name)) or {}
+    types = {
+        name: str(column["data_type"])
+        for name, column in (table.get("columns") or {}).items()
+        if column.get("data_type")
+    }
+    return KnownColumns(types, naming.normalize_identifier)
+
+
+def records_to_arrow(
+    records: list[dict[str, Any]],
+    primary_key: tuple[str, ...] = (),
+    keep_text: frozenset[str] = frozenset(),
+    known: KnownColumns | None = None,
+) -> Any:
+    """An Arrow table typed as dlt would type the records, or None to leave them to dlt.
+
+    ``keep_text`` fields stay strings (an incremental cursor is compared as the API sent it;
+    a column hint types it in the destination instead). A column must have the type dlt
+    already holds for it in ``known`` (whole numbers in a double column become doubles, as
+    dlt's normalizer would coerce them); any other difference returns None.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
+
+    known = known if known is not None else KnownColumns()
+    try:
+        table = pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None
+    fields, columns = [], []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_nested(kind):
+            return None  # dicts and lists: dlt's normalizer makes them columns and child tables
+        if pa.types.is_null(kind):
+            continue  # dlt creates no column from nulls alone
+        expected = known.get(name)
+        if name in keep_text:
+            expected = None  # typed by a column hint in the destination, compared as text
+        elif pa.types.is_string(kind) and column.null_count < len(column) and expected != "text":
+            valid = pc.drop_null(column)
+            if pc.all(pc.match_substring_regex(valid, _ISO_TIMESTAMP)).as_py():
+                with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    column = column.cast(pa.timestamp("us", tz="UTC"))
+        if expected is not None:
+            actual = get_column_type_from_py_arrow(column.type).get("data_type")
+            if expected == "double" and actual == "bigint":
+                column = column.cast(pa.float64())
+            elif actual != expected:
+                return None  # dlt's normalizer decides: coercion or a variant column
+        fields.append(pa.field(name, column.type, nullable=name not in primary_key))
+        columns.append(column)
+    try:
+        return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+    except (pa.ArrowInvalid, ValueError):
+        return None

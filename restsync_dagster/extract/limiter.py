@@ -1,0 +1,55 @@
+"""How hard a connector may press its API: requests in flight and requests per second.
+
+One :class:`RequestLimiter` per run, shared by every resource of the connector and held by every
+attempt (retries included), in the transport adapter (:mod:`restsync_dagster.extract.adapter`).
+dlt has no rate limiter of its own; this is restsync's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+
+
+class RequestLimiter:
+    """At most ``max_concurrency`` requests in flight and ``requests_per_second`` in any
+    one-second window (a sliding log, so bursts at a second's edge cannot double the rate)."""
+
+    def __init__(self, requests_per_second: float | None = None, max_concurrency: int = 1) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
+        self._per_second = int(requests_per_second) if requests_per_second else None
+        self._interval = (
+            1.0 / requests_per_second if requests_per_second and requests_per_second < 1 else None
+        )
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one in-flight slot, after waiting for the rate to allow another request."""
+        with self._slots:
+            self._wait_for_rate()
+            yield
+
+    def _wait_for_rate(self) -> None:
+        if self._per_second is None and self._interval is None:
+            return
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if self._interval is not None:  # fewer than one per second: space them out
+                    wait = (self._sent[-1] + self._interval - now) if self._sent else 0.0
+                else:
+                    while self._sent and now - self._sent[0] >= 1.0:
+                        self._sent.popleft()
+                    full = len(self._sent) >= (self._per_second or 1)
+                    wait = (self._sent[0] + 1.0 - now) if full else 0.0
+                if wait <= 0:
+                    self._sent.append(now)
+                    if len(self._sent) > 10_000:
+                        self._sent.popleft()
+                    return
+            time.sleep(wait)

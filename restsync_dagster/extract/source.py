@@ -1,0 +1,165 @@
+"""Connector -> the real dlt ``rest_api_source`` of one run.
+
+``{{ env.* }}`` rendered, processing-step callables imported, the transport rule checked, the
+run's HTTP session installed, discovered column hints and a partition's window applied, every
+resource's paginator wrapped in the page checks (which also carry its identity and drive the
+prefetcher), and flat top-level resources given an Arrow step. Everything goes through dlt's
+public config (paginator instances, ``client.session``) and ``DltResource.add_step``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from restsync_dagster.connector import Connector, ResolvedResource
+from restsync_dagster.connector.resources import resolve_resources
+from restsync_dagster.connector.rules import resolve_callables
+from restsync_dagster.connector.templates import render_tree
+from restsync_dagster.extract.arrow import ArrowPages
+from restsync_dagster.extract.pages import install_page_checks, resource_entries
+from restsync_dagster.extract.prefetch import Prefetcher
+from restsync_dagster.extract.transport import check_transport
+from restsync_dagster.failures.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from dlt.extract.source import DltSource
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def render_source_config(connector: Connector, env: Mapping[str, str]) -> dict[str, Any]:
+    """The connector's ``source:`` block with variables rendered and callables imported.
+
+    Raises:
+        MissingEnvVarError: a required variable is missing from ``env``.
+    """
+    rendered = render_tree(copy.deepcopy(connector.config.source), env)
+    resolved, errors = resolve_callables(rendered)
+    if errors:  # load-time validation imports the same references; this is a changed module
+        path, message = errors[0]
+        raise ConfigurationError(f"{connector.file.name}: {path}: {message}")
+    return resolved
+
+
+def build_source(
+    connector: Connector,
+    env: Mapping[str, str],
+    session: Any,
+    *,
+    window: tuple[datetime, datetime] | None = None,
+    max_pages: int | None = None,
+    on_page: Callable[[str, int], None] | None = None,
+    prefetcher: Prefetcher | None = None,
+) -> DltSource:
+    """The real dlt ``rest_api_source`` for one run.
+
+    Args:
+        connector: The validated connector.
+        env: Values of the variables the connector references (secrets included).
+        session: The HTTP session (see :func:`restsync_dagster.extract.http.session_for`).
+        window: A partition's time window: every incremental resource loads exactly
+            ``[start, end)`` of its cursor, without reading or moving the stored cursor.
+        max_pages: Stop each paginated request sequence after this many pages (for previews).
+        on_page: Told ``(resource, rows)`` after each page (progress reporting).
+        prefetcher: Fetches known offset pages ahead of dlt (``rate_limit.max_concurrency``).
+    """
+    from dlt.sources.rest_api import rest_api_source
+
+    config = render_source_config(connector, env)
+    check_transport(connector, config)
+    config.setdefault("client", {})["session"] = session
+    if connector.config.schema_discovery:
+        from restsync_dagster.extract.discovery import discover_columns
+
+        apply_column_hints(config, discover_columns(connector, config, session))
+    if window is not None:
+        bound_incremental(config, window)
+    resources = resolve_resources(config)
+    arrow = arrow_steps(connector, resources)
+    install_page_checks(config, resources, max_pages, on_page, prefetcher)
+    _type_text_cursors(config, arrow)
+    source = rest_api_source(
+        config,  # type: ignore[arg-type]
+        name=connector.name,
+        schema_contract=connector.config.schema_contract,  # type: ignore[arg-type]
+    )
+    for name, step in arrow.items():
+        source.resources[name].add_step(step)
+    return source
+
+
+def arrow_steps(connector: Connector, resources: list[ResolvedResource]) -> dict[str, ArrowPages]:
+    """The resources whose pages may travel as Arrow tables, with their steps: top-level ones
+    whose records no step, column hint or child resource has to see one by one (dlt resolves a
+    child's path parameters from its parent's dict records)."""
+    if not connector.config.arrow:
+        return {}
+    parents = {r.parent for r in resources if r.parent}
+    steps = {}
+    for resource in resources:
+        if resource.parent is None and resource.name not in parents and not resource.sees_records:
+            cursor = (resource.incremental or {}).get("cursor_path")
+            steps[resource.name] = ArrowPages(
+                resource.primary_key,
+                resource.table_name,
+                frozenset({str(cursor)}) if cursor else frozenset(),
+            )
+    return steps
+
+
+def _type_text_cursors(config: dict[str, Any], arrow: Mapping[str, ArrowPages]) -> None:
+    """An ISO-8601 incremental cursor kept as text in Arrow tables is still a timestamp in the
+    table, as dlt's normalizer would make it: a column hint says so."""
+    for entry in resource_entries(config):
+        step = arrow.get(entry["name"])
+        if step is None:
+            continue
+        endpoint = entry.get("endpoint")
+        incremental = endpoint.get("incremental") if isinstance(endpoint, dict) else None
+        sample = incremental.get("initial_value") if isinstance(incremental, dict) else None
+        if isinstance(sample, str) and _TIMESTAMP.match(sample):
+            columns = entry.setdefault("columns", {})
+            if isinstance(columns, dict):
+                for cursor in step.keep_text:
+                    columns.setdefault(cursor, {"data_type": "timestamp"})
+
+
+def apply_column_hints(config: dict[str, Any], discovered: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add discovered column hints to their resources; hints written in the file win."""
+    for entry in resource_entries(config):
+        found = discovered.get(entry["name"])
+        if not found:
+            continue
+        written = entry.get("columns") or {}
+        if isinstance(written, list):
+            written = {c["name"]: c for c in written if isinstance(c, dict) and "name" in c}
+        merged = {name: {**hint, **written.get(name, {})} for name, hint in found.items()}
+        merged.update({k: v for k, v in written.items() if k not in merged})
+        entry["columns"] = merged
+
+
+def bound_incremental(config: dict[str, Any], window: tuple[datetime, datetime]) -> None:
+    """Pin every incremental resource to ``[start, end)``.
+
+    With an ``end_value`` dlt neither reads nor updates the stored cursor, so partition runs are
+    independent and can be re-run. Values take the type of the file's ``initial_value`` (epoch
+    seconds for numbers, ISO-8601 otherwise).
+    """
+    for entry in resource_entries(config):
+        endpoint = entry.get("endpoint")
+        incremental = endpoint.get("incremental") if isinstance(endpoint, dict) else None
+        if not isinstance(incremental, dict):
+            continue
+        sample = incremental.get("initial_value")
+        incremental["initial_value"] = _cursor_value(window[0], sample)
+        incremental["end_value"] = _cursor_value(window[1], sample)
+
+
+def _cursor_value(moment: datetime, sample: Any) -> Any:
+    if isinstance(sample, int | float) and not isinstance(sample, bool):
+        return int(moment.timestamp())
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,270 @@
+"""Why a sync failed, as structured data: the classifier behind error messages and the retry sensor.
+
+:func:`classify` walks an exception chain (dlt wraps the HTTP error in a ``ResourceExtractionError``
+inside a ``PipelineStepFailed``) and returns a :class:`SyncFailure` naming the connector, resource,
+HTTP status (or ``timeout`` / ``connection_error``), the redacted URL, ``Retry-After``, and whether
+another attempt can help. restsync's own errors say their kind and transience through their class
+(:mod:`restsync_dagster.failures.errors`); library errors are mapped here, by type. The same
+:class:`SyncFailure` is written as a failed run's metadata and read back by the retry sensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from restsync_dagster.failures.errors import (
+    FailureKind,
+    MissingEnvVarError,
+    ResponseContractError,
+    ResponseError,
+    RestsyncError,
+)
+from restsync_dagster.failures.redaction import Redactor, redact_url
+from restsync_dagster.failures.retry_after import parse_retry_after
+from restsync_dagster.names import failure_key
+
+#: Failures of the transport itself: another attempt may go through.
+TRANSIENT_KINDS = frozenset(
+    {FailureKind.TIMEOUT, FailureKind.CONNECTION_ERROR, FailureKind.TRUNCATED}
+)
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    """A failed sync, described for people and for the retry sensor."""
+
+    connector: str
+    resource: str | None
+    kind: FailureKind
+    status: int | None
+    url: str | None
+    retry_after: float | None
+    transient: bool
+    detail: str
+
+    @property
+    def cause(self) -> str:
+        """``429``, ``timeout``, ``connection_error``, ``bad_response``... in one word."""
+        return str(self.status) if self.status is not None else str(self.kind)
+
+    def message(self) -> str:
+        """One paragraph for the run's failure message."""
+        where = f"connector {self.connector!r}"
+        if self.resource:
+            where += f", resource {self.resource!r}"
+        if self.kind == FailureKind.HTTP_STATUS:
+            what = f"the API answered HTTP {self.status}"
+        else:
+            what = self.kind.summary
+        url = f" ({self.url})" if self.url else ""
+        verdict = (
+            "This looks transient; a later attempt may succeed."
+            if self.transient
+            else "Retrying will not help until this is fixed."
+        )
+        return f"{where}: {what}{url}. {self.detail}\n{verdict}"
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Flat values for ``dagster.Failure(metadata=...)``; :meth:`from_metadata` reads them."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["kind"] = str(self.kind)
+        return {failure_key(k): v for k, v in values.items() if v is not None}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> SyncFailure | None:
+        """Read back :meth:`as_metadata` (plain values); None when it is not a sync's failure."""
+        connector = metadata.get(failure_key("connector"))
+        if not connector:
+            return None
+        status, retry_after = (
+            metadata.get(failure_key("status")),
+            metadata.get(failure_key("retry_after")),
+        )
+        kind = metadata.get(failure_key("kind"), FailureKind.UNKNOWN)
+        return cls(
+            connector=str(connector),
+            resource=metadata.get(failure_key("resource")) or None,
+            kind=FailureKind(kind)
+            if kind in FailureKind._value2member_map_
+            else FailureKind.UNKNOWN,
+            status=int(status) if status is not None else None,
+            url=metadata.get(failure_key("url")),
+            retry_after=float(retry_after) if retry_after is not None else None,
+            transient=bool(metadata.get(failure_key("transient"), False)),
+            detail=str(metadata.get(failure_key("detail"), "")),
+        )
+
+
+def is_transient(kind: str, status: int | None, retry_statuses: tuple[int, ...]) -> bool:
+    """Whether another attempt can help: the connector's retry statuses, timeouts, connection
+    errors. Never 400/401/403/404/422 and other 4xx, bad configuration or a missing secret."""
+    if kind in TRANSIENT_KINDS:
+        return True
+    if kind == FailureKind.HTTP_STATUS and status is not None:
+        return status in retry_statuses
+    return False
+
+
+def iter_chain(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception reachable from ``exc`` through causes, contexts and dlt's wrappers."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (
+            getattr(current, "exception", None),  # dlt PipelineStepFailed
+            current.__cause__,
+            current.__context__,
+        ):
+            if isinstance(linked, BaseException):
+                stack.append(linked)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What one exception of the chain says about the failure."""
+
+    kind: FailureKind
+    detail: str
+    url: str | None = None
+    status: int | None = None
+    retry_after: float | None = None
+    resource: str | None = None
+    transient: bool | None = None  # None: decided from kind and status
+
+
+def classify(
+    exc: BaseException,
+    *,
+    connector: str,
+    retry_statuses: tuple[int, ...],
+    redactor: Redactor | None = None,
+) -> SyncFailure:
+    """Describe the failure behind ``exc`` (any depth of wrapping).
+
+    Args:
+        exc: What the sync raised.
+        connector: The connector's name.
+        retry_statuses: The connector's transient HTTP statuses.
+        redactor: Masks the run's secret values in every text of the result.
+    """
+    redactor = redactor or Redactor()
+    chain = list(iter_chain(exc))
+    facts = next((f for f in map(_facts_of, chain) if f is not None), None)
+    if facts is None:
+        innermost = chain[-1] if chain else exc
+        facts = _Facts(FailureKind.UNKNOWN, f"{type(innermost).__name__}: {_first_line(innermost)}")
+    # dlt's PipeException (ResourceExtractionError...) names the resource as ``pipe_name``.
+    pipe_names = (getattr(e, "pipe_name", None) for e in chain)
+    resource = facts.resource or next((str(name) for name in pipe_names if name), None)
+    transient = (
+        facts.transient
+        if facts.transient is not None
+        else is_transient(facts.kind, facts.status, retry_statuses)
+    )
+    return SyncFailure(
+        connector=connector,
+        resource=resource,
+        kind=facts.kind,
+        status=facts.status,
+        url=redactor.redact(facts.url) if facts.url else None,
+        retry_after=facts.retry_after,
+        transient=transient,
+        detail=redactor.redact(facts.detail),
+    )
+
+
+def _facts_of(e: BaseException) -> _Facts | None:
+    """The facts of one exception, or None when it says nothing (a wrapper)."""
+    from requests.exceptions import ChunkedEncodingError, ConnectionError, HTTPError, Timeout
+
+    if isinstance(e, RestsyncError):
+        return _restsync_facts(e)
+    contract = _schema_contract_facts(e)
+    if contract is not None:
+        return contract
+    if isinstance(e, HTTPError) and e.response is not None:
+        response = e.response
+        return _Facts(
+            FailureKind.HTTP_STATUS,
+            _http_detail(response.status_code),
+            url=redact_url(response.url or ""),
+            status=response.status_code,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if isinstance(e, Timeout) or _is_read_timeout(e):
+        # requests reports a body that stops arriving as a ConnectionError around urllib3's
+        # ReadTimeoutError: it is a timeout all the same.
+        detail = "The request timed out after the connector's retries."
+        return _Facts(FailureKind.TIMEOUT, detail, url=_request_url(e))
+    if isinstance(e, ChunkedEncodingError):
+        detail = "The body was cut short on every attempt (the connector's retries included)."
+        return _Facts(FailureKind.TRUNCATED, detail, url=_request_url(e))
+    if isinstance(e, ConnectionError):
+        detail = "The connection failed after the connector's retries."
+        return _Facts(FailureKind.CONNECTION_ERROR, detail, url=_request_url(e))
+    return None
+
+
+def _restsync_facts(e: RestsyncError) -> _Facts:
+    if isinstance(e, MissingEnvVarError):
+        detail = f"Set {e.name} in the environment of the run."
+    elif isinstance(e, ResponseContractError) and e.offset is not None:
+        detail = f"{e.problem} (page at offset {e.offset})."
+    elif isinstance(e, ResponseError):
+        detail = e.problem if e.problem.endswith(".") else f"{e.problem}."
+    else:
+        detail = _first_line(e)
+    return _Facts(e.kind, detail, url=e.url, resource=e.resource, transient=e.transient)
+
+
+def _schema_contract_facts(e: BaseException) -> _Facts | None:
+    from dlt.common.schema.exceptions import DataValidationError
+
+    if not isinstance(e, DataValidationError):
+        return None
+    column = e.column_name
+    detail = (
+        f"Contract '{e.contract_mode}' on {e.schema_entity} refused a change to table "
+        f"{e.table_name!r}"
+        + (f", column {column!r}" if column else "")
+        + ". Change the data, or relax 'schema_contract' in the connector file."
+    )
+    return _Facts(FailureKind.SCHEMA_CONTRACT, detail, resource=e.table_name)
+
+
+def _http_detail(status: int) -> str:
+    if status == 401:
+        return "The API rejected the credentials: check the connector's API key variable."
+    if status == 403:
+        return "The credentials are valid but not allowed to read this endpoint."
+    if status == 404:
+        return "The endpoint does not exist: check 'path' and 'base_url' in the connector file."
+    if status == 429:
+        return "The API is rate limiting this client."
+    if status >= 500:
+        return "The API had a server-side error."
+    return "The API refused the request."
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    from urllib3.exceptions import ReadTimeoutError
+
+    return any(isinstance(arg, ReadTimeoutError) for arg in getattr(exc, "args", ()))
+
+
+def _request_url(exc: BaseException) -> str | None:
+    """The URL of the request a ``requests`` exception belongs to (``RequestException.request``)."""
+    url = getattr(getattr(exc, "request", None), "url", None)
+    return redact_url(url) if url else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

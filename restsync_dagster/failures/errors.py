@@ -1,0 +1,178 @@
+"""The one hierarchy of restsync's errors: each class says what went wrong and whether waiting helps.
+
+Every error restsync raises derives from :class:`RestsyncError`. Its class carries the
+:class:`FailureKind` a run reports and whether the failure is transient (another attempt may
+succeed), so neither the run body nor the retry sensor guesses from a message or a class name::
+
+    RestsyncError
+    ├── ConfigurationError          invalid_config        fix the file or the settings
+    │   ├── ConnectorFileError      (connector/problems.py: every problem of the files)
+    │   ├── SettingsError           a RESTSYNC_* variable
+    │   ├── TemplateError           a malformed {{ env.NAME }}
+    │   ├── MissingEnvVarError      missing_env_var
+    │   ├── InsecureTransportError  insecure_transport
+    │   └── DestinationConfigError  destination_config
+    ├── DiscoveryError              schema_discovery      the API's field description
+    ├── ResponseError               bad_response          a 2xx the connector cannot read
+    │   ├── ResponseContractError   a page breaks the file's promises
+    │   ├── ResponseBodyError       not JSON, not valid UTF-8
+    │   └── UnknownCharsetError
+    └── PreviewError                invalid_config        preview asked for something absent
+
+Library errors (``requests``, dlt) are mapped onto the same kinds by
+:func:`restsync_dagster.failures.classify.classify`. Messages are written for people.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class FailureKind(StrEnum):
+    """Why a sync failed, in one word (the ``restsync/kind`` metadata of a failed run)."""
+
+    HTTP_STATUS = "http_status"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    TRUNCATED = "truncated_response"
+    BAD_RESPONSE = "bad_response"
+    MISSING_ENV = "missing_env_var"
+    SCHEMA_CONTRACT = "schema_contract"
+    INVALID_CONFIG = "invalid_config"
+    INSECURE_TRANSPORT = "insecure_transport"
+    DESTINATION_CONFIG = "destination_config"
+    SCHEMA_DISCOVERY = "schema_discovery"
+    UNKNOWN = "unknown"
+
+    @property
+    def summary(self) -> str:
+        """What happened, as the middle of a sentence ("connector 'x': <summary>")."""
+        return _SUMMARIES[self]
+
+
+_SUMMARIES = {
+    FailureKind.HTTP_STATUS: "the API answered with an error status",
+    FailureKind.TIMEOUT: "the API did not answer in time",
+    FailureKind.CONNECTION_ERROR: "could not connect to the API",
+    FailureKind.TRUNCATED: "the connection closed before the whole response arrived",
+    FailureKind.BAD_RESPONSE: "the API sent a response the connector cannot read",
+    FailureKind.MISSING_ENV: "a required environment variable is not set",
+    FailureKind.SCHEMA_CONTRACT: "the data broke the connector's schema contract",
+    FailureKind.INVALID_CONFIG: "the connector's configuration cannot be used",
+    FailureKind.INSECURE_TRANSPORT: "the connector would send credentials unencrypted",
+    FailureKind.DESTINATION_CONFIG: "the destination settings cannot work for this connector",
+    FailureKind.SCHEMA_DISCOVERY: "the API's description of its fields cannot be used",
+    FailureKind.UNKNOWN: "the sync failed",
+}
+
+
+class RestsyncError(Exception):
+    """Base of every error restsync raises. The class decides the kind and the transience."""
+
+    kind: ClassVar[FailureKind] = FailureKind.UNKNOWN
+    #: Whether another attempt, unchanged, may succeed.
+    transient: ClassVar[bool] = False
+    #: The resource the error concerns, when known.
+    resource: str | None = None
+    #: The (redacted) URL the error concerns, when there is one.
+    url: str | None = None
+
+
+class ConfigurationError(RestsyncError, ValueError):
+    """Something a person must change (a connector file, a setting, the environment)."""
+
+    kind = FailureKind.INVALID_CONFIG
+
+
+class SettingsError(ConfigurationError):
+    """An environment variable holds a value restsync cannot use."""
+
+
+class TemplateError(ConfigurationError):
+    """A ``{{ ... }}`` that is not a valid environment reference."""
+
+
+class MissingEnvVarError(ConfigurationError, KeyError):
+    """A required environment variable is not set."""
+
+    kind = FailureKind.MISSING_ENV
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"environment variable {self.name} is not set"
+
+
+class InsecureTransportError(ConfigurationError):
+    """A credential would travel unencrypted over the network."""
+
+    kind = FailureKind.INSECURE_TRANSPORT
+
+    def __init__(self, connector: str, url: str) -> None:
+        self.connector = connector
+        self.url = url
+        super().__init__(
+            f"connector {connector!r} would send its credentials over plain http:// to {url}; "
+            "use https://, or set 'allow_insecure_http: true' in the connector file if this "
+            "network is trusted"
+        )
+
+
+class DestinationConfigError(ConfigurationError):
+    """The destination settings cannot work for a connector."""
+
+    kind = FailureKind.DESTINATION_CONFIG
+
+
+class DiscoveryError(RestsyncError, ValueError):
+    """The API's field description cannot be turned into column hints."""
+
+    kind = FailureKind.SCHEMA_DISCOVERY
+
+
+class PreviewError(ConfigurationError):
+    """The preview cannot run as asked (an unknown resource...)."""
+
+
+class ResponseError(RestsyncError, ValueError):
+    """An API answered 2xx, but with something the connector cannot use."""
+
+    kind = FailureKind.BAD_RESPONSE
+
+    def __init__(
+        self, problem: str, *, resource: str | None = None, url: str | None = None
+    ) -> None:
+        self.problem = problem
+        self.resource = resource
+        self.url = url
+        super().__init__(problem)
+
+
+class ResponseContractError(ResponseError):
+    """A page breaks what the connector file promises (its selector, keys, total...).
+
+    Raised from inside dlt's extraction, so dlt wraps it; the classifier finds it in the chain
+    and reports it with the connector, resource, page and redacted URL.
+    """
+
+    def __init__(self, resource: str, url: str, problem: str, offset: int | None = None) -> None:
+        self.offset = offset
+        super().__init__(problem, resource=resource, url=url)
+        where = f" (offset {offset})" if offset is not None else ""
+        self.args = (f"resource {resource!r}{where}: {problem} at {url}",)
+
+
+class ResponseBodyError(ResponseError):
+    """A body that does not parse (not JSON, not valid UTF-8). Also a ``ValueError``, like the
+    ``JSONDecodeError`` of ``requests``, so code that expects that still catches it."""
+
+
+class UnknownCharsetError(ResponseError):
+    """A response declares a charset Python has no codec for: its body cannot be read."""
+
+    def __init__(self, charset: str, *, url: str | None = None) -> None:
+        super().__init__(f"The response declares an unknown charset {charset!r}.", url=url)
+        self.charset = charset

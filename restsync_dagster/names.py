@@ -1,0 +1,114 @@
+"""Every name restsync gives to something, in one place: the ground floor, imported by all.
+
+A connector called ``shop`` becomes the dlt pipeline ``restsync_shop``, the pool ``restsync_shop``,
+the job ``shop_sync``, the schedule ``shop_schedule``, the resource ``shop_env`` and the asset keys
+``shop/<resource>``. Run tags and metadata keys written by one floor and read by another (the run
+body writes a failure, the retry sensor reads it) are spelled here once. Pure strings: no Dagster.
+"""
+
+from __future__ import annotations
+
+PREFIX = "restsync"
+
+# --------------------------------------------------------------------------------------------
+# Per connector
+
+
+def pipeline_name(connector: str) -> str:
+    """One dlt pipeline (state, schema, working dir) per connector, never shared."""
+    return f"{PREFIX}_{connector}"
+
+
+def pool_name(connector: str) -> str:
+    """The Dagster concurrency pool that keeps one writer per connector pipeline."""
+    return f"{PREFIX}_{connector}"
+
+
+def pipeline_lock_name(connector: str) -> str:
+    """The lock file (in dlt's pipelines directory) held by a run of ``connector``."""
+    return f"{pipeline_name(connector)}.lock"
+
+
+def job_name(connector: str) -> str:
+    """The job that syncs every resource of ``connector``."""
+    return f"{connector}_sync"
+
+
+def schedule_name(connector: str) -> str:
+    """The schedule of ``connector``'s job."""
+    return f"{connector}_schedule"
+
+
+def env_resource_key(connector: str) -> str:
+    """The Dagster resource holding ``connector``'s environment variables."""
+    return f"{connector}_env"
+
+
+def assets_op_name(connector: str) -> str:
+    """The op (and multi-asset) that syncs ``connector``."""
+    return f"{connector}_assets"
+
+
+def checks_op_name(connector: str) -> str:
+    """The op of ``connector``'s asset checks."""
+    return f"{connector}_checks"
+
+
+def asset_key_path(connector: str, resource: str) -> list[str]:
+    """``[connector, resource]``: the path of a resource's asset key."""
+    return [connector, resource]
+
+
+#: The one ``DagsterDltResource`` of a code location.
+DLT_RESOURCE_KEY = "dlt"
+#: The dlt pipeline object ``@dlt_assets`` keeps beside the specs (never run).
+DEFINITIONS_PIPELINE = f"{PREFIX}_definitions"
+#: The sensor that re-runs syncs that failed on a transient cause.
+RETRY_SENSOR = "retry_transient_failures"
+
+# --------------------------------------------------------------------------------------------
+# Asset checks
+
+PRIMARY_KEY_CHECK = "primary_key_unique_not_null"
+SCHEMA_DRIFT_CHECK = "schema_drift"
+
+# --------------------------------------------------------------------------------------------
+# Run tags
+
+TAG_CONNECTOR = f"{PREFIX}/connector"
+#: On a retry run: the run that failed first (the root of its chain).
+TAG_RETRY_OF = f"{PREFIX}/retry_of"
+#: On a retry run: 1 for the first retry, 2 for the second...
+TAG_ATTEMPT = f"{PREFIX}/attempt"
+#: On a failed run, per connector: what the sensor decided (``restsync/retry/<connector>``).
+TAG_RETRY = f"{PREFIX}/retry"
+TAG_RETRY_REASON = f"{PREFIX}/retry_reason"
+#: Turns a run into a full refresh (usable from the launchpad, schedules, the CLI).
+TAG_FULL_REFRESH = f"{PREFIX}/full_refresh"
+TAG_LAUNCHED_BY = f"{PREFIX}/launched_by"
+
+
+def decided_tag(connector: str) -> str:
+    """The tag on a failed run that records what the sensor decided for ``connector``."""
+    return f"{TAG_RETRY}/{connector}"
+
+
+def retry_reason_tag(connector: str) -> str:
+    """The tag on a failed run that says why the sensor decided so for ``connector``."""
+    return f"{TAG_RETRY_REASON}/{connector}"
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata keys
+
+#: Dagster's standard key for the table an asset is stored in.
+TABLE_NAME_KEY = "dagster/table_name"
+#: The schema snapshot on each materialization, compared by the drift check.
+SCHEMA_KEY = f"{PREFIX}/schema"
+CONNECTOR_FILE_KEY = f"{PREFIX}/connector_file"
+ENDPOINT_KEY = f"{PREFIX}/endpoint"
+
+
+def failure_key(field: str) -> str:
+    """The metadata key of one field of a failure (``restsync/kind``, ``restsync/status``...)."""
+    return f"{PREFIX}/{field}"

@@ -1,0 +1,133 @@
+"""Asset checks per resource: primary key unique and not null, and schema drift.
+
+One ``@multi_asset_check`` per connector, run after its assets in the same job. The key check
+asks the destination through dlt's SQL client; the drift check compares the schema snapshot of
+the latest materialization with the one before (see :mod:`restsync_dagster.load.schema_drift`).
+Freshness is not a check here: it is Dagster's ``FreshnessPolicy`` on each asset (see assets.py).
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster import AssetCheckExecutionContext
+
+from restsync_dagster import names
+from restsync_dagster.connector import Connector, ResolvedResource
+from restsync_dagster.load.destination import build_pipeline
+from restsync_dagster.load.locks import warehouse_lock
+from restsync_dagster.load.schema_drift import SchemaSnapshot, diff
+from restsync_dagster.load.warehouse import check_primary_key
+from restsync_dagster.orchestration.assets import asset_key
+from restsync_dagster.settings import Settings
+
+PRIMARY_KEY_CHECK = names.PRIMARY_KEY_CHECK
+SCHEMA_DRIFT_CHECK = names.SCHEMA_DRIFT_CHECK
+
+
+def build_connector_checks(connector: Connector) -> dg.AssetChecksDefinition:
+    """The checks of every resource of ``connector``."""
+    specs = []
+    for info in connector.resources:
+        key = asset_key(connector, info.name)
+        if info.primary_key:
+            specs.append(
+                dg.AssetCheckSpec(
+                    PRIMARY_KEY_CHECK,
+                    asset=key,
+                    description=f"Every row of {info.table_name} has a unique, non-null "
+                    f"{info.primary_key_text}.",
+                )
+            )
+        specs.append(
+            dg.AssetCheckSpec(
+                SCHEMA_DRIFT_CHECK,
+                asset=key,
+                description="Columns against the previous materialization: a new nullable "
+                "column warns; a removed column or a changed type is an error.",
+            )
+        )
+    infos = {info.name: info for info in connector.resources}
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=names.checks_op_name(connector.name),
+        can_subset=True,
+        pool=names.pool_name(connector.name),
+    )
+    def checks(context: AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        settings = Settings.from_env()
+        pipeline = build_pipeline(connector, settings)
+        results = []
+        with warehouse_lock(
+            settings, lambda: context.log.info("another run is using the warehouse; waiting")
+        ):
+            for check_key in sorted(
+                context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()
+            ):
+                info = infos[check_key.asset_key.path[-1]]
+                if check_key.name == PRIMARY_KEY_CHECK:
+                    results.append(_primary_key_result(pipeline, check_key.asset_key, info))
+                else:
+                    results.append(_drift_result(context.instance, check_key.asset_key))
+        yield from results
+
+    return checks
+
+
+def _primary_key_result(
+    pipeline: object, key: dg.AssetKey, info: ResolvedResource
+) -> dg.AssetCheckResult:
+    columns = list(info.primary_key)
+    try:
+        result = check_primary_key(pipeline, info.table_name, columns)  # type: ignore[arg-type]
+    except Exception as exc:
+        return dg.AssetCheckResult(
+            asset_key=key,
+            check_name=PRIMARY_KEY_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"could not query the table: {type(exc).__name__}: {str(exc)[:200]}",
+        )
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=PRIMARY_KEY_CHECK,
+        passed=result.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "rows": result.rows,
+            "duplicate_rows": result.duplicates,
+            "null_key_rows": result.nulls,
+            "primary_key": info.primary_key_text,
+        },
+        description=None
+        if result.passed
+        else f"{result.duplicates} duplicate and {result.nulls} null key row(s)",
+    )
+
+
+def _drift_result(instance: dg.DagsterInstance, key: dg.AssetKey) -> dg.AssetCheckResult:
+    records = instance.fetch_materializations(key, limit=2).records
+    snapshots = []
+    for record in records:
+        materialization = record.asset_materialization
+        value = materialization.metadata.get(names.SCHEMA_KEY) if materialization else None
+        if value is not None:
+            snapshots.append(SchemaSnapshot.from_metadata(value.value))  # type: ignore[arg-type]
+    if len(snapshots) < 2:
+        return dg.AssetCheckResult(
+            asset_key=key,
+            check_name=SCHEMA_DRIFT_CHECK,
+            passed=True,
+            description="first materialization with a schema snapshot: nothing to compare yet",
+        )
+    current, previous = snapshots[0], snapshots[1]
+    drift = diff(previous, current)
+    severity = drift.severity
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=SCHEMA_DRIFT_CHECK,
+        passed=severity is None,
+        severity=dg.AssetCheckSeverity.ERROR if severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+        metadata={"diff": dg.MetadataValue.json(drift.as_metadata()), "summary": drift.describe()},
+        description=drift.describe(),
+    )

@@ -1,0 +1,84 @@
+"""Connectors -> Dagster definitions: per connector a multi-asset, its checks, a ``<c>_sync`` job,
+a schedule and a ``<c>_env`` resource; for them all one ``dlt`` resource and the retry sensor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource
+
+from restsync_dagster import names
+from restsync_dagster.connector import Connector
+from restsync_dagster.load.destination import build_stand_in_pipeline
+from restsync_dagster.orchestration.assets import build_connector_assets
+from restsync_dagster.orchestration.checks import build_connector_checks
+from restsync_dagster.orchestration.jobs import build_sync_job
+from restsync_dagster.orchestration.resources import ConnectorEnv, build_env_resource
+from restsync_dagster.orchestration.retry_sensor import build_retry_sensor
+from restsync_dagster.orchestration.schedules import build_schedule
+from restsync_dagster.settings import Settings
+
+
+@dataclass(frozen=True)
+class ConnectorDefinitions:
+    """What one connector becomes in Dagster."""
+
+    assets: dg.AssetsDefinition
+    checks: dg.AssetChecksDefinition
+    job: dg.JobDefinition
+    schedule: Any | None
+    env: ConnectorEnv
+
+
+@dataclass(frozen=True)
+class SharedParts:
+    """What every connector of a code location shares: built once, not per connector."""
+
+    dlt: DagsterDltResource
+    stand_in_pipeline: Any
+    stand_in_schema: Any
+
+    @classmethod
+    def build(cls, settings: Settings) -> SharedParts:
+        from dlt.common.schema import Schema
+
+        return cls(DagsterDltResource(), build_stand_in_pipeline(settings), Schema(names.PREFIX))
+
+
+def build_connector_definitions(
+    connector: Connector, settings: Settings, shared: SharedParts
+) -> ConnectorDefinitions:
+    """The assets, checks, job, schedule and env resource of one connector."""
+    assets = build_connector_assets(
+        connector, settings, shared.stand_in_pipeline, shared.stand_in_schema
+    )
+    checks = build_connector_checks(connector)
+    env = build_env_resource(connector)
+    resources = {names.DLT_RESOURCE_KEY: shared.dlt, names.env_resource_key(connector.name): env}
+    job = build_sync_job(connector, assets, checks, resources)
+    return ConnectorDefinitions(assets, checks, job, build_schedule(connector, job), env)
+
+
+def build_definitions(connectors: Sequence[Connector], settings: Settings) -> dg.Definitions:
+    """Assets, jobs, schedules, resources and the retry sensor for ``connectors``."""
+    if not connectors:
+        return dg.Definitions()
+    shared = SharedParts.build(settings)
+    built = [build_connector_definitions(c, settings, shared) for c in connectors]
+    resources: dict[str, Any] = {names.DLT_RESOURCE_KEY: shared.dlt}
+    # Top-level too, so the UI's Resources tab lists each connector's variables.
+    resources.update(
+        {names.env_resource_key(c.name): b.env for c, b in zip(connectors, built, strict=True)}
+    )
+    jobs = [b.job for b in built]
+    return dg.Definitions(
+        assets=[b.assets for b in built],
+        asset_checks=[b.checks for b in built],
+        jobs=jobs,
+        schedules=[b.schedule for b in built if b.schedule is not None],
+        sensors=[build_retry_sensor(connectors, jobs, settings)],
+        resources=resources,
+    )

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real demo API on 127.0.0.1, an isolated RESTSYNC_HOME, a real DagsterInstance,
+"""Fixtures (set-up and tear-down around the plain helpers of ``helpers.py``): a real demo API on 127.0.0.1, an isolated RESTSYNC_HOME, a real DagsterInstance,
 and, where the machine has them, a real PostgreSQL server and Debian's chromium."""
 
 from __future__ import annotations
@@ -6,34 +6,34 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dagster as dg
-import duckdb
 import pytest
 import requests
 
-from restsync_dagster.cli.demo import demo_env as demo_variables
 from restsync_dagster.cli.demo import stop_process_group
 from restsync_dagster.demo_api import DemoApi, DemoApiConfig
 from restsync_dagster.load.destination import no_dlt_telemetry
-from restsync_dagster.load.locks import exclusive, warehouse_lock_path
 from restsync_dagster.orchestration.instance import prepare_dagster_home
 from restsync_dagster.settings import Settings
-
-REPO = Path(__file__).resolve().parent.parent
-PRODUCTION_DAGSTER_YAML = REPO / "deploy" / "dagster.yaml"
-
-VERTICALS = ("generic", "analytics", "ecommerce", "database", "communications")
+from restsync_dagster_tests.helpers import (
+    POSTGRES_DSN_VAR,
+    PRODUCTION_DAGSTER_YAML,
+    REPO,
+    REQUIRE_POSTGRES_VAR,
+    PostgresServer,
+    free_port,
+    point_connectors_at,
+    postgres_instance_env,
+    required,
+)
 
 
 @pytest.fixture
@@ -77,56 +77,11 @@ def demo_env(restsync_home: Path, demo_api: DemoApi, monkeypatch: pytest.MonkeyP
     return demo_api
 
 
-def point_connectors_at(api: DemoApi, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Set every bundled connector's base URL and key for ``api``."""
-    for name, value in demo_variables(api.url()).items():
-        monkeypatch.setenv(name, value)
-
-
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
     """A real, persistent DagsterInstance in a temporary directory."""
     with dg.instance_for_test() as dagster_instance:
         yield dagster_instance
-
-
-@contextmanager
-def warehouse(home: Path, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the DuckDB file of ``home`` (read-only unless planting data), under the
-    lock restsync's syncs and checks take: a run that ``dagster dev``'s scheduler starts holds
-    the file read-write, and DuckDB would refuse to open it beside that run."""
-    path = home / "warehouse.duckdb"
-    with (
-        exclusive(warehouse_lock_path(path)),
-        duckdb.connect(str(path), read_only=read_only) as con,
-    ):
-        yield con
-
-
-def table_rows(home: Path, table: str, order_by: str = "id") -> list[dict[str, Any]]:
-    """Rows of ``dataset.table`` without dlt's bookkeeping columns."""
-    with warehouse(home) as con:
-        relation = con.sql(f"select * from {table} order by {order_by}")
-        columns = relation.columns
-        return [
-            {k: v for k, v in zip(columns, row, strict=True) if not k.startswith("_dlt")}
-            for row in relation.fetchall()
-        ]
-
-
-def table_count(home: Path, table: str) -> int:
-    """``count(*)`` of ``dataset.table``."""
-    with warehouse(home) as con:
-        (result,) = con.execute(f"select count(*) from {table}").fetchall()
-        assert result is not None
-        return int(result[0])
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -175,50 +130,6 @@ def start_dagster_dev(restsync_home: Path) -> Iterator[Callable[..., str]]:
 # ------------------------------------------------------------------------------------------------
 # A real PostgreSQL server (CI starts one with scripts/test_postgres.py)
 
-POSTGRES_DSN_VAR = "RESTSYNC_TEST_POSTGRES_DSN"
-REQUIRE_POSTGRES_VAR = "RESTSYNC_REQUIRE_POSTGRES"
-
-
-def _required(flag: str) -> bool:
-    return os.environ.get(flag, "").strip().lower() in {"1", "true", "yes"}
-
-
-@dataclass(frozen=True)
-class PostgresServer:
-    """Where the test server listens. ``repr`` leaves the password out, so no assertion or
-    traceback prints it."""
-
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    database: str
-
-    def dsn(self, database: str | None = None) -> str:
-        """A libpq URL for ``database`` (default: the server's own database)."""
-        return (
-            f"postgresql://{quote(self.user)}:{quote(self.password, safe='')}"
-            f"@{self.host}:{self.port}/{database or self.database}"
-        )
-
-    def connect(self, database: str | None = None) -> Any:
-        """A psycopg2 connection in autocommit mode."""
-        import psycopg2
-
-        connection = psycopg2.connect(self.dsn(database), connect_timeout=10)
-        connection.autocommit = True
-        return connection
-
-    def execute(self, sql: str, database: str | None = None) -> list[tuple[Any, ...]]:
-        """Run one statement; return its rows (none for DDL)."""
-        connection = self.connect(database)
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-                return list(cursor.fetchall()) if cursor.description else []
-        finally:
-            connection.close()
-
 
 @pytest.fixture(scope="session")
 def postgres_server() -> PostgresServer:
@@ -230,7 +141,7 @@ def postgres_server() -> PostgresServer:
             f"set {POSTGRES_DSN_VAR} to a PostgreSQL server to run this test "
             "(python3 scripts/test_postgres.py start DIR starts one)"
         )
-        if _required(REQUIRE_POSTGRES_VAR):
+        if required(REQUIRE_POSTGRES_VAR):
             pytest.fail(f"{REQUIRE_POSTGRES_VAR}=1 but {message}", pytrace=False)
         pytest.skip(message)
     url = urlsplit(dsn)
@@ -262,17 +173,6 @@ def postgres_database(postgres_server: PostgresServer) -> Iterator[str]:
         postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def postgres_instance_env(server: PostgresServer, database: str) -> dict[str, str]:
-    """The variables ``deploy/dagster.yaml`` reads, for ``database`` on ``server``."""
-    return {
-        "DAGSTER_PG_HOST": server.host,
-        "DAGSTER_PG_PORT": str(server.port),
-        "DAGSTER_PG_USERNAME": server.user,
-        "DAGSTER_PG_PASSWORD": server.password,
-        "DAGSTER_PG_DB": database,
-    }
-
-
 @pytest.fixture
 def production_dagster_home(
     tmp_path: Path,
@@ -295,35 +195,6 @@ def production_instance(production_dagster_home: Path) -> Iterator[dg.DagsterIns
     """A DagsterInstance loaded from the production ``dagster.yaml``: storage in PostgreSQL."""
     with dg.DagsterInstance.from_config(str(production_dagster_home)) as dagster_instance:
         yield dagster_instance
-
-
-# ------------------------------------------------------------------------------------------------
-# A running `dagster dev`, seen through its GraphQL API
-
-
-def graphql_client(url: str) -> Any:
-    """A ``DagsterGraphQLClient`` for the ``dagster dev`` at ``url``."""
-    from dagster_graphql import DagsterGraphQLClient
-
-    host, port = urlsplit(url).hostname, urlsplit(url).port
-    return DagsterGraphQLClient(host or "127.0.0.1", port_number=port)
-
-
-def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.DagsterRunStatus:
-    """Poll the run's status over GraphQL until it is finished; return that status."""
-    finished = {
-        dg.DagsterRunStatus.SUCCESS,
-        dg.DagsterRunStatus.FAILURE,
-        dg.DagsterRunStatus.CANCELED,
-    }
-    deadline = time.monotonic() + timeout_seconds
-    status = None
-    while time.monotonic() < deadline:
-        status = client.get_run_status(run_id)
-        if status in finished:
-            return status
-        time.sleep(2)
-    pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -129,7 +129,7 @@ def cmd_embedded_elt(extra: list[str]) -> int:
     )
     code = run(
         python, "-m", "pytest", "-p", "no:cacheprovider",
-        "restsync_dagster_tests/test_embedded_elt.py", *extra,
+        "restsync_dagster_tests/system/test_embedded_elt.py", *extra,
     )  # fmt: skip
     if code == 5:
         print("the embedded-elt check collected no tests", file=sys.stderr)

@@ -10,7 +10,7 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.conftest import warehouse
+from restsync_dagster_tests.helpers import warehouse
 
 CONNECTORS = 50
 CONNECTOR = """

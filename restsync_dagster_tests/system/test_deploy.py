@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from restsync_dagster_tests.conftest import PRODUCTION_DAGSTER_YAML, REPO
+from restsync_dagster_tests.helpers import PRODUCTION_DAGSTER_YAML, REPO
 
 VALUES = REPO / "deploy" / "k8s" / "values.yaml"
 SECRETS = REPO / "deploy" / "k8s" / "secrets.example.yaml"

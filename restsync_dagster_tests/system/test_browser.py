@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from restsync_dagster.cli.demo import demo_env
-from restsync_dagster_tests.conftest import graphql_client, table_rows, wait_for_run
+from restsync_dagster_tests.helpers import graphql_client, table_rows, wait_for_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

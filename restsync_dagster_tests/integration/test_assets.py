@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.conftest import point_connectors_at, table_count, table_rows, warehouse
+from restsync_dagster_tests.helpers import point_connectors_at, table_count, table_rows, warehouse
 
 COLLECTIONS = [
     ("generic", "customers"), ("generic", "items"),

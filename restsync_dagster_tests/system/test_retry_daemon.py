@@ -12,7 +12,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from restsync_dagster.cli.demo import demo_env
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.conftest import table_rows
+from restsync_dagster_tests.helpers import table_rows
 
 OUTAGE_SECONDS = 30
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from restsync_dagster.connector import parse_connector
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_the_complete_example_in_the_readme_is_a_valid_connector():

@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 
 from restsync_dagster.cli import main
-from restsync_dagster_tests.conftest import point_connectors_at, table_count
+from restsync_dagster_tests.helpers import point_connectors_at, table_count
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def restsync(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ import pytest
 
 from restsync_dagster.cli import main
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.conftest import table_count, table_rows
+from restsync_dagster_tests.helpers import table_count, table_rows
 
 CONNECTOR = """
 name: shop

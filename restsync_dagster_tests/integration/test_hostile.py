@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.conftest import table_rows, warehouse
+from restsync_dagster_tests.helpers import table_rows, warehouse
 
 CONNECTOR = """
 name: hostile

@@ -171,7 +171,7 @@ def test_dagster_reports_the_same_message_when_the_code_location_fails_to_load(
         capture_output=True,
         text=True,
         timeout=180,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode != 0
     assert (

@@ -4,7 +4,7 @@ import pytest
 
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.extract.discovery import DiscoveryError, column_hint
-from restsync_dagster_tests.conftest import table_rows, warehouse
+from restsync_dagster_tests.helpers import table_rows, warehouse
 
 
 def test_api_types_become_dlt_column_hints():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.extract.progress import Progress
-from restsync_dagster_tests.conftest import point_connectors_at
+from restsync_dagster_tests.helpers import point_connectors_at
 
 
 def test_progress_reports_at_most_once_per_interval_with_totals_and_rate():

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from restsync_dagster.cli.demo import demo_env
-from restsync_dagster_tests.conftest import graphql_client, table_rows, wait_for_run
+from restsync_dagster_tests.helpers import graphql_client, table_rows, wait_for_run
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.orchestration.retry_sensor import SENSOR_NAME
-from restsync_dagster_tests.conftest import table_rows
+from restsync_dagster_tests.helpers import table_rows
 
 CONNECTOR = """
 name: {name}

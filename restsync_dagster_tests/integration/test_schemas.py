@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.conftest import warehouse
+from restsync_dagster_tests.helpers import warehouse
 
 CONNECTOR = """
 name: stock

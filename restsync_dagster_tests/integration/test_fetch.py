@@ -15,10 +15,10 @@ import pytest
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.extract.arrow import ArrowPages, KnownColumns, records_to_arrow
 from restsync_dagster.extract.source import arrow_steps
-from restsync_dagster_tests.conftest import warehouse
+from restsync_dagster_tests.helpers import warehouse
 
 KEY = "fetch-key"
-BUNDLED = Path(__file__).resolve().parents[1] / "restsync_dagster" / "connectors"
+BUNDLED = Path(__file__).resolve().parents[2] / "restsync_dagster" / "connectors"
 
 
 def test_records_become_arrow_typed_as_dlt_would_type_them():

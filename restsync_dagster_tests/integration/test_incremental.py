@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.conftest import table_count, table_rows, warehouse
+from restsync_dagster_tests.helpers import table_count, table_rows, warehouse
 
 
 def run(instance: dg.DagsterInstance, job: str, **kwargs) -> dg.ExecuteInProcessResult:

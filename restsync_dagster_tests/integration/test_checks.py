@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.conftest import warehouse
+from restsync_dagster_tests.helpers import warehouse
 
 
 def sync(instance, job: str = "generic_sync") -> dg.ExecuteInProcessResult:

@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.conftest import REPO, point_connectors_at, table_rows, warehouse
+from restsync_dagster_tests.helpers import REPO, point_connectors_at, table_rows, warehouse
 
 
 def start_sync(connector: str, dagster_home: Path) -> subprocess.Popen[str]:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -152,3 +153,12 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
             return status
         time.sleep(2)
     pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
+
+
+def same_value(stored: Any, served: Any) -> bool:
+    """dlt lands ISO-8601 strings as timestamps and JSON numbers as doubles or decimals."""
+    if isinstance(stored, datetime):
+        return stored == datetime.fromisoformat(str(served).replace("Z", "+00:00"))
+    if isinstance(served, float) and not isinstance(served, bool):
+        return abs(float(stored) - served) < 1e-9
+    return bool(stored == served)

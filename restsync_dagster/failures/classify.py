@@ -82,7 +82,10 @@ class SyncFailure:
             metadata.get(failure_key("status")),
             metadata.get(failure_key("retry_after")),
         )
-        kind = metadata.get(failure_key("kind"), FailureKind.UNKNOWN)
+        try:
+            kind = FailureKind(metadata.get(failure_key("kind"), FailureKind.UNKNOWN))
+        except ValueError:  # written by another version of restsync
+            kind = FailureKind.UNKNOWN
         return cls(
             connector=str(connector),
             resource=metadata.get(failure_key("resource")) or None,

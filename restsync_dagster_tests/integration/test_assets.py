@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,13 @@ import dagster as dg
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.helpers import point_connectors_at, table_count, table_rows, warehouse
+from restsync_dagster_tests.helpers import (
+    point_connectors_at,
+    same_value,
+    table_count,
+    table_rows,
+    warehouse,
+)
 
 COLLECTIONS = [
     ("generic", "customers"), ("generic", "items"),
@@ -56,15 +61,6 @@ def assert_matches_api(home: Path, api, vertical: str, collection: str) -> None:
                 assert same_value(row[field], value), (vertical, collection, row["id"], field)
             elif value is None:
                 assert row.get(field) is None, (vertical, collection, row["id"], field)
-
-
-def same_value(stored: Any, served: Any) -> bool:
-    """dlt lands ISO-8601 strings as timestamps and JSON numbers as doubles or decimals."""
-    if isinstance(stored, datetime):
-        return stored == datetime.fromisoformat(str(served).replace("Z", "+00:00"))
-    if isinstance(served, float) and not isinstance(served, bool):
-        return abs(float(stored) - served) < 1e-9
-    return bool(stored == served)
 
 
 def test_syncing_every_connector_lands_exactly_the_demo_apis_records(

@@ -21,7 +21,7 @@ from dagster_postgres import (
 
 from restsync_dagster.cli.demo import demo_env
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests import test_sensors as sensor_flow
+from restsync_dagster_tests import retry_flow as sensor_flow
 from restsync_dagster_tests.helpers import PostgresServer, postgres_instance_env, table_rows
 
 pytestmark = pytest.mark.postgres

@@ -40,6 +40,8 @@ class Generated:
     notes: list[str] = field(default_factory=list)
     #: The same variables with their defaults and whether they hold secrets.
     variables: list[EnvVar] = field(default_factory=list)
+    #: The resources' names, in file order.
+    resources: list[str] = field(default_factory=list)
 
 
 def generate(
@@ -100,7 +102,8 @@ def generate(
     )
     text = render(plan)
     variables = validate_connector_text(text, f"{name}.yaml")
-    return Generated(text, skipped, [v.name for v in variables], notes, variables)
+    names = [r.name for r in resources]
+    return Generated(text, skipped, [v.name for v in variables], notes, variables, names)
 
 
 def _base_url(document: Document, override: str | None, prefix: str) -> tuple[str, str | None]:

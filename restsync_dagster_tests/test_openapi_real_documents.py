@@ -115,7 +115,11 @@ def test_twilio_events_follow_the_next_page_url_use_basic_auth_and_read_subscrib
     # versions need a schema id no list endpoint gives.
     result, data, resources = generated("twilio-events-v1.yaml", "twilio")
     assert list(resources) == ["sinks", "subscriptions", "subscribed_events", "types"]
-    for name, selector in [("sinks", "sinks"), ("subscriptions", "subscriptions"), ("types", "types")]:
+    for name, selector in [
+        ("sinks", "sinks"),
+        ("subscriptions", "subscriptions"),
+        ("types", "types"),
+    ]:
         endpoint = resources[name]["endpoint"]
         assert endpoint["data_selector"] == selector
         assert endpoint["paginator"] == {"type": "json_link", "next_url_path": "meta.next_page_url"}

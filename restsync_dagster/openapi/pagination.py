@@ -204,9 +204,11 @@ def _param(
     params: list[tuple[str, Schema]], pattern: re.Pattern[str], *, integer: bool = False
 ) -> tuple[str, Schema] | None:
     for name, schema in params:
-        # ``page[size]`` and ``pagination[offset]`` are judged by the key inside the brackets.
-        key = name.rsplit("[", 1)[-1].rstrip("]")
-        if pattern.match(key) and (not integer or _maybe_integer(schema)):
+        # ``pagination[offset]`` is judged by the key inside the brackets, ``page[number]`` by
+        # both parts together.
+        outer, _, inner = name.rstrip("]").partition("[")
+        names = (name,) if not inner else (inner, f"{outer}_{inner}")
+        if any(pattern.match(n) for n in names) and (not integer or _maybe_integer(schema)):
             return name, schema
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def init(*args: str, **options: object) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def demo() -> DemoApi:
+def demo() -> Iterator[DemoApi]:
     api = DemoApi(DemoApiConfig(port=0)).start()
     yield api
     api.stop()

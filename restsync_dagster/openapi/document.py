@@ -1,6 +1,6 @@
-"""Reading an OpenAPI 3 or Swagger 2 document, and the few views of it the generator needs.
+"""An OpenAPI 3 or Swagger 2 document, and the few views of it the generator needs.
 
-A document comes from a file or an ``http(s)`` URL, as JSON or YAML. Local ``$ref``s are
+(:mod:`restsync_dagster.openapi.loading` reads one from a file or URL.) Local ``$ref``s are
 followed on demand (``#/components/...`` in OpenAPI 3; ``#/definitions/...``, ``#/parameters/...``
 and ``#/responses/...`` in Swagger 2), ``allOf`` is merged, and the differences between the two
 versions (where a parameter's type sits, where a response's schema sits, how the server is
@@ -12,22 +12,15 @@ error naming it and where it sits, whichever endpoint it belongs to.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
-
-import yaml
+from urllib.parse import unquote
 
 from restsync_dagster.openapi.errors import OpenApiError
 
 Schema = dict[str, Any]
 
-# libyaml's C parser when PyYAML has it: several times faster on a large document.
-_YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_FETCH_TIMEOUT_SECONDS = 30
 _JSON_TYPES = ("application/json", "+json", "text/json", "*/*")
 
 
@@ -50,61 +43,6 @@ class Response:
     content_type: str | None
     schema: Schema | None
     headers: frozenset[str] = field(default_factory=frozenset)
-
-
-def load_document(source: str) -> Document:
-    """Read ``source`` (a path or an ``http(s)`` URL) as an OpenAPI 3 or Swagger 2 document.
-
-    Raises:
-        OpenApiError: the source cannot be read or parsed, is not OpenAPI, or has a ``$ref``
-            that points nowhere.
-    """
-    label = _label(source)
-    text = _read(source, label)
-    try:
-        # JSON first: a large JSON document parses ~10x faster with json than with YAML.
-        raw = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, _YamlLoader)
-    except (ValueError, yaml.YAMLError) as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise OpenApiError(f"{label}: not JSON or YAML{line}: {_first_line(exc)}") from None
-    document = Document(raw, label)
-    document.check_refs()
-    return document
-
-
-def _label(source: str) -> str:
-    """What messages call the document: a URL without its query, or a file's name."""
-    if source.startswith(("http://", "https://")):
-        parts = urlsplit(source)
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
-    return Path(source).name or source
-
-
-def _read(source: str, label: str) -> str:
-    if source.startswith(("http://", "https://")):
-        import requests
-
-        try:
-            response = requests.get(source, timeout=_FETCH_TIMEOUT_SECONDS)
-        except requests.RequestException as exc:
-            raise OpenApiError(f"{label}: cannot fetch the document: {_first_line(exc)}") from None
-        if response.status_code != 200:
-            raise OpenApiError(
-                f"{label}: fetching the document answered HTTP {response.status_code}"
-            )
-        return response.text
-    try:
-        return Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise OpenApiError(f"{label}: cannot read the document: {reason}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class Document:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from restsync_dagster.openapi.auth import choose_auth
-from restsync_dagster.openapi.document import Document, load_document
+from restsync_dagster.openapi.document import Document
 from restsync_dagster.openapi.endpoints import LIST_KEYS, assign_names, find_list_endpoints
 from restsync_dagster.openapi.endpoints import ListEndpoint as Endpoint
 from restsync_dagster.openapi.errors import OpenApiError
 from restsync_dagster.openapi.incremental import find_incremental
+from restsync_dagster.openapi.loading import load_document
 from restsync_dagster.openapi.pagination import choose_paginator
 from restsync_dagster.openapi.parents import ParentLink, link_parents
 from restsync_dagster.openapi.render import ConnectorPlan, ResourcePlan, env_ref, render

@@ -36,6 +36,7 @@ from restsync_dagster.demo_api.data import (
     database_records_schema,
 )
 from restsync_dagster.demo_api.hostile import MISBEHAVIOURS, RawBody, misbehaving
+from restsync_dagster.demo_api.openapi import openapi_response
 
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
@@ -183,6 +184,11 @@ class _Handler(BaseHTTPRequestHandler):
             params = dict(parse_qsl(parts.query, keep_blank_values=True))
             if parts.path.startswith("/_demo/"):
                 self._admin(method, parts.path, params)
+                return
+            if method == "GET" and parts.path.endswith("/openapi.json"):  # no key: public docs
+                host = self.headers.get("Host") or f"{state.config.host}:{self.server.server_port}"
+                cfg = state.config
+                self._send(*openapi_response(parts.path, host, cfg.seed, cfg.max_page_size))
                 return
             status, body, headers = self._api(method, parts.path, params)
             key_present = "api_key" in params

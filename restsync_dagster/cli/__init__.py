@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from restsync_dagster.cli.common import EXIT_FAILED, CliError
 from restsync_dagster.cli.demo import add_demo_api_options, cmd_demo, cmd_demo_api
+from restsync_dagster.cli.init import add_init_parser
 from restsync_dagster.cli.preview import cmd_preview
 from restsync_dagster.cli.sync import cmd_sync
 from restsync_dagster.cli.validate import cmd_validate
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--pages", type=int, default=1, help="pages per resource (default 1)")
     preview.add_argument("--json", action="store_true", help="machine-readable output")
     preview.set_defaults(func=cmd_preview)
+
+    add_init_parser(sub)
 
     demo_api = sub.add_parser("demo-api", help="serve the bundled demo API")
     add_demo_api_options(demo_api, port_flag="--port")

@@ -128,24 +128,28 @@ def _report(
 
 
 def check_resources(text: str, env: Mapping[str, str]) -> dict[str, str | None]:
-    """Read the first page of each resource of a generated file: resource -> ``None`` when it
-    worked, else the reason, one line, secrets masked.
-
-    TODO(restsync preview): this calls :func:`restsync_dagster.preview.preview` once per
-    resource; when ``restsync init`` is wired into the CLI, it can share ``restsync preview``'s
-    error wording and redaction instead of the plain masking here.
-    """
-    from restsync_dagster.preview import preview
+    """Read the first page of each resource of a generated file, as ``restsync preview`` would:
+    resource -> ``None`` when it worked, else the reason in one line, worded by the same
+    classifier as a failed sync and with the secrets masked by value."""
+    from restsync_dagster.failures.classify import classify
+    from restsync_dagster.failures.redaction import Redactor
+    from restsync_dagster.load.preview import preview
 
     connector = load_connector(text, "generated.yaml")
-    secrets = [env[n] for n in connector.secret_env if env.get(n)]
+    redactor = Redactor(env[n] for n in connector.secret_env if env.get(n))
     outcome: dict[str, str | None] = {}
     for info in connector.resources:
         try:
             preview(connector, env, resource=info.name, pages=1, samples=0)
             outcome[info.name] = None
         except Exception as exc:  # any failure is a finding to report, not a crash
-            outcome[info.name] = _one_line(exc, secrets)
+            failure = classify(
+                exc,
+                connector=connector.name,
+                retry_statuses=connector.config.retry.statuses,
+                redactor=redactor,
+            )
+            outcome[info.name] = " ".join(failure.message().split())[:300]
     return outcome
 
 
@@ -159,10 +163,3 @@ def mark_failures(text: str, failures: Mapping[str, str | None]) -> str:
                 marked.append(f"    # check failed: {reason}\n")
         marked.append(line)
     return "".join(marked)
-
-
-def _one_line(exc: BaseException, secrets: Sequence[str]) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text[:300]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from restsync_dagster.connector import ConnectorFileError, parse_connector
 from restsync_dagster.openapi.errors import OpenApiError
-from restsync_dagster.spec import ConnectorSpecError, parse_connector
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def load_connector(text: str, file_name: str) -> Any:
     """
     try:
         return parse_connector(text, file_name)
-    except ConnectorSpecError as exc:
+    except ConnectorFileError as exc:
         problems = "; ".join(str(p) for p in exc.problems)
         raise OpenApiError(
             f"{file_name}: the generated connector file is not valid, so it was not written: "

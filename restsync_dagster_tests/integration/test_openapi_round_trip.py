@@ -18,7 +18,7 @@ import pytest
 from restsync_dagster.demo_api import DemoApi, DemoApiConfig, default_api_key
 from restsync_dagster.openapi.command import run_init
 
-WORKTREE = Path(__file__).resolve().parent.parent
+WORKTREE = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

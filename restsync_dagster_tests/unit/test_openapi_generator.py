@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from restsync_dagster.connector import parse_connector
 from restsync_dagster.openapi import OpenApiError, generate
-from restsync_dagster.spec import parse_connector
 
 RECORD = {
     "type": "object",

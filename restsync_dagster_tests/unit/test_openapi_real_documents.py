@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
+from restsync_dagster.connector import parse_connector
 from restsync_dagster.openapi import generate
-from restsync_dagster.spec import parse_connector
 
-DOCUMENTS = Path(__file__).parent / "data" / "openapi"
+DOCUMENTS = Path(__file__).resolve().parents[1] / "data" / "openapi"
 
 
 def generated(document: str, name: str) -> tuple[Any, dict[str, Any], dict[str, dict[str, Any]]]:

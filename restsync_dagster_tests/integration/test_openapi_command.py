@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from restsync_dagster.connector import parse_connector
 from restsync_dagster.demo_api import DemoApi, DemoApiConfig
 from restsync_dagster.openapi.command import run_init
-from restsync_dagster.spec import parse_connector
 
-PETSTORE = str(Path(__file__).parent / "data" / "openapi" / "petstore-v3.yaml")
+PETSTORE = str(Path(__file__).resolve().parents[1] / "data" / "openapi" / "petstore-v3.yaml")
 
 
 def init(*args: str, **options: object) -> tuple[int, str, str]:
@@ -101,3 +101,37 @@ def test_check_reads_a_page_of_each_resource_and_marks_the_ones_that_fail(
     assert text.count("    # check failed: ") == 3
     assert "401" in text and "a-wrong-key-5150" not in text + out
     parse_connector(text, "shop.yaml")
+
+
+def test_the_restsync_command_writes_a_file_restsync_validate_accepts(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RESTSYNC_CONNECTORS_DIR": str(tmp_path)}
+    env.pop("RESTSYNC_INCLUDE_EXAMPLES", None)
+    written = subprocess.run(
+        [sys.executable, "-m", "restsync_dagster.cli", "init", "petstore", "--from-openapi", PETSTORE],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "petstore.yaml").is_file()
+    validated = subprocess.run(
+        [sys.executable, "-m", "restsync_dagster.cli", "validate"],
+        env={**env, "RESTSYNC_INCLUDE_EXAMPLES": "false"}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert validated.returncode == 0, validated.stderr
+    assert "petstore" in validated.stdout
+
+
+def test_a_connector_name_restsync_cannot_use_is_a_usage_error(tmp_path):
+    import subprocess
+    import sys
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "restsync_dagster.cli", "init", "Pet-Store", "--from-openapi",
+         PETSTORE, "--out", str(tmp_path / "x.yaml")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "not a valid connector name" in bad.stderr
+    assert not (tmp_path / "x.yaml").exists()

@@ -8,7 +8,7 @@
 | ``RESTSYNC_LOADER_FILE_FORMAT`` | the destination's | dlt's load file format: ``parquet``, ``jsonl``... |
 | ``RESTSYNC_DUCKDB_MEMORY_LIMIT`` | DuckDB's (80% of RAM) | DuckDB's memory during a load; beyond it DuckDB spills to disk |
 | ``RESTSYNC_CONNECTORS_DIR`` | (none) | extra connector directories, separated by ``os.pathsep`` |
-| ``RESTSYNC_INCLUDE_EXAMPLES`` | ``true`` | load the five bundled example connectors |
+| ``RESTSYNC_INCLUDE_EXAMPLES`` | ``true`` without ``RESTSYNC_CONNECTORS_DIR``, else ``false`` | load the five bundled example connectors |
 | ``RESTSYNC_RUN_RETRIES`` | ``3`` | retry runs per failed run (a connector's ``retry.run_retries`` wins) |
 | ``RESTSYNC_RUN_RETRY_BASE_DELAY_SECONDS`` | ``60`` | wait before the first retry run, doubled after |
 | ``RESTSYNC_RETRY_SENSOR_INTERVAL_SECONDS`` | ``30`` | how often the retry sensor looks at failed runs |
@@ -85,7 +85,12 @@ class Settings:
             duckdb_path=duckdb_path.expanduser().absolute(),
             destination=(env.get("RESTSYNC_DESTINATION") or "duckdb").strip(),
             extra_connector_dirs=extra,
-            include_examples=(env.get("RESTSYNC_INCLUDE_EXAMPLES") or "true").strip().lower()
+            # Examples by default only for a user who has not named connectors of their own.
+            include_examples=(
+                env.get("RESTSYNC_INCLUDE_EXAMPLES") or ("false" if extra else "true")
+            )
+            .strip()
+            .lower()
             not in _FALSE,
             run_retries=int(_number(env, "RESTSYNC_RUN_RETRIES", 3, minimum=0)),
             run_retry_base_delay_seconds=_number(

@@ -44,6 +44,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
             connector=connector.name,
             retry_statuses=connector.config.retry.statuses,
             redactor=redactor,
+            hints=connector.hints,
         )
         raise CliError(failure.message()) from None
     if args.json:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from restsync_dagster.connector.model import ConnectorConfig
 from restsync_dagster.connector.resources import ResolvedResource, resolve_resources
+from restsync_dagster.failures.classify import Hints
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,11 @@ class Connector:
     def secret_env(self) -> list[str]:
         """Variables holding credentials."""
         return [v.name for v in self.env_vars if v.secret]
+
+    @property
+    def hints(self) -> Hints:
+        """The variable names a failure message should point at (base URL, credentials)."""
+        base_url = next(
+            (v.name for v in self.env_vars if "source.client.base_url" in v.key_paths), None
+        )
+        return Hints(base_url_variable=base_url, secret_variables=tuple(self.secret_env))

@@ -23,6 +23,7 @@ import time
 import weakref
 from concurrent.futures import Future
 from typing import Any
+from urllib.parse import urlsplit
 
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
@@ -31,9 +32,13 @@ from requests.exceptions import ChunkedEncodingError, ConnectionError, RequestEx
 from restsync_dagster.extract.counters import HttpStats, resource_of
 from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.failures.errors import (
+    ConnectionRefused,
+    HostNotFound,
     ResponseBodyError,
     ResponseContractError,
+    TlsError,
     UnknownCharsetError,
+    UnreachableError,
 )
 from restsync_dagster.failures.redaction import redact_url
 
@@ -144,8 +149,11 @@ class RestsyncAdapter(HTTPAdapter):
                 if not kwargs.get("stream"):
                     # Read the body inside the slot: until then the server is still sending.
                     _ = response.content
-            except TRANSPORT_ERRORS:
+            except TRANSPORT_ERRORS as exc:
                 self.stats.transport_error(resource, request.url)
+                unreachable = unreachable_error(exc, request.url or "")
+                if unreachable is not None:
+                    raise unreachable from exc  # not a requests error: dlt does not retry it
                 raise
         self.stats.status(resource, request.url, response.status_code)
         _refuse_html_success(response, resource)
@@ -155,6 +163,41 @@ class RestsyncAdapter(HTTPAdapter):
         response = super().build_response(req, resp)
         response.__class__ = StrictJsonResponse
         return response
+
+
+def unreachable_error(exc: BaseException, url: str) -> UnreachableError | None:
+    """A refused connection, an unknown host or a failed TLS handshake behind a ``requests``
+    error, as restsync's own error; None for anything else (a reset, a timeout: worth retrying)."""
+    import socket
+    import ssl
+
+    from requests.exceptions import SSLError
+
+    address = urlsplit(url).netloc.rpartition("@")[2]
+    for cause in _causes(exc):
+        if isinstance(cause, ConnectionRefusedError):
+            return ConnectionRefused(redact_url(url), f"Connection refused at {address}")
+        if isinstance(cause, socket.gaierror):
+            host = address.rsplit(":", 1)[0]
+            return HostNotFound(redact_url(url), f"The host name {host!r} does not resolve")
+        if isinstance(cause, SSLError | ssl.SSLError):
+            reason = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else "TLS"
+            return TlsError(redact_url(url), f"TLS with {address} failed: {redact_url(reason)}")
+    return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: causes, contexts, arguments and urllib3's ``reason``."""
+    seen: list[BaseException] = []
+    stack: list[Any] = [exc]
+    while stack and len(seen) < 20:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        stack.extend(current.args)
+    return seen
 
 
 def _refuse_html_success(response: Response, resource: str | None) -> None:

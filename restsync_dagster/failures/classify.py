@@ -20,6 +20,7 @@ from restsync_dagster.failures.errors import (
     ResponseContractError,
     ResponseError,
     RestsyncError,
+    UnreachableError,
 )
 from restsync_dagster.failures.redaction import Redactor, redact_url
 from restsync_dagster.failures.retry_after import parse_retry_after
@@ -142,12 +143,23 @@ class _Facts:
     transient: bool | None = None  # None: decided from kind and status
 
 
+@dataclass(frozen=True)
+class Hints:
+    """What the connector file says that makes a message point at the fix."""
+
+    #: The variable that holds the base URL (``SHOP_BASE_URL``), if the file reads one.
+    base_url_variable: str | None = None
+    #: The variables holding credentials.
+    secret_variables: tuple[str, ...] = ()
+
+
 def classify(
     exc: BaseException,
     *,
     connector: str,
     retry_statuses: tuple[int, ...],
     redactor: Redactor | None = None,
+    hints: Hints | None = None,
 ) -> SyncFailure:
     """Describe the failure behind ``exc`` (any depth of wrapping).
 
@@ -156,10 +168,12 @@ def classify(
         connector: The connector's name.
         retry_statuses: The connector's transient HTTP statuses.
         redactor: Masks the run's secret values in every text of the result.
+        hints: Variable names for messages that point at the fix.
     """
     redactor = redactor or Redactor()
+    hints = hints or Hints()
     chain = list(iter_chain(exc))
-    facts = next((f for f in map(_facts_of, chain) if f is not None), None)
+    facts = next((f for f in (_facts_of(e, hints) for e in chain) if f is not None), None)
     if facts is None:
         innermost = chain[-1] if chain else exc
         facts = _Facts(FailureKind.UNKNOWN, f"{type(innermost).__name__}: {_first_line(innermost)}")
@@ -183,12 +197,12 @@ def classify(
     )
 
 
-def _facts_of(e: BaseException) -> _Facts | None:
+def _facts_of(e: BaseException, hints: Hints) -> _Facts | None:
     """The facts of one exception, or None when it says nothing (a wrapper)."""
     from requests.exceptions import ChunkedEncodingError, ConnectionError, HTTPError, Timeout
 
     if isinstance(e, RestsyncError):
-        return _restsync_facts(e)
+        return _restsync_facts(e, hints)
     contract = _schema_contract_facts(e)
     if contract is not None:
         return contract
@@ -196,7 +210,7 @@ def _facts_of(e: BaseException) -> _Facts | None:
         response = e.response
         return _Facts(
             FailureKind.HTTP_STATUS,
-            _http_detail(response.status_code),
+            _http_detail(response.status_code, hints),
             url=redact_url(response.url or ""),
             status=response.status_code,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
@@ -204,7 +218,7 @@ def _facts_of(e: BaseException) -> _Facts | None:
     if isinstance(e, Timeout) or _is_read_timeout(e):
         # requests reports a body that stops arriving as a ConnectionError around urllib3's
         # ReadTimeoutError: it is a timeout all the same.
-        detail = "The request timed out after the connector's retries."
+        detail = "The request timed out after the connector's retries." + _check_address(hints)
         return _Facts(FailureKind.TIMEOUT, detail, url=_request_url(e))
     if isinstance(e, ChunkedEncodingError):
         detail = "The body was cut short on every attempt (the connector's retries included)."
@@ -215,8 +229,10 @@ def _facts_of(e: BaseException) -> _Facts | None:
     return None
 
 
-def _restsync_facts(e: RestsyncError) -> _Facts:
-    if isinstance(e, MissingEnvVarError):
+def _restsync_facts(e: RestsyncError, hints: Hints) -> _Facts:
+    if isinstance(e, UnreachableError):
+        detail = f"{e.detail}." + _check_address(hints)
+    elif isinstance(e, MissingEnvVarError):
         detail = f"Set {e.name} in the environment of the run."
     elif isinstance(e, ResponseContractError) and e.offset is not None:
         detail = f"{e.problem} (page at offset {e.offset})."
@@ -242,8 +258,16 @@ def _schema_contract_facts(e: BaseException) -> _Facts | None:
     return _Facts(FailureKind.SCHEMA_CONTRACT, detail, resource=e.table_name)
 
 
-def _http_detail(status: int) -> str:
+def _check_address(hints: Hints) -> str:
+    if hints.base_url_variable:
+        return f" Check {hints.base_url_variable}."
+    return " Check 'base_url' in the connector file."
+
+
+def _http_detail(status: int, hints: Hints) -> str:
     if status == 401:
+        if hints.secret_variables:
+            return f"The API rejected the credentials: check {', '.join(hints.secret_variables)}."
         return "The API rejected the credentials: check the connector's API key variable."
     if status == 403:
         return "The credentials are valid but not allowed to read this endpoint."

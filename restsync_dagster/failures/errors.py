@@ -13,6 +13,10 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     │   ├── InsecureTransportError  insecure_transport
     │   └── DestinationConfigError  destination_config
     ├── DiscoveryError              schema_discovery      the API's field description
+    ├── UnreachableError                                  the address is wrong: no waiting helps
+    │   ├── ConnectionRefused       connection_refused
+    │   ├── HostNotFound            host_not_found
+    │   └── TlsError                tls_error
     ├── ResponseError               bad_response          a 2xx the connector cannot read
     │   ├── ResponseContractError   a page breaks the file's promises
     │   ├── ResponseBodyError       not JSON, not valid UTF-8
@@ -35,6 +39,9 @@ class FailureKind(StrEnum):
     HTTP_STATUS = "http_status"
     TIMEOUT = "timeout"
     CONNECTION_ERROR = "connection_error"
+    CONNECTION_REFUSED = "connection_refused"
+    HOST_NOT_FOUND = "host_not_found"
+    TLS_ERROR = "tls_error"
     TRUNCATED = "truncated_response"
     BAD_RESPONSE = "bad_response"
     MISSING_ENV = "missing_env_var"
@@ -55,6 +62,9 @@ _SUMMARIES = {
     FailureKind.HTTP_STATUS: "the API answered with an error status",
     FailureKind.TIMEOUT: "the API did not answer in time",
     FailureKind.CONNECTION_ERROR: "could not connect to the API",
+    FailureKind.CONNECTION_REFUSED: "nothing is listening at the API's address",
+    FailureKind.HOST_NOT_FOUND: "the API's host name does not resolve",
+    FailureKind.TLS_ERROR: "the TLS handshake with the API failed",
     FailureKind.TRUNCATED: "the connection closed before the whole response arrived",
     FailureKind.BAD_RESPONSE: "the API sent a response the connector cannot read",
     FailureKind.MISSING_ENV: "a required environment variable is not set",
@@ -131,6 +141,35 @@ class DiscoveryError(RestsyncError, ValueError):
     """The API's field description cannot be turned into column hints."""
 
     kind = FailureKind.SCHEMA_DISCOVERY
+
+
+class UnreachableError(RestsyncError):
+    """The API's address cannot work as written: nothing listens there, the host name does not
+    resolve, or TLS fails. Not retried, by dlt or by the retry sensor: a typo in a port or a host
+    does not fix itself, and the message says which variable holds the address."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        self.detail = detail
+        super().__init__(f"{detail} ({url})")
+
+
+class ConnectionRefused(UnreachableError):
+    """The host answered, but nothing listens on the port."""
+
+    kind = FailureKind.CONNECTION_REFUSED
+
+
+class HostNotFound(UnreachableError):
+    """The host name does not resolve."""
+
+    kind = FailureKind.HOST_NOT_FOUND
+
+
+class TlsError(UnreachableError):
+    """The TLS handshake failed (certificate, protocol)."""
+
+    kind = FailureKind.TLS_ERROR
 
 
 class PreviewError(ConfigurationError):

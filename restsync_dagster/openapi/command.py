@@ -148,6 +148,7 @@ def check_resources(text: str, env: Mapping[str, str]) -> dict[str, str | None]:
                 connector=connector.name,
                 retry_statuses=connector.config.retry.statuses,
                 redactor=redactor,
+                hints=connector.hints,
             )
             outcome[info.name] = " ".join(failure.message().split())[:300]
     return outcome

@@ -135,6 +135,7 @@ def run_sync(
                     connector=connector.name,
                     retry_statuses=connector.config.retry.statuses,
                     redactor=run.redactor,
+                    hints=connector.hints,
                 )
             )
         yield from _materializations(run, loaded)

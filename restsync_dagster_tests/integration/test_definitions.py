@@ -117,7 +117,7 @@ def test_the_env_resource_binds_each_required_variable_to_an_env_var(restsync_ho
     )
 
 
-def test_user_connector_directories_are_loaded_beside_or_instead_of_the_examples(
+def test_user_connector_directories_replace_the_examples_unless_they_are_asked_for(
     restsync_home, tmp_path, monkeypatch
 ):
     first, second = tmp_path / "a", tmp_path / "b"
@@ -128,12 +128,12 @@ def test_user_connector_directories_are_loaded_beside_or_instead_of_the_examples
     )
     monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", f"{first}:{second}")
     keys = {k.to_user_string() for k in load_definitions().resolve_all_asset_keys()}
-    assert {"billing/invoices", "crm/invoices"} | EXPECTED_ASSETS == keys
-    monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
-    keys = {k.to_user_string() for k in load_definitions().resolve_all_asset_keys()}
     assert keys == {"billing/invoices", "crm/invoices"}
     schedules = {s.name for s in load_definitions().schedules or []}
     assert "analytics_schedule" not in schedules, "the examples' schedules go with them"
+    monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "true")
+    keys = {k.to_user_string() for k in load_definitions().resolve_all_asset_keys()}
+    assert {"billing/invoices", "crm/invoices"} | EXPECTED_ASSETS == keys
 
 
 def test_a_bad_user_file_fails_the_load_with_its_problems(restsync_home, tmp_path, monkeypatch):

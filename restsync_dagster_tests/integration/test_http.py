@@ -1,12 +1,16 @@
 """The retrying session against a real local server: which failures it retries, how long it waits."""
 
+import socket
+import threading
 import time
 
 import pytest
 import requests
 
+from restsync_dagster.extract.adapter import unreachable_error
 from restsync_dagster.extract.counters import HttpStats, resource_of, tag_request
 from restsync_dagster.extract.http import RetryPolicy, build_session
+from restsync_dagster.failures.errors import ConnectionRefused, HostNotFound, TlsError
 from restsync_dagster.failures.retry_after import parse_retry_after
 
 
@@ -69,13 +73,47 @@ def test_the_servers_retry_after_is_honoured(start_demo_api):
     assert stats.total.seconds_waited == pytest.approx(1.0, abs=0.2)  # measured between attempts
 
 
+def test_a_refused_connection_fails_at_once_as_restsyncs_own_error():
+    stats = HttpStats()
+    session = build_session(RetryPolicy(max_retries=3, backoff_factor=0.01), stats)
+    with pytest.raises(ConnectionRefused, match=r"Connection refused at 127\.0\.0\.1:9"):
+        session.get("http://127.0.0.1:9/unused?api_key=SECRETKEY")  # closed on loopback
+    assert stats.total.requests == 1, "a wrong port does not fix itself: no retry"
+
+
+def test_a_host_that_does_not_resolve_and_a_tls_failure_are_named_as_such():
+    import socket
+    import ssl
+
+    dns = requests.ConnectionError(OSError("Failed to resolve"))
+    dns.args[0].__cause__ = socket.gaierror(-2, "Name or service not known")
+    found = unreachable_error(dns, "https://api.example.test/v1/x?token=SECRETKEY")
+    assert isinstance(found, HostNotFound) and "'api.example.test' does not resolve" in str(found)
+    assert "SECRETKEY" not in str(found)
+    tls = requests.exceptions.SSLError(ssl.SSLError("CERTIFICATE_VERIFY_FAILED"))
+    found = unreachable_error(tls, "https://api.example.test:8443/v1")
+    assert isinstance(found, TlsError) and "TLS with api.example.test:8443 failed" in str(found)
+    assert unreachable_error(requests.ConnectionError("reset by peer"), "https://h/") is None
+
+
 def test_connection_errors_are_retried_then_raised():
     stats = HttpStats()
     session = build_session(
         RetryPolicy(max_retries=2, backoff_factor=0.01, timeout_seconds=2), stats
     )
-    with pytest.raises(requests.ConnectionError):
-        session.get("http://127.0.0.1:9/unused")  # port 9 (discard) is closed on loopback
+    with socket.socket() as silent:  # accepts, then closes every connection without a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+
+        def hang_up() -> None:
+            for _ in range(3):
+                connection, _ = silent.accept()
+                connection.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        with pytest.raises(requests.ConnectionError):
+            session.get(f"http://127.0.0.1:{port}/unused")
     assert stats.total.requests == 3 and stats.total.transport_errors == 3
 
 

@@ -95,8 +95,11 @@ def test_a_permanent_outage_stops_after_max_retry_runs_and_tags_the_last_run(sho
     )
 
 
-def test_an_ad_hoc_run_retries_only_the_connector_that_failed(shop, instance, monkeypatch):
-    monkeypatch.setenv("DEPOT_BASE_URL", "http://127.0.0.1:9/generic")  # nothing listens there
+def test_an_ad_hoc_run_retries_only_the_connector_that_failed(
+    shop, instance, monkeypatch, start_demo_api
+):
+    down = start_demo_api(outage_seconds=600)  # depot's API answers 503 to everything
+    monkeypatch.setenv("DEPOT_BASE_URL", down.url("generic"))
     definitions = load_definitions()
     result = dg.materialize(
         list(definitions.assets or []),
@@ -112,7 +115,22 @@ def test_an_ad_hoc_run_retries_only_the_connector_that_failed(shop, instance, mo
         "depot/customers",
         "depot/items",
     }
-    assert request.tags["restsync/retry_reason"].startswith("retry 1 after connection_error")
+    assert request.tags["restsync/retry_reason"].startswith("retry 1 after 503")
+
+
+def test_a_refused_connection_is_not_retried_and_names_the_variable_to_check(
+    shop, instance, monkeypatch
+):
+    monkeypatch.setenv("DEPOT_BASE_URL", "http://127.0.0.1:9/generic")  # nothing listens there
+    result = run(instance, "depot_sync")
+    assert not result.success
+    (event,) = [e for e in result.all_events if e.is_step_failure]
+    message = event.step_failure_data.error.to_string()
+    assert "Connection refused at 127.0.0.1:9. Check DEPOT_BASE_URL." in message
+    assert "Retrying will not help" in message
+    wait_until_due()
+    assert tick(instance).run_requests == []
+    assert instance.get_run_by_id(result.run_id).tags["restsync/retry/depot"] == "not_retried"
 
 
 def test_no_retry_when_a_newer_run_has_already_materialized_the_assets(shop, instance):

@@ -19,38 +19,78 @@ from typing import Any
 _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 
 
+#: Rows gathered into one Arrow table: fewer, larger tables cost dlt less per row.
+ARROW_BATCH_ROWS = 5_000
+
+
 class ArrowPages:
-    """A pipe step that turns each page of flat records into an Arrow table (see the module).
+    """A pipe step that gathers pages of flat records into Arrow tables (see the module).
+
+    Pages are gathered until ``batch_rows`` rows, or until the resource's paginator says no page
+    follows; then they go on as one table. Without a paginator to ask (or where the pages may
+    stop without it saying so) every page is a table of its own.
 
     Args:
         primary_key: Key columns (not nullable in the table).
-        table_name: The table the resource loads (whose stored types batches follow).
+        table_name: The table the resource loads (whose stored types the tables follow).
         keep_text: Fields left as text (incremental cursors: dlt compares them as sent).
+        paginator: The resource's paginator, asked whether another page follows.
+        batch_rows: Rows per table when gathering.
     """
 
     def __init__(
-        self, primary_key: tuple[str, ...], table_name: str, keep_text: frozenset[str] = frozenset()
+        self,
+        primary_key: tuple[str, ...],
+        table_name: str,
+        keep_text: frozenset[str] = frozenset(),
+        paginator: Any = None,
+        batch_rows: int = ARROW_BATCH_ROWS,
     ) -> None:
         self.primary_key = primary_key
         self.table_name = table_name
         self.keep_text = keep_text
+        self.paginator = paginator
+        self.batch_rows = batch_rows
         self._known: KnownColumns | None = None
         self._as_records = False
+        self._buffer: list[dict[str, Any]] = []
+        self._pages_seen = 0
 
     def __call__(self, page: Any, meta: Any = None) -> Any:
-        if self._as_records or not isinstance(page, list) or not page:
+        if self._as_records or not isinstance(page, list):
             return page
-        if not isinstance(page[0], dict):
+        if page and not isinstance(page[0], dict):
             self._as_records = True
-            return page
+            return self._take() + page if self._buffer else page
+        self._buffer.extend(page)
+        last = self._last_page()
+        if not self._buffer or (len(self._buffer) < self.batch_rows and not last):
+            return None  # gathered (dlt drops a step's None); the next page goes on
+        rows = self._take()
         if self._known is None:
             self._known = known_columns(self.table_name)
-        table = records_to_arrow(page, self.primary_key, self.keep_text, self._known)
+        table = records_to_arrow(rows, self.primary_key, self.keep_text, self._known)
         if table is None:
             self._as_records = True
-            return page
+            return rows
         self._known.learn(table)
         return table
+
+    def _last_page(self) -> bool:
+        """Whether no page follows this one. A paginator that did not count this page is not
+        the one reading (a copy is): from then on every page is its own table."""
+        if self.paginator is None:
+            return True
+        pages = self.paginator.pages
+        if pages <= self._pages_seen:
+            self.paginator = None
+            return True
+        self._pages_seen = pages
+        return not self.paginator.has_next_page
+
+    def _take(self) -> list[dict[str, Any]]:
+        rows, self._buffer = self._buffer, []
+        return rows
 
 
 @dataclass

@@ -256,14 +256,16 @@ def install_page_checks(
     max_pages: int | None = None,
     on_page: Callable[[str, int], None] | None = None,
     prefetcher: Prefetcher | None = None,
-) -> None:
+) -> dict[str, ContractCheckingPaginator]:
     """Give every resource its page checks: a :class:`ContractCheckingPaginator` around the
-    paginator it declares (or one detected on its first page, as dlt would)."""
+    paginator it declares (or one detected on its first page, as dlt would). Returns them by
+    resource."""
     from dlt.common import jsonpath
     from dlt.sources.rest_api.config_setup import create_paginator
 
     client_paginator = (config.get("client") or {}).get("paginator")
     by_name = {r.name: r for r in resources}
+    installed: dict[str, ContractCheckingPaginator] = {}
     for entry in resource_entries(config):
         resource = by_name[entry["name"]]
         # None (and "auto") when the file declares none: the checks detect one as dlt would.
@@ -276,8 +278,11 @@ def install_page_checks(
             on_page=on_page,
         )
         endpoint = dict(resource.endpoint)
-        endpoint["paginator"] = ContractCheckingPaginator(inner, contract, prefetcher)
+        endpoint["paginator"] = installed[resource.name] = ContractCheckingPaginator(
+            inner, contract, prefetcher
+        )
         if resource.data_selector:
             # dlt parses a selector given as text again for every page (~0.3 ms each).
             endpoint["data_selector"] = jsonpath.compile_path(resource.data_selector)
         entry["endpoint"] = endpoint
+    return installed

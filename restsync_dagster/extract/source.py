@@ -80,7 +80,12 @@ def build_source(
         bound_incremental(config, window)
     resources = resolve_resources(config)
     arrow = arrow_steps(connector, resources)
-    install_page_checks(config, resources, max_pages, on_page, prefetcher)
+    paginators = install_page_checks(config, resources, max_pages, on_page, prefetcher)
+    for name, step in arrow.items():
+        if _pages_end_when_the_paginator_says(by_name(resources, name)):
+            step.paginator = paginators[name]
+        else:
+            step.batch_rows = 1  # each page a table: nothing may be left gathered
     _type_text_cursors(config, arrow)
     source = rest_api_source(
         config,  # type: ignore[arg-type]
@@ -90,6 +95,18 @@ def build_source(
     for name, step in arrow.items():
         source.resources[name].add_step(step)
     return source
+
+
+def by_name(resources: list[ResolvedResource], name: str) -> ResolvedResource:
+    return next(r for r in resources if r.name == name)
+
+
+def _pages_end_when_the_paginator_says(resource: ResolvedResource) -> bool:
+    """Whether a resource's pages stop only when its paginator has no next page. dlt also stops
+    a sequence when a response action says ``ignore``, and closes it once an incremental with a
+    ``row_order`` passes its ``end_value``: pages gathered then would be lost."""
+    incremental = resource.incremental or {}
+    return not resource.endpoint.get("response_actions") and not incremental.get("row_order")
 
 
 def arrow_steps(connector: Connector, resources: list[ResolvedResource]) -> dict[str, ArrowPages]:

@@ -73,13 +73,43 @@ def test_a_type_change_between_batches_sends_the_rest_to_dlts_normalizer():
     assert out[1:] == [[{"id": 2, "n": "two"}], [{"id": 3, "n": 3.5}]]
 
 
+class Pages:
+    """Stands in for a resource's page checks: counts pages, knows whether one follows."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.pages = total, 0
+
+    @property
+    def has_next_page(self) -> bool:
+        return self.pages < self.total
+
+    def read(self) -> None:
+        self.pages += 1
+
+
+def test_pages_are_gathered_into_tables_until_the_paginator_has_no_next_page():
+    paginator = Pages(total=4)
+    step = ArrowPages(("id",), "items", paginator=paginator, batch_rows=5)
+    out = []
+    for j in range(0, 12, 3):
+        paginator.read()
+        out.append(step([{"id": i, "v": i} for i in range(j, j + 3)]))
+    assert [o.num_rows if o is not None else None for o in out] == [None, 6, None, 6]
+
+
+def test_a_paginator_that_does_not_count_the_pages_makes_each_page_its_own_table():
+    step = ArrowPages(("id",), "items", paginator=Pages(total=9), batch_rows=5)
+    first = step([{"id": 1, "v": 1}])
+    assert first is not None and first.num_rows == 1, "a stale paginator never holds rows back"
+
+
 def test_each_page_becomes_a_table_and_after_nested_data_the_rest_stays_records():
     step = ArrowPages(("id",), "items")
     pages = [[{"id": i, "v": i} for i in range(j, j + 3)] for j in range(0, 12, 3)]
     out = [step(page) for page in pages[:2]]
     assert [o.num_rows for o in out] == [3, 3] and all(isinstance(o, pa.Table) for o in out)
     nested = [{"id": 99, "v": {"a": 1}}]
-    assert step(nested) is nested, "nested values go to dlt's normalizer"
+    assert step(nested) == nested, "nested values go to dlt's normalizer"
     assert step(pages[2]) is pages[2], "after nested data, records only: one table, one path"
     assert step([]) == []
 

@@ -18,24 +18,51 @@ from restsync_dagster.cli.demo import add_demo_api_options, cmd_demo, cmd_demo_a
 from restsync_dagster.cli.init import add_init_parser
 from restsync_dagster.cli.preview import cmd_preview
 from restsync_dagster.cli.sync import cmd_sync
-from restsync_dagster.cli.validate import cmd_validate
+from restsync_dagster.cli.validate import cmd_list, cmd_validate
 from restsync_dagster.load.destination import no_dlt_telemetry
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``restsync`` argument parser."""
+    from restsync_dagster import __version__
+
     parser = argparse.ArgumentParser(
         prog="restsync",
         description="Sync REST APIs described by YAML connector files into a warehouse, with Dagster.",
     )
+    parser.add_argument("--version", action="version", version=f"restsync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    # -q/-v after the command, as with most tools: "restsync sync shop -q".
+    loudness = argparse.ArgumentParser(add_help=False)
+    group = loudness.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="print results and errors only")
+    group.add_argument(
+        "-v", "--verbose", action="store_true", help="also print the runs' own log lines"
+    )
 
-    validate = sub.add_parser("validate", help="check every connector file; list what each needs")
-    validate.add_argument("--json", action="store_true", help="machine-readable output")
+    validate = sub.add_parser(
+        "validate", parents=[loudness], help="check connector files; list what each needs"
+    )
+    validate.add_argument("connectors", nargs="*", metavar="CONNECTOR", help="default: all")
+    validate.add_argument("--json", action="store_true", help="JSON, problems included")
     validate.set_defaults(func=cmd_validate)
 
-    sync = sub.add_parser("sync", help="materialize connectors through Dagster")
+    listing = sub.add_parser(
+        "list", parents=[loudness], help="connectors, resources, schedules, examples"
+    )
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_list)
+
+    sync = sub.add_parser("sync", parents=[loudness], help="materialize connectors through Dagster")
     sync.add_argument("connectors", nargs="*", metavar="CONNECTOR", help="default: all")
+    sync.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        metavar="R",
+        help="only this resource of the one CONNECTOR (repeatable); dlt reads what its parents "
+        "need to resolve its paths",
+    )
     sync.add_argument("--json", action="store_true", help="print a JSON list of resource outcomes")
     sync.add_argument(
         "--full-refresh",
@@ -50,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.set_defaults(func=cmd_sync)
 
     preview = sub.add_parser(
-        "preview", help="fetch a connector's first pages and show the columns; writes nothing"
+        "preview",
+        parents=[loudness],
+        help="fetch a connector's first pages and show the columns; writes nothing",
     )
     preview.add_argument("connector", metavar="CONNECTOR")
     preview.add_argument("--resource", metavar="R", help="only this resource")

@@ -12,6 +12,7 @@ from restsync_dagster.settings import Settings
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from restsync_dagster.extract.progress import one_full_page_warning
     from restsync_dagster.failures.classify import classify
     from restsync_dagster.failures.errors import PreviewError
     from restsync_dagster.failures.redaction import Redactor
@@ -56,6 +57,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
             print(f"  {name:<28} {data_type:<10} {'nullable' if nullable else 'not null'}")
         for sample in table.samples:
             print("  sample: " + json.dumps(sample, default=str)[:200])
+    for name, why in sorted(result.stopped.items()):
+        print(f"resource {name}: pagination stopped: {why}")
+    for name in result.suspicious:
+        print(f"warning: {one_full_page_warning(connector.name, name, result.stopped[name])}")
     print(f"{len(result.requests)} request(s):")
     for url, status in result.requests:
         print(f"  GET {url} -> {status if status is not None else 'no answer'}")

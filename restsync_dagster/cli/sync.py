@@ -1,21 +1,26 @@
 """``restsync sync``: run each connector's ``<connector>_sync`` job through Dagster.
 
 The job comes from the same definitions the UI loads and runs against the same ``DAGSTER_HOME``
-(``$RESTSYNC_HOME/dagster_home`` unless set), so its runs show up in the UI.
+(``$RESTSYNC_HOME/dagster_home`` unless set), so its runs show up in the UI. Each resource ends
+``ok``, ``failed`` (with its own error) or ``not_run`` (with the reason), and names the table it
+loads either way.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from restsync_dagster import names
 from restsync_dagster.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, load
+from restsync_dagster.cli.progress import showing_progress
 from restsync_dagster.connector import Connector
 from restsync_dagster.settings import Settings
 
@@ -27,60 +32,86 @@ class ResourceOutcome:
     connector: str
     resource: str
     asset_key: str
-    table: str | None
+    table: str
     rows_loaded: int | None
-    status: str
+    status: str  # ok | failed | not_run
     run_id: str | None = None
     error: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One connector to sync: which resources, which partition."""
+
+    connector: Connector
+    resources: tuple[str, ...]
+    partition: str | None
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    import dagster as dg
-
     from restsync_dagster.orchestration.definitions import build_definitions
     from restsync_dagster.orchestration.instance import open_instance
 
     settings = Settings.from_env()
     connectors = load(settings)
-    by_name = {c.name: c for c in connectors}
-    unknown = [name for name in args.connectors if name not in by_name]
-    if unknown:
-        raise CliError(
-            f"unknown connector(s): {', '.join(unknown)}; known: {', '.join(sorted(by_name))}",
-            EXIT_USAGE,
-        )
-    selected = [by_name[n] for n in args.connectors] if args.connectors else connectors
+    plans = _plans(connectors, args)  # every usage error before anything runs
     definitions = build_definitions(connectors, settings)
     outcomes: list[ResourceOutcome] = []
-    with open_instance(settings) as instance:
-        for connector in selected:
+    started = time.monotonic()
+    mode = "quiet" if args.quiet or args.json else "auto"
+    with (
+        open_instance(settings) as instance,
+        showing_progress(mode, settings.progress_interval_seconds),
+    ):
+        for plan in plans:
+            connector = plan.connector
             missing = [name for name in connector.required_env if not os.environ.get(name)]
             if missing:
                 message = (
                     f"connector {connector.name!r}: environment variable(s) not set: "
                     f"{', '.join(missing)} (see 'restsync validate')"
                 )
-                outcomes.extend(_all_resources(connector, "failed", message))
+                outcomes.extend(_unrun(connector, plan, settings, "failed", message))
                 continue
-            try:
-                partition_key = _partition_key(connector, args.partition)
-            except CliError as exc:
-                outcomes.extend(_all_resources(connector, "failed", str(exc)))
-                continue
-            tags = {names.TAG_LAUNCHED_BY: "cli"}
-            if args.full_refresh:
-                tags[names.TAG_FULL_REFRESH] = "true"
-            job = definitions.resolve_job_def(names.job_name(connector.name))
-            result = job.execute_in_process(
-                instance=instance,
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-                tags=tags,
-                partition_key=partition_key,
-            )
-            outcomes.extend(_outcomes(connector, result, dg))
-    _print_outcomes(outcomes, as_json=args.json)
-    return EXIT_OK if all(o.status == "success" for o in outcomes) else EXIT_FAILED
+            result = _execute(definitions, instance, plan, args)
+            outcomes.extend(_outcomes(connector, plan, settings, result))
+    _print_outcomes(outcomes, args, time.monotonic() - started)
+    return EXIT_OK if all(o.status == "ok" for o in outcomes) else EXIT_FAILED
+
+
+def _plans(connectors: list[Connector], args: argparse.Namespace) -> list[Plan]:
+    by_name = {c.name: c for c in connectors}
+    unknown = [name for name in args.connectors if name not in by_name]
+    if unknown:
+        raise CliError(
+            f"unknown connector(s): {', '.join(unknown)}{_did_you_mean(unknown[0], by_name)}; "
+            f"known: {', '.join(sorted(by_name))}",
+            EXIT_USAGE,
+        )
+    selected = [by_name[n] for n in args.connectors] if args.connectors else connectors
+    if args.resource and len(selected) != 1:
+        raise CliError("--resource needs exactly one CONNECTOR", EXIT_USAGE)
+    plans = []
+    for connector in selected:
+        resources = tuple(r.name for r in connector.resources)
+        if args.resource:
+            known = set(resources)
+            for name in args.resource:
+                if name not in known:
+                    raise CliError(
+                        f"connector {connector.name!r} has no resource {name!r}"
+                        f"{_did_you_mean(name, known)}; resources: {', '.join(resources)}",
+                        EXIT_USAGE,
+                    )
+            resources = tuple(args.resource)
+        plans.append(Plan(connector, resources, _partition_key(connector, args.partition)))
+    return plans
+
+
+def _did_you_mean(name: str, choices: Any) -> str:
+    guess = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {guess[0]!r}?)" if guess else ""
 
 
 def _partition_key(connector: Connector, requested: str | None) -> str | None:
@@ -90,13 +121,17 @@ def _partition_key(connector: Connector, requested: str | None) -> str | None:
     partitions = build_partitions_def(connector)
     if partitions is None:
         if requested:
-            raise CliError(f"connector {connector.name!r} is not partitioned; drop --partition")
+            raise CliError(
+                f"connector {connector.name!r} is not partitioned; drop --partition", EXIT_USAGE
+            )
         return None
+    granularity = connector.config.partitions.granularity if connector.config.partitions else ""
     if requested:
         if not partitions.has_partition_key(requested):
             raise CliError(
-                f"connector {connector.name!r}: {requested!r} is not one of its "
-                f"{connector.config.partitions.granularity if connector.config.partitions else ''} partitions"
+                f"connector {connector.name!r}: {requested!r} is not one of its {granularity} "
+                f"partitions (first: {partitions.get_first_partition_key()})",
+                EXIT_USAGE,
             )
         return requested
     last = partitions.get_last_partition_key()
@@ -105,82 +140,141 @@ def _partition_key(connector: Connector, requested: str | None) -> str | None:
     return last
 
 
-def _all_resources(connector: Connector, status: str, error: str) -> list[ResourceOutcome]:
-    return [
-        ResourceOutcome(
-            connector.name, r.name, f"{connector.name}/{r.name}", None, None, status, None, error
-        )
-        for r in connector.resources
-    ]
+def _execute(definitions: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> Any:
+    import dagster as dg
+
+    tags = {names.TAG_LAUNCHED_BY: "cli"}
+    if args.full_refresh:
+        tags[names.TAG_FULL_REFRESH] = "true"
+    job = definitions.resolve_job_def(names.job_name(plan.connector.name))
+    everything = len(plan.resources) == len(plan.connector.resources)
+    selection = (
+        None
+        if everything
+        else [dg.AssetKey(names.asset_key_path(plan.connector.name, r)) for r in plan.resources]
+    )
+    # The run's own events go to the instance (and the UI); the console shows them with -v.
+    level = "INFO" if args.verbose else "CRITICAL"
+    return job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": level}}}},
+        tags=tags,
+        partition_key=plan.partition,
+        asset_selection=selection,
+    )
 
 
-def _outcomes(connector: Connector, result: Any, dg: Any) -> list[ResourceOutcome]:
-    materialized = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.materialization
-        materialized[mat.asset_key.path[-1]] = mat.metadata
-    error = None
-    if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure or e.is_failure]
-        error = _failure_text(failures) or "the run failed"
+def _table(connector: Connector, settings: Settings, resource: str) -> str:
+    from restsync_dagster.load.destination import qualified_table_name
+
+    return qualified_table_name(connector, settings, connector.resource(resource).table_name)
+
+
+def _unrun(
+    connector: Connector, plan: Plan, settings: Settings, status: str, error: str
+) -> list[ResourceOutcome]:
     outcomes = []
-    for info in connector.resources:
-        metadata = materialized.get(info.name)
-        if metadata is not None:
-            rows = metadata.get("rows_loaded")
-            table = metadata.get("dagster/table_name")
-            outcomes.append(
-                ResourceOutcome(
-                    connector.name,
-                    info.name,
-                    f"{connector.name}/{info.name}",
-                    getattr(table, "value", table),
-                    getattr(rows, "value", rows),
-                    "success",
-                    result.run_id,
-                )
-            )
-        else:
-            outcomes.append(
-                ResourceOutcome(
-                    connector.name,
-                    info.name,
-                    f"{connector.name}/{info.name}",
-                    None,
-                    None,
-                    "failed",
-                    result.run_id,
-                    error,
-                )
-            )
+    for r in plan.resources:
+        table = _table(connector, settings, r)
+        outcome = ResourceOutcome(connector.name, r, f"{connector.name}/{r}", table, None, status)
+        outcome.error = error
+        outcomes.append(outcome)
     return outcomes
 
 
-def _failure_text(events: Sequence[Any]) -> str | None:
-    for event in events:
-        data = event.event_specific_data
-        error = getattr(data, "error", None)
-        if error is None:
+def _outcomes(
+    connector: Connector, plan: Plan, settings: Settings, result: Any
+) -> list[ResourceOutcome]:
+    """Each planned resource's truth: its materialization, its own failure, or why it did not
+    run (its parent failed, or the run stopped at another resource's failure)."""
+    materialized = {
+        e.materialization.asset_key.path[-1]: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    error, failed = (None, None) if result.success else _failure(result)
+    outcomes = []
+    for name in plan.resources:
+        table = _table(connector, settings, name)
+        outcome = ResourceOutcome(
+            connector.name, name, f"{connector.name}/{name}", table, None, "ok"
+        )
+        outcome.run_id = result.run_id
+        metadata = materialized.get(name)
+        if metadata is not None:
+            rows = metadata.get("rows_loaded")
+            outcome.rows_loaded = getattr(rows, "value", rows)
+        elif failed is None or failed == name:
+            outcome.status, outcome.error = "failed", error or "the run failed"
+        else:
+            outcome.status = "not_run"
+            outcome.reason = (
+                f"its parent {failed!r} failed"
+                if failed in _ancestors(connector, name)
+                else f"the run stopped at resource {failed!r}'s failure, before loading"
+            )
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _ancestors(connector: Connector, name: str) -> set[str]:
+    found, parent = set(), connector.resource(name).parent
+    while parent and parent not in found:
+        found.add(parent)
+        parent = connector.resource(parent).parent
+    return found
+
+
+def _failure(result: Any) -> tuple[str | None, str | None]:
+    """The failed run's message and the resource its failure names (restsync's metadata)."""
+    for event in result.all_events:
+        if not event.is_step_failure:
             continue
-        # A dagster.Failure raised by the asset carries our own message as its description.
-        cause = error
-        while cause is not None:
-            if cause.cls_name == "Failure":
-                return cause.message.removeprefix("dagster._core.definitions.events.Failure: ")
-            cause = cause.cause
-        return error.message.strip().splitlines()[-1] if error.message else None
-    return None
+        data = event.step_failure_data
+        user = data.user_failure_data
+        metadata = {
+            k: getattr(v, "value", v) for k, v in ((user.metadata or {}) if user else {}).items()
+        }
+        resource = metadata.get(names.failure_key("resource"))
+        return _failure_text(data.error), (str(resource) if resource else None)
+    events = [e for e in result.all_events if e.is_failure]
+    return (_failure_text(events[0].event_specific_data.error) if events else None), None
 
 
-def _print_outcomes(outcomes: list[ResourceOutcome], as_json: bool) -> None:
-    if as_json:
+def _failure_text(error: Any) -> str | None:
+    # A dagster.Failure raised by the asset carries restsync's own message as its description.
+    cause = error
+    while cause is not None:
+        if cause.cls_name == "Failure":
+            return str(cause.message.removeprefix("dagster._core.definitions.events.Failure: "))
+        cause = cause.cause
+    return error.message.strip().splitlines()[-1] if error and error.message else None
+
+
+def _print_outcomes(
+    outcomes: Sequence[ResourceOutcome], args: argparse.Namespace, seconds: float
+) -> None:
+    if args.json:
         print(json.dumps([asdict(o) for o in outcomes], indent=2))
         return
     for o in outcomes:
-        if o.status == "success":
-            print(f"ok      {o.asset_key:<32} {o.rows_loaded:>8} rows  -> {o.table}")
+        if o.status == "ok":
+            print(f"ok       {o.asset_key:<32} {o.rows_loaded:>8} rows  -> {o.table}")
+        elif o.status == "failed":
+            print(f"FAILED   {o.asset_key}")
         else:
-            print(f"FAILED  {o.asset_key}")
-    errors = dict.fromkeys(o.error for o in outcomes if o.error)
-    for error in errors:
+            print(f"not run  {o.asset_key:<32} ({o.reason})")
+    for error in dict.fromkeys(o.error for o in outcomes if o.error):
         print(f"\n{error}", file=sys.stderr)
+    if not args.quiet:
+        print(f"\n{_summary(outcomes, seconds)}", file=sys.stderr)
+
+
+def _summary(outcomes: Sequence[ResourceOutcome], seconds: float) -> str:
+    ok = sum(o.status == "ok" for o in outcomes)
+    line = f"{ok} of {len(outcomes)} resource(s) synced in {seconds:.1f} s"
+    ui = os.environ.get("RESTSYNC_UI_URL", "").rstrip("/")
+    run_ids = list(dict.fromkeys(o.run_id for o in outcomes if o.run_id))
+    if ui and run_ids:
+        line += "; runs: " + ", ".join(f"{ui}/runs/{run_id}" for run_id in run_ids)
+    return line

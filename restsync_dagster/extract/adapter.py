@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import threading
 import time
 import weakref
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +43,7 @@ from restsync_dagster.failures.errors import (
     UnreachableError,
 )
 from restsync_dagster.failures.redaction import redact_url
+from restsync_dagster.failures.retry_after import parse_retry_after
 
 #: Failures of the transport itself.
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (ConnectionError, Timeout, ChunkedEncodingError)
@@ -114,25 +117,38 @@ class RestsyncAdapter(HTTPAdapter):
         limiter: RequestLimiter,
         prefetched: Any = None,
         pool_maxsize: int = 32,
+        retries: RetryNotices | None = None,
     ) -> None:
         super().__init__(pool_connections=4, pool_maxsize=pool_maxsize)
         self.stats = stats
         self.limiter = limiter
+        self.retries = retries
         #: Where answers fetched ahead wait to be taken (a ``Prefetcher``), if any.
         self.prefetched = prefetched
         self._lock = threading.Lock()
         self._ended: weakref.WeakKeyDictionary[PreparedRequest, float] = weakref.WeakKeyDictionary()
+        self._attempts: weakref.WeakKeyDictionary[PreparedRequest, int] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
         ahead: Future[Response] | None = (
             self.prefetched.take(request) if self.prefetched is not None else None
         )
+        with self._lock:
+            attempt = self._attempts[request] = self._attempts.get(request, 0) + 1
         try:
             # A prefetched answer was counted when it was sent.
             response = ahead.result() if ahead is not None else self.send_now(request, **kwargs)
+        except TRANSPORT_ERRORS as exc:
+            if self.retries is not None:
+                self.retries.announce(request, attempt, None, type(exc).__name__)
+            raise
         finally:
             with self._lock:
                 self._ended[request] = time.monotonic()
+        if self.retries is not None:
+            self.retries.announce(request, attempt, response, str(response.status_code))
         return response
 
     def send_now(self, request: PreparedRequest, **kwargs: Any) -> Response:
@@ -163,6 +179,56 @@ class RestsyncAdapter(HTTPAdapter):
         response = super().build_response(req, resp)
         response.__class__ = StrictJsonResponse
         return response
+
+
+#: Retries as they are decided: ``record.restsync_retry`` is a :class:`RetryNotice`.
+HTTP_LOGGER = logging.getLogger("restsync.http")
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """A retry about to happen: ``429, retry 2/3 in 4 s (Retry-After)``."""
+
+    resource: str | None
+    cause: str
+    retry: int
+    of: int
+    wait_seconds: float
+    retry_after: bool
+
+    def __str__(self) -> str:
+        source = " (Retry-After)" if self.retry_after else ""
+        where = f"{self.resource}: " if self.resource else ""
+        return (
+            f"{where}{self.cause}, retry {self.retry}/{self.of} in {self.wait_seconds:.0f} s"
+            f"{source}"
+        )
+
+
+@dataclass(frozen=True)
+class RetryNotices:
+    """Announces dlt's retries before they happen, on ``restsync.http``. The wait is the one
+    dlt's client will take: ``Retry-After`` when sent, else ``factor * 2**(n-1)``, capped."""
+
+    statuses: tuple[int, ...]
+    max_retries: int
+    backoff_factor: float
+    max_delay_seconds: float
+
+    def announce(
+        self, request: PreparedRequest, attempt: int, response: Response | None, cause: str
+    ) -> None:
+        if attempt > self.max_retries or not HTTP_LOGGER.isEnabledFor(logging.INFO):
+            return
+        if response is not None and response.status_code not in self.statuses:
+            return
+        asked = parse_retry_after(response.headers.get("Retry-After")) if response else None
+        wait = asked if asked else self.backoff_factor * 2 ** (attempt - 1)
+        notice = RetryNotice(
+            resource_of(request), cause, attempt, self.max_retries,
+            min(wait, self.max_delay_seconds), bool(asked),
+        )  # fmt: skip
+        HTTP_LOGGER.info("%s", notice, extra={"restsync_retry": notice})
 
 
 def unreachable_error(exc: BaseException, url: str) -> UnreachableError | None:

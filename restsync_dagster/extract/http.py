@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from restsync_dagster.connector import Connector
-from restsync_dagster.extract.adapter import RestsyncAdapter
+from restsync_dagster.extract.adapter import RestsyncAdapter, RetryNotices
 from restsync_dagster.extract.counters import HttpStats
 from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.extract.prefetch import Prefetcher
@@ -77,6 +77,9 @@ def build_session(
         stats if stats is not None else HttpStats(),
         limiter if limiter is not None else RequestLimiter(max_concurrency=64),
         prefetched,
+        retries=RetryNotices(
+            policy.statuses, policy.max_retries, policy.backoff_factor, policy.max_delay_seconds
+        ),
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)

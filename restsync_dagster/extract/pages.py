@@ -45,6 +45,10 @@ class PageContract:
     max_pages: int | None = None
     #: Told about every accepted page: ``(resource, rows)`` (progress reporting).
     on_page: Callable[[str, int], None] | None = None
+    #: Told when the pages end: ``(resource, why, suspicious)``; ``suspicious`` when a single,
+    #: full page came and the paginator found no next one (a next link the API sends only when
+    #: asked for a page, a wrong cursor path...).
+    on_stop: Callable[[str, str, bool], None] | None = None
 
 
 class ContractCheckingPaginator(BasePaginator):
@@ -64,6 +68,7 @@ class ContractCheckingPaginator(BasePaginator):
         self.pages = 0
         self._last_digest: bytes | None = None
         self._total: int | None = None
+        self._params: dict[str, Any] = {}
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ContractCheckingPaginator:
         # dlt copies a paginator for every request sequence (each parent row of a child
@@ -80,6 +85,7 @@ class ContractCheckingPaginator(BasePaginator):
         self.pages = 0
         self._last_digest = None
         self._total = None
+        self._params = dict(request.params or {})
         self._has_next_page = True if self.inner is None else self.inner.has_next_page
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
@@ -121,6 +127,14 @@ class ContractCheckingPaginator(BasePaginator):
             contract.on_page(contract.resource, len(data or []))
         limited = contract.max_pages is not None and self.pages >= contract.max_pages
         self._has_next_page = inner.has_next_page and not limited
+        if not self._has_next_page and contract.on_stop is not None:
+            why = f"stopped after {self.pages} page(s), as asked" if limited else None
+            served = len(data or [])
+            size = page_size(inner, self._params)
+            suspicious = why is None and self.pages == 1 and served > 0 and served == size
+            contract.on_stop(
+                contract.resource, why or stop_reason(inner, self.pages, self._total), suspicious
+            )
 
     def update_request(self, request: Request) -> None:
         if self.inner is None:
@@ -221,6 +235,62 @@ def _explain_keys(data: Sequence[Any], key: tuple[str, ...], refuse: Any) -> Non
         seen[value] = index
 
 
+#: Query parameters that usually carry a page size.
+_PAGE_SIZE_PARAMS = ("limit", "per_page", "page_size", "pagesize", "_limit", "size", "count",
+                     "max_results", "maxresults", "top", "$top", "first")  # fmt: skip
+
+
+def page_size(paginator: BasePaginator, params: dict[str, Any]) -> int | None:
+    """How many records a full page holds, when the paginator or the parameters say."""
+    limit = getattr(paginator, "limit", None)
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        return limit
+    for name, value in params.items():
+        if str(name).lower() in _PAGE_SIZE_PARAMS:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def stop_reason(paginator: BasePaginator, pages: int, total: int | None) -> str:
+    """Why ``paginator`` found no next page, in words ("offset reached total 500")."""
+    from dlt.sources.helpers.rest_client.paginators import (
+        HeaderLinkPaginator,
+        JSONLinkPaginator,
+        JSONResponseCursorPaginator,
+        SinglePagePaginator,
+    )
+
+    after = f"after page {pages}"
+    if isinstance(paginator, RangePaginator):
+        return _range_reason(paginator, total)
+    if isinstance(paginator, HeaderLinkPaginator):
+        return f"no Link rel={paginator.links_next_key!r} {after}"
+    if isinstance(paginator, JSONLinkPaginator):
+        return f"no next link at {str(paginator.next_url_path)!r} {after}"
+    if isinstance(paginator, JSONResponseCursorPaginator):
+        return f"no cursor at {str(paginator.cursor_path)!r} {after}"
+    if isinstance(paginator, SinglePagePaginator):
+        return "a single page (no paginator reads more)"
+    return f"{type(paginator).__name__} found no next page {after}"
+
+
+def _range_reason(paginator: RangePaginator, total: int | None) -> str:
+    what = "offset" if isinstance(paginator, OffsetPaginator) else "page"
+    value = paginator.current_value
+    if paginator.maximum_value is not None and value >= paginator.maximum_value:
+        return f"{what} reached its maximum {paginator.maximum_value}"
+    if total is not None:
+        return f"{what} reached total {total}"
+    if paginator.has_more_path is not None:
+        return f"{str(paginator.has_more_path)!r} said no more"
+    if paginator.stop_after_empty_page:
+        return "empty page"
+    return f"{what} {value}: no next page"
+
+
 def declared_total(paginator: BasePaginator, response: Response) -> int | None:
     """The ``total`` an offset/page paginator reads, if it reads one."""
     if not isinstance(paginator, RangePaginator) or paginator.total_path is None:
@@ -256,6 +326,7 @@ def install_page_checks(
     max_pages: int | None = None,
     on_page: Callable[[str, int], None] | None = None,
     prefetcher: Prefetcher | None = None,
+    on_stop: Callable[[str, str, bool], None] | None = None,
 ) -> dict[str, ContractCheckingPaginator]:
     """Give every resource its page checks: a :class:`ContractCheckingPaginator` around the
     paginator it declares (or one detected on its first page, as dlt would). Returns them by
@@ -276,6 +347,7 @@ def install_page_checks(
             primary_key=resource.primary_key,
             max_pages=max_pages,
             on_page=on_page,
+            on_stop=on_stop,
         )
         endpoint = dict(resource.endpoint)
         endpoint["paginator"] = installed[resource.name] = ContractCheckingPaginator(

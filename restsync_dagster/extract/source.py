@@ -54,6 +54,7 @@ def build_source(
     max_pages: int | None = None,
     on_page: Callable[[str, int], None] | None = None,
     prefetcher: Prefetcher | None = None,
+    on_stop: Callable[[str, str, bool], None] | None = None,
 ) -> DltSource:
     """The real dlt ``rest_api_source`` for one run.
 
@@ -66,6 +67,7 @@ def build_source(
         max_pages: Stop each paginated request sequence after this many pages (for previews).
         on_page: Told ``(resource, rows)`` after each page (progress reporting).
         prefetcher: Fetches known offset pages ahead of dlt (``rate_limit.max_concurrency``).
+        on_stop: Told ``(resource, why, suspicious)`` when a resource's pages end.
     """
     from dlt.sources.rest_api import rest_api_source
 
@@ -80,7 +82,7 @@ def build_source(
         bound_incremental(config, window)
     resources = resolve_resources(config)
     arrow = arrow_steps(connector, resources)
-    paginators = install_page_checks(config, resources, max_pages, on_page, prefetcher)
+    paginators = install_page_checks(config, resources, max_pages, on_page, prefetcher, on_stop)
     for name, step in arrow.items():
         if _pages_end_when_the_paginator_says(by_name(resources, name)):
             step.paginator = paginators[name]

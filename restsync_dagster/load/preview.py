@@ -41,6 +41,10 @@ class Preview:
     connector: str
     tables: list[TablePreview]
     requests: list[tuple[str, int | None]]
+    #: Per resource, why its pages ended ("offset reached total 500", "no Link rel='next'...").
+    stopped: dict[str, str] = field(default_factory=dict)
+    #: Resources that ended after one full page with no next page found (see the warning).
+    suspicious: list[str] = field(default_factory=list)
 
 
 def preview(
@@ -65,7 +69,17 @@ def preview(
             f"connector {connector.name!r} has no resource {resource!r}; resources: {', '.join(names)}"
         )
     stats = HttpStats(keep_log=True)
-    source = build_source(connector, env, session_for(connector, stats), max_pages=pages)
+    stopped: dict[str, str] = {}
+    suspicious: list[str] = []
+
+    def on_stop(name: str, why: str, one_full_page: bool) -> None:
+        stopped[name] = why
+        if one_full_page:
+            suspicious.append(name)
+
+    source = build_source(
+        connector, env, session_for(connector, stats), max_pages=pages, on_stop=on_stop
+    )
     if resource is not None:
         source = source.with_resources(resource)
     redactor = Redactor(env[n] for n in connector.secret_env if n in env)
@@ -102,4 +116,5 @@ def preview(
                     )
                 )
         pipeline.drop()
-    return Preview(connector.name, tables, [(redactor.redact(u), s) for u, s in stats.log or []])
+    requests = [(redactor.redact(u), s) for u, s in stats.log or []]
+    return Preview(connector.name, tables, requests, stopped, suspicious)

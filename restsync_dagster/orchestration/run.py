@@ -27,7 +27,7 @@ from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.counters import HttpStats
 from restsync_dagster.extract.http import prefetcher_for, session_for
-from restsync_dagster.extract.progress import Progress
+from restsync_dagster.extract.progress import Progress, one_full_page_warning
 from restsync_dagster.extract.source import build_source
 from restsync_dagster.failures.classify import SyncFailure, classify
 from restsync_dagster.failures.errors import ConfigurationError
@@ -153,9 +153,15 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         prefetcher = prefetcher_for(session, connector.config.rate_limit.max_concurrency)
         if prefetcher is not None:
             stack.callback(prefetcher.close)
+
+        def stopped(resource: str, why: str, suspicious: bool) -> None:
+            progress.stop(resource, why)
+            if suspicious:
+                context.log.warning(one_full_page_warning(connector.name, resource, why))
+
         source = build_source(
             connector, run.env, session, window=run.window, on_page=progress.page,
-            prefetcher=prefetcher,
+            prefetcher=prefetcher, on_stop=stopped,
         )  # fmt: skip
         pipeline = build_pipeline(connector, settings)
         for resource in replace_where_merge_would_append(connector, source, pipeline.destination):

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from restsync_dagster.cli import main
 from restsync_dagster_tests.helpers import point_connectors_at, table_count
@@ -38,8 +39,47 @@ def test_validate_lists_connectors_resources_and_the_variables_each_needs(restsy
 
 def test_validate_json_is_machine_readable(restsync_home, capsys):
     assert main(["validate", "--json"]) == 0
-    described = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is True and report["problems"] == []
+    described = {c["name"]: c for c in report["connectors"]}
     assert described["database"]["resources"] == ["databases", "records"]
+    assert described["database"]["example"] is True
+
+
+def test_validate_json_is_json_when_files_are_broken_too(
+    restsync_home, tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "broken.yaml").write_text("name: broken\nretry: {max_retries: -2}\nsource: {}\n")
+    monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(tmp_path))
+    assert main(["validate", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is False and report["connectors"] == []
+    assert {k: report["problems"][0][k] for k in ("file", "key_path")} == {
+        "file": "broken.yaml",
+        "key_path": "retry.max_retries",
+    }
+
+
+def test_validate_and_list_name_only_the_connectors_asked_for_and_mark_the_examples(
+    restsync_home, capsys
+):
+    assert main(["validate", "generic", "analytics"]) == 0
+    out = capsys.readouterr().out
+    assert "generic  (" in out and "analytics  (" in out and "database" not in out
+    assert "[bundled example]" in out
+    assert main(["validate", "nope"]) == 2
+    assert main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in listed] == [
+        "analytics", "communications", "database", "ecommerce", "generic",
+    ]  # fmt: skip
+    assert all(c["example"] for c in listed)
+
+
+def test_the_version_is_printed(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("restsync 0.")
 
 
 def test_validate_exits_1_with_one_line_per_problem_and_no_traceback(restsync_home, tmp_path):
@@ -63,7 +103,7 @@ def test_sync_json_reports_every_resource_and_a_second_sync_keeps_the_counts(
     assert first.returncode == 0, first.stderr
     outcomes = json.loads(first.stdout)
     assert len(outcomes) == 11
-    assert all(o["status"] == "success" and o["rows_loaded"] > 0 for o in outcomes)
+    assert all(o["status"] == "ok" and o["rows_loaded"] > 0 for o in outcomes)
     orders = next(o for o in outcomes if o["asset_key"] == "ecommerce/orders")
     assert orders == {
         **orders,
@@ -99,7 +139,7 @@ def test_sync_without_the_api_key_fails_naming_the_variable(
     monkeypatch.delenv("GENERIC_API_KEY")
     assert main(["sync", "generic"]) == 1
     captured = capsys.readouterr()
-    assert "FAILED  generic/customers" in captured.out
+    assert "FAILED   generic/customers" in captured.out
     assert "environment variable(s) not set: GENERIC_API_KEY" in captured.err
     assert demo_env.requests() == []
 
@@ -113,9 +153,18 @@ def test_a_failed_sync_prints_the_reason_but_never_the_key(
     monkeypatch.setenv("GENERIC_API_KEY", "a-wrong-key-4f9a7c")
     assert main(["sync", "generic", "--json"]) == 1
     captured = capsys.readouterr()
-    outcomes = json.loads(captured.out)
-    assert {o["status"] for o in outcomes} == {"failed"}
-    assert "the API answered HTTP 401" in outcomes[0]["error"]
+    outcomes = {o["resource"]: o for o in json.loads(captured.out)}
+    assert outcomes["customers"]["status"] == "failed"
+    assert "the API answered HTTP 401" in outcomes["customers"]["error"]
+    assert "check GENERIC_API_KEY" in outcomes["customers"]["error"], "the 401 names the variable"
+    # items was never tried: not failed with another resource's error, and its table is named.
+    assert outcomes["items"] == {
+        **outcomes["items"],
+        "status": "not_run",
+        "error": None,
+        "table": "warehouse.generic.items",
+    }
+    assert "customers" in outcomes["items"]["reason"]
     assert "a-wrong-key-4f9a7c" not in captured.out + captured.err
 
 

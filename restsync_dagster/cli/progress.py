@@ -34,7 +34,8 @@ class ProgressDisplay(logging.Handler):
         from rich.console import Console
 
         # stderr is looked up at each write, so the run's secret masking applies to it.
-        self.console = Console(stderr=True, highlight=False)
+        # soft_wrap: a line in a pipe or a log file stays one line, whatever its length.
+        self.console = Console(stderr=True, highlight=False, soft_wrap=not live)
         self.live_mode = live
         self.interval = interval
         self._snapshots: dict[str, ProgressSnapshot] = {}

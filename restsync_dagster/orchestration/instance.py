@@ -3,7 +3,11 @@ else ``$RESTSYNC_HOME/dagster_home`` with restsync's local ``dagster.yaml`` (poo
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +27,40 @@ class open_instance:
         home = dagster_home(self.settings)
         # A fresh home's SQLite storages are created and stamped on first open; two syncs
         # starting at once would both stamp them (UNIQUE constraint failed: alembic_version).
-        with exclusive(home / ".restsync-instance.lock"):
+        with exclusive(home / ".restsync-instance.lock"), _quiet_about_the_instance():
             self._instance = DagsterInstance.from_config(str(home))
             self._instance.get_runs_count()
+            if self._instance.telemetry_enabled:
+                # Dagster prints its telemetry notice when it first names this instance, in the
+                # middle of the first run. The user's choice stands (it is on); only the notice
+                # goes, as it does for any instance restsync did not create.
+                from dagster_shared.telemetry import get_or_set_instance_id
+
+                with contextlib.redirect_stderr(io.StringIO()):
+                    get_or_set_instance_id()
         return self._instance
 
     def __exit__(self, *exc: object) -> None:
         self._instance.dispose()
+
+
+class _NoMissingConfigWarning(logging.Filter):
+    """Dagster warns, on every open, that a ``DAGSTER_HOME`` has no ``dagster.yaml``: a home the
+    user chose that way is theirs, and restsync has nothing to add."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No dagster instance configuration file" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_about_the_instance() -> Iterator[None]:
+    quiet = _NoMissingConfigWarning()
+    logger = logging.getLogger("dagster")
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def dagster_home(settings: Settings) -> Path:

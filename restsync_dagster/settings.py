@@ -13,6 +13,7 @@
 | ``RESTSYNC_RUN_RETRY_BASE_DELAY_SECONDS`` | ``60`` | wait before the first retry run, doubled after |
 | ``RESTSYNC_RETRY_SENSOR_INTERVAL_SECONDS`` | ``30`` | how often the retry sensor looks at failed runs |
 | ``RESTSYNC_PROGRESS_INTERVAL_SECONDS`` | ``5`` | seconds between two progress lines in a run's log |
+| ``RESTSYNC_EXAMPLE_SCHEDULES`` | ``running`` (``stopped`` in ``restsync demo``) | how the examples' schedules start |
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ def _memory(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _schedules(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "running").strip().lower()
+    if raw not in ("running", "stopped"):
+        raise SettingsError(f"{name}={raw!r}: use 'running' or 'stopped'")
+    return raw == "running"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings of the code location."""
@@ -68,6 +76,8 @@ class Settings:
     progress_interval_seconds: float = 5.0
     loader_file_format: str | None = None
     duckdb_memory_limit: str | None = None
+    #: Whether the bundled examples' schedules start running (``restsync demo`` stops them).
+    example_schedules_running: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,7 +115,13 @@ class Settings:
             loader_file_format=(env.get("RESTSYNC_LOADER_FILE_FORMAT") or "").strip().lower()
             or None,
             duckdb_memory_limit=_memory(env, "RESTSYNC_DUCKDB_MEMORY_LIMIT"),
+            example_schedules_running=_schedules(env, "RESTSYNC_EXAMPLE_SCHEDULES"),
         )
+
+    @staticmethod
+    def is_example(connector_file: Path) -> bool:
+        """Whether ``connector_file`` is one of the bundled examples."""
+        return connector_file.parent.resolve() == BUNDLED_CONNECTORS_DIR.resolve()
 
     @property
     def connector_dirs(self) -> list[Path]:

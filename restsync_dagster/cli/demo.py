@@ -158,8 +158,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "      location_name: restsync\n",
         encoding="utf-8",
     )
-    # The demo keys exist in the child's environment only.
-    child_env = {**os.environ, **demo_env(api.url()), "DAGSTER_HOME": str(home)}
+    # The demo keys exist in the child's environment only. The examples' schedules start
+    # stopped (the user turns them on in the UI). `dagster dev` warns that `dg dev` supersedes
+    # it; the demo runs the code location `dagster dev` was made for, so that one warning goes.
+    warnings_filter = "ignore:Function `dev_command` is superseded"
+    child_env = {
+        **os.environ,
+        **demo_env(api.url()),
+        "DAGSTER_HOME": str(home),
+        "RESTSYNC_EXAMPLE_SCHEDULES": os.environ.get("RESTSYNC_EXAMPLE_SCHEDULES", "stopped"),
+        "RESTSYNC_UI_URL": f"http://{args.ui_host}:{args.ui_port}",
+        "PYTHONWARNINGS": ",".join(
+            w for w in (os.environ.get("PYTHONWARNINGS"), warnings_filter) if w
+        ),
+    }
     command = [
         sys.executable, "-m", "dagster", "dev", "-w", str(workspace),
         "-h", args.ui_host, "-p", str(args.ui_port),

@@ -12,7 +12,7 @@ from typing import Any
 
 from restsync_dagster.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
 from restsync_dagster.connector import Connector, ConnectorFileError, load_connectors
-from restsync_dagster.settings import BUNDLED_CONNECTORS_DIR, Settings
+from restsync_dagster.settings import Settings
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -82,7 +82,7 @@ def describe(connector: Connector) -> dict[str, Any]:
     return {
         "name": connector.name,
         "file": str(connector.file),
-        "example": connector.file.parent.resolve() == BUNDLED_CONNECTORS_DIR.resolve(),
+        "example": Settings.is_example(connector.file),
         "resources": [r.name for r in connector.resources],
         "env": [
             {"name": v.name, "secret": v.secret, "required": v.required, "default": v.default}

@@ -59,7 +59,7 @@ def build_connector_definitions(
     env = build_env_resource(connector)
     resources = {names.DLT_RESOURCE_KEY: shared.dlt, names.env_resource_key(connector.name): env}
     job = build_sync_job(connector, assets, checks, resources)
-    return ConnectorDefinitions(assets, checks, job, build_schedule(connector, job), env)
+    return ConnectorDefinitions(assets, checks, job, build_schedule(connector, job, settings), env)
 
 
 def build_definitions(connectors: Sequence[Connector], settings: Settings) -> dg.Definitions:

@@ -17,6 +17,7 @@ import dagster as dg
 from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.orchestration.partitions import build_partitions_def
+from restsync_dagster.settings import Settings
 
 #: Which cron fields may carry a fixed value, per partition cadence, and the keyword Dagster's
 #: builder takes for each: (minute, hour, day of month, month, day of week).
@@ -28,13 +29,16 @@ _OFFSETS = {
 }
 
 
-def build_schedule(connector: Connector, job: dg.JobDefinition) -> Any:
+def build_schedule(connector: Connector, job: dg.JobDefinition, settings: Settings) -> Any:
     """The connector's schedule, or None when its file declares none."""
     schedule = connector.config.schedule
     if schedule is None:
         return None
+    running = schedule.running and (
+        settings.example_schedules_running or not settings.is_example(connector.file)
+    )
     default_status = (
-        dg.DefaultScheduleStatus.RUNNING if schedule.running else dg.DefaultScheduleStatus.STOPPED
+        dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
     )
     name = names.schedule_name(connector.name)
     partitions = build_partitions_def(connector)

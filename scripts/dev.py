@@ -4,7 +4,7 @@
     python3 scripts/dev.py demo        # install, then demo API + Dagster UI on http://127.0.0.1:3000
     python3 scripts/dev.py test        # install, then lint, type-check and run the test suite
     python3 scripts/dev.py install     # install only (into .venv)
-    python3 scripts/dev.py bench       # the throughput benchmark (README: "Throughput")
+    python3 scripts/dev.py bench       # the throughput benchmark (docs/throughput.md)
     python3 scripts/dev.py embedded-elt  # second environment with the dagster-embedded-elt extra
     python3 scripts/dev.py lock        # re-resolve the lock files after changing pyproject.toml
 

@@ -116,7 +116,7 @@ def test_a_connector_generated_from_the_demo_apis_document_loads_what_the_bundle
     )
     generated_outcomes, bundled_outcomes = finished(generated_run), finished(bundled_run)
     assert {o["resource"] for o in generated_outcomes} == {o["resource"] for o in bundled_outcomes}
-    assert all(o["status"] == "success" for o in generated_outcomes)
+    assert all(o["status"] == "ok" for o in generated_outcomes)
 
     generated_tables = tables(generated_home, name)
     bundled_tables = tables(bundled_home, vertical)

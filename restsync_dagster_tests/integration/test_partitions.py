@@ -123,5 +123,7 @@ def test_the_cli_syncs_one_partition_and_refuses_an_unknown_one(
     assert main(["sync", "shop", "--partition", "2026-01-05"]) == 0
     expected = ids_updated_between(shop, "2026-01-05T00:00:00Z", "2026-01-06T00:00:00Z")
     assert table_count(restsync_home, "shop.orders") == len(expected)
-    assert main(["sync", "shop", "--partition", "yesterday"]) == 2, "a usage error, before anything runs"
+    assert main(["sync", "shop", "--partition", "yesterday"]) == 2, (
+        "a usage error, before anything runs"
+    )
     assert "'yesterday' is not one of its daily partitions" in capsys.readouterr().err

@@ -95,7 +95,8 @@ def test_each_connector_secret_holds_exactly_the_variables_its_connector_require
         check=True,
     )
     required = {
-        c["name"]: {v["name"] for v in c["env"] if v["required"]} for c in json.loads(listed.stdout)
+        c["name"]: {v["name"] for v in c["env"] if v["required"]}
+        for c in json.loads(listed.stdout)["connectors"]
     }
     secrets = example_secrets()
     connector_secrets = {n: k for n, k in secrets.items() if n.startswith("restsync-connector-")}

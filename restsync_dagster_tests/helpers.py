@@ -152,3 +152,39 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
             return status
         time.sleep(2)
     pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
+
+
+def files_holding(root: Path, secret: str) -> list[str]:
+    """Files under ``root`` that hold ``secret`` (as is or URL-quoted), relative to ``root``."""
+    if not root.exists():
+        return []
+    needles = {secret.encode(), quote(secret, safe="").encode()}
+    return [
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and any(n in path.read_bytes() for n in needles)
+    ]
+
+
+SHAPE_SECRET = "shape-secret-7d1c9e0b"
+
+
+def use_connector(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, api: DemoApi, name: str, text: str
+) -> None:
+    """Make ``text`` the only connector (file ``<name>.yaml`` in ``directory``), pointed at
+    ``api`` through ``<NAME>_BASE_URL`` with the key :data:`SHAPE_SECRET` in ``<NAME>_API_KEY``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.yaml").write_text(text)
+    monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(directory))
+    monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
+    monkeypatch.setenv(f"{name.upper()}_BASE_URL", api.url())
+    monkeypatch.setenv(f"{name.upper()}_API_KEY", SHAPE_SECRET)
+
+
+def sync_job(connector: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """Run ``<connector>_sync`` in process, as ``restsync sync`` does, on ``instance``."""
+    from restsync_dagster.definitions import load_definitions
+
+    job = load_definitions().resolve_job_def(f"{connector}_sync")
+    return job.execute_in_process(instance=instance, raise_on_error=False)

@@ -159,6 +159,10 @@ def _argument_problems(
             problems.append(
                 Problem(label, path, f"must be {_type_words(hints[key])}, not {value!r}")
             )
+    if arguments.get("total_header") is not None and arguments.get("total_path") is not None:
+        problems.append(
+            Problem(label, f"{where}.total_path", "give total_header or total_path, not both")
+        )
     for name, parameter in parameters.items():
         if parameter.default is parameter.empty and name not in arguments:
             problems.append(Problem(label, f"{where}.{name}", f"is required by paginator {kind!r}"))

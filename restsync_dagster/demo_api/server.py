@@ -6,7 +6,8 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
 * ``GET /<vertical>/v1/<collection>?api_key=KEY&offset=O&limit=L`` answers
   ``{"data": [...], "total": N}``; ``limit`` defaults to 100 and is capped by ``max_page_size``;
 * a wrong or missing ``api_key`` answers ``401`` with a JSON error body;
-* ``GET /database/v1/databases/{id}/records`` serves each database's records.
+* ``GET /database/v1/databases/{id}/records`` serves each database's records;
+* the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`.
 
 Switches for testing failure handling: latency per request, a fault rate with chosen statuses and
 ``Retry-After``, and an outage window (every request answers 503 for the first N seconds, or from
@@ -36,6 +37,7 @@ from restsync_dagster.demo_api.data import (
     database_records_schema,
 )
 from restsync_dagster.demo_api.hostile import MISBEHAVIOURS, RawBody, misbehaving
+from restsync_dagster.demo_api.shapes import SHAPES, shaped
 
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
@@ -200,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
         if cfg.latency_ms > 0:
             time.sleep(cfg.latency_ms / 1000)
         segments = [s for s in path.split("/") if s]
-        if len(segments) < 3 or segments[0] not in VERTICALS or segments[1] != "v1":
+        if len(segments) < 3 or segments[0] not in VERTICALS or segments[1] not in SHAPES:
             return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
         vertical = segments[0]
         if method != "GET":
@@ -246,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
             if broken is not None and offset >= broken[1]:
                 first_page = [current.record(i) for i in ids[0:limit]]
                 return misbehaving(broken[0], rows, total, first_page)
-        return 200, {"data": rows, "total": total}, {}
+        return shaped(segments[1], rows, total, offset)
 
     def _database(
         self, raw_id: str, what: str, offset: int, limit: int

@@ -30,6 +30,7 @@ from requests import Request, Response
 
 from restsync_dagster.connector import ResolvedResource
 from restsync_dagster.extract.counters import tag_request
+from restsync_dagster.extract.header_totals import HeaderTotalOffsetPaginator, paginator_from_config
 from restsync_dagster.extract.prefetch import Prefetcher
 from restsync_dagster.failures.errors import ResponseContractError
 from restsync_dagster.failures.redaction import redact_url
@@ -222,7 +223,12 @@ def _explain_keys(data: Sequence[Any], key: tuple[str, ...], refuse: Any) -> Non
 
 
 def declared_total(paginator: BasePaginator, response: Response) -> int | None:
-    """The ``total`` an offset/page paginator reads, if it reads one."""
+    """The ``total`` an offset/page paginator reads (from the body or a header), if it reads one."""
+    if isinstance(paginator, HeaderTotalOffsetPaginator):
+        try:
+            return paginator.header_total(response)
+        except ValueError:
+            return None  # the paginator itself refuses the page, with the header's words
     if not isinstance(paginator, RangePaginator) or paginator.total_path is None:
         return None
     if getattr(paginator, "param_name", None) != "offset" and paginator.value_step == 1:
@@ -260,14 +266,13 @@ def install_page_checks(
     """Give every resource its page checks: a :class:`ContractCheckingPaginator` around the
     paginator it declares (or one detected on its first page, as dlt would)."""
     from dlt.common import jsonpath
-    from dlt.sources.rest_api.config_setup import create_paginator
 
     client_paginator = (config.get("client") or {}).get("paginator")
     by_name = {r.name: r for r in resources}
     for entry in resource_entries(config):
         resource = by_name[entry["name"]]
         # None (and "auto") when the file declares none: the checks detect one as dlt would.
-        inner = create_paginator(resource.endpoint.get("paginator", client_paginator))
+        inner = paginator_from_config(resource.endpoint.get("paginator", client_paginator))
         contract = PageContract(
             resource=resource.name,
             data_selector=resource.data_selector,

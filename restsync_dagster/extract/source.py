@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from restsync_dagster.connector import Connector, ResolvedResource
+from restsync_dagster.connector.extensions import without_extensions
 from restsync_dagster.connector.resources import resolve_resources
 from restsync_dagster.connector.rules import resolve_callables
 from restsync_dagster.connector.templates import render_tree
@@ -83,7 +84,7 @@ def build_source(
     install_page_checks(config, resources, max_pages, on_page, prefetcher)
     _type_text_cursors(config, arrow)
     source = rest_api_source(
-        config,  # type: ignore[arg-type]
+        without_extensions(config),  # type: ignore[arg-type]
         name=connector.name,
         schema_contract=connector.config.schema_contract,  # type: ignore[arg-type]
     )

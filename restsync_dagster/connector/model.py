@@ -192,6 +192,11 @@ class RateLimitConfig(_Strict):
     #: At most this many requests in flight at once; above 1, offset pages are fetched
     #: concurrently once the first page has told the total.
     max_concurrency: int = Field(1, ge=1, le=64)
+    #: Slow down before the API answers 429: spend the budget its rate-limit headers tell
+    #: (``X-RateLimit-Remaining``/``-Reset``, IETF ``RateLimit``/``RateLimit-Policy``).
+    from_headers: bool = False
+    #: With ``from_headers``: requests of the budget to leave unspent (for other clients).
+    reserve: int = Field(0, ge=0, le=100_000)
 
 
 SchemaContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]

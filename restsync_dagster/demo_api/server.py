@@ -11,7 +11,8 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
 
 Switches for testing failure handling: latency per request, a fault rate with chosen statuses and
 ``Retry-After``, and an outage window (every request answers 503 for the first N seconds, or from
-``POST /_demo/outage?seconds=N`` on). ``GET /_demo/requests`` and ``GET /_demo/stats`` expose what the
+``POST /_demo/outage?seconds=N`` on), and a request budget per window with rate-limit headers
+(:mod:`restsync_dagster.demo_api.ratelimit`). ``GET /_demo/requests`` and ``GET /_demo/stats`` expose what the
 server saw, with the key removed. It is a real HTTP/1.1 server with keep-alive; Nagle's algorithm is
 off, or Python's ``http.server`` stalls ~40 ms per keep-alive request.
 """
@@ -37,6 +38,7 @@ from restsync_dagster.demo_api.data import (
     database_records_schema,
 )
 from restsync_dagster.demo_api.hostile import MISBEHAVIOURS, RawBody, misbehaving
+from restsync_dagster.demo_api.ratelimit import WindowBudget
 from restsync_dagster.demo_api.shapes import SHAPES, shaped
 
 DEFAULT_PORT = 8765
@@ -72,6 +74,10 @@ class DemoApiConfig:
     max_page_size: int = 1000
     #: Broken answers for testing: request path -> (mode, first offset affected); see MISBEHAVIOURS.
     misbehave: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: A request budget per window, 429 beyond it (see :mod:`restsync_dagster.demo_api.ratelimit`).
+    rate_limit: int | None = None
+    rate_window_seconds: float = 1.0
+    rate_headers: str = "x"
     verbose: bool = False
 
     def count(self, vertical: str, collection: str) -> int:
@@ -116,6 +122,11 @@ class _State:
         self.status_counts: Counter[int] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.budget = (
+            WindowBudget(config.rate_limit, config.rate_window_seconds, config.rate_headers)
+            if config.rate_limit
+            else None
+        )
         self.collections = {
             (vertical, name): Collection(shape, config.seed, config.count(vertical, name))
             for vertical, shapes in VERTICALS.items()
@@ -186,7 +197,12 @@ class _Handler(BaseHTTPRequestHandler):
             if parts.path.startswith("/_demo/"):
                 self._admin(method, parts.path, params)
                 return
-            status, body, headers = self._api(method, parts.path, params)
+            allowed, budget_headers = state.budget.take() if state.budget else (True, {})
+            if allowed:
+                status, body, headers = self._api(method, parts.path, params)
+            else:
+                status, body, headers = 429, {"error": "rate_limited"}, {}
+            headers = {**budget_headers, **headers}
             key_present = "api_key" in params
             params.pop("api_key", None)
             state.record(SeenRequest(method, parts.path, params, status, time.time(), key_present))
@@ -315,6 +331,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, {"error": f"unknown collection {exc}"}, {})
                 return
             self._send(200, {"ok": True}, {})
+        elif path == "/_demo/ratelimit" and method == "POST":
+            limit, style = int(params.get("limit", "0")), params.get("headers", "x")
+            window = float(params.get("window", "1"))
+            try:
+                self.server.set_rate_limit(limit, window, style)
+            except ValueError as exc:
+                self._send(400, {"error": str(exc)}, {})
+                return
+            self._send(200, {"limit": limit, "window": window, "headers": style}, {})
         elif path == "/_demo/reset" and method == "POST":
             self.server.reset_log()
             self._send(200, {"ok": True}, {})
@@ -376,6 +401,11 @@ class _DemoHTTPServer(ThreadingHTTPServer):
     def start_outage(self, seconds: float) -> None:
         with self.state.lock:
             self.state.outage_until = time.monotonic() + seconds
+
+    def set_rate_limit(self, limit: int | None, window: float, style: str) -> None:
+        budget = WindowBudget(limit, window, style) if limit else None
+        with self.state.lock:
+            self.state.budget = budget
 
     def advance(self, collection: str, insert: int, update: int, hours: float) -> dict[str, Any]:
         with self.state.lock:
@@ -470,6 +500,11 @@ class DemoApi:
     def start_outage(self, seconds: float) -> None:
         """Answer 503 to every API request for the next ``seconds``."""
         self._require_server().start_outage(seconds)
+
+    def set_rate_limit(self, limit: int | None, window: float = 1.0, headers: str = "x") -> None:
+        """Allow ``limit`` requests per ``window`` seconds (429 beyond), telling the budget in the
+        ``headers`` style (see :mod:`restsync_dagster.demo_api.ratelimit`); None: no limit."""
+        self._require_server().set_rate_limit(limit, window, headers)
 
     def misbehave(self, path: str, mode: str, from_offset: int = 0) -> None:
         """Answer requests of ``path`` at ``offset >= from_offset`` in a broken way (``mode`` is one

@@ -3,7 +3,8 @@
 ``requests`` lets a session mount a transport adapter: restsync's wraps ``HTTPAdapter`` (a public
 seam of ``requests``) and adds, per attempt and retries included:
 
-* the connector's rate and concurrency limits (:class:`~restsync_dagster.extract.limiter.RequestLimiter`);
+* the connector's rate and concurrency limits (:class:`~restsync_dagster.extract.limiter.RequestLimiter`),
+  and the budget the API's rate-limit headers tell, when the connector honours them;
 * the counters of the resource the request belongs to (:mod:`restsync_dagster.extract.counters`),
   including retries and the seconds waited before them, measured, not assumed;
 * answers fetched ahead of time by the prefetcher (:mod:`restsync_dagster.extract.prefetch`);
@@ -145,8 +146,13 @@ class RestsyncAdapter(HTTPAdapter):
                     # Read the body inside the slot: until then the server is still sending.
                     _ = response.content
             except TRANSPORT_ERRORS:
+                self.limiter.answered(None)
                 self.stats.transport_error(resource, request.url)
                 raise
+            except BaseException:
+                self.limiter.answered(None)
+                raise
+            self.limiter.answered(response.headers)
         self.stats.status(resource, request.url, response.status_code)
         _refuse_html_success(response, resource)
         return response

@@ -15,6 +15,7 @@ from typing import Any
 
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.adapter import RestsyncAdapter
+from restsync_dagster.extract.budget import HeaderBudget
 from restsync_dagster.extract.counters import HttpStats
 from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.extract.prefetch import Prefetcher
@@ -86,7 +87,8 @@ def build_session(
 def session_for(connector: Connector, stats: HttpStats, prefetched: Any = None) -> Any:
     """The connector's HTTP session: its retries, its rate and concurrency limits, counted."""
     rate = connector.config.rate_limit
-    limiter = RequestLimiter(rate.requests_per_second, rate.max_concurrency)
+    budget = HeaderBudget(rate.reserve) if rate.from_headers else None
+    limiter = RequestLimiter(rate.requests_per_second, rate.max_concurrency, budget)
     return build_session(RetryPolicy.of(connector), stats, limiter, prefetched)
 
 

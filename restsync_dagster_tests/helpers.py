@@ -188,3 +188,13 @@ def sync_job(connector: str, instance: dg.DagsterInstance) -> dg.ExecuteInProces
 
     job = load_definitions().resolve_job_def(f"{connector}_sync")
     return job.execute_in_process(instance=instance, raise_on_error=False)
+
+
+def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str, dict[str, Any]]:
+    """The message and ``restsync/*`` metadata of a run's one failed step."""
+    (event,) = [e for e in result.all_events if e.is_step_failure]
+    data = event.step_failure_data
+    assert data is not None
+    user = data.user_failure_data
+    metadata = {k: v.value for k, v in ((user.metadata if user else None) or {}).items()}
+    return data.error.to_string() if data.error else "", metadata

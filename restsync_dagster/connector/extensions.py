@@ -1,7 +1,8 @@
 """restsync's own keys inside ``source:``, the one place that names them.
 
 ``source:`` is a dlt ``RESTAPIConfig``, kept verbatim, except for these keys that extend dlt's
-vocabulary where it has no word (a total read from a header, a response that is not JSON...).
+vocabulary where it has no word (a total read from a header, response actions that match the
+body of a 200 and retry or fail, a response that is not JSON...).
 They are checked by restsync's rules, read by the extract floor, and removed from the copy dlt
 validates and builds, so dlt never sees a key it does not know.
 """
@@ -16,6 +17,22 @@ PAGINATOR_KEYS: Mapping[str, frozenset[str]] = {
     # The header that tells the total number of records (X-Total-Count, Content-Range).
     "offset": frozenset({"total_header"}),
 }
+
+
+#: Actions a restsync response action may take (dlt's own entries only know ``ignore``).
+BODY_ACTIONS = ("retry", "fail", "ignore")
+#: The keys of a restsync response action.
+BODY_ACTION_KEYS = frozenset(
+    {"json_path", "value", "content", "action", "message_path", "status_code"}
+)
+
+
+def is_body_action(entry: Any) -> bool:
+    """Whether a ``response_actions`` entry is restsync's (it matches a JSON path, or retries or
+    fails) rather than dlt's (``status_code``/``content`` with ``action: ignore``)."""
+    return isinstance(entry, Mapping) and (
+        "json_path" in entry or "message_path" in entry or entry.get("action") in ("retry", "fail")
+    )
 
 
 def paginator_extensions(paginator: Any) -> dict[str, Any]:
@@ -52,6 +69,13 @@ def _resource_without(entry: Any) -> Any:
 
 def _endpoint_without(endpoint: Mapping[str, Any]) -> dict[str, Any]:
     copied = dict(endpoint)
+    actions = copied.get("response_actions")
+    if isinstance(actions, list) and any(is_body_action(a) for a in actions):
+        kept = [a for a in actions if not is_body_action(a)]
+        if kept:
+            copied["response_actions"] = kept
+        else:
+            del copied["response_actions"]
     paginator = copied.get("paginator")
     extra = paginator_extensions(paginator)
     if extra and isinstance(paginator, Mapping):

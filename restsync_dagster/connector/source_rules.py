@@ -17,7 +17,12 @@ import typing
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from restsync_dagster.connector.extensions import PAGINATOR_KEYS
+from restsync_dagster.connector.extensions import (
+    BODY_ACTION_KEYS,
+    BODY_ACTIONS,
+    PAGINATOR_KEYS,
+    is_body_action,
+)
 from restsync_dagster.connector.messages import did_you_mean
 from restsync_dagster.connector.problems import Problem
 
@@ -50,6 +55,49 @@ def auth_and_paginator_problems(label: str, source: Mapping[str, Any]) -> list[P
             problems.extend(_auth_problems(label, f"{where}.auth", block["auth"]))
         if "paginator" in block:
             problems.extend(_paginator_problems(label, f"{where}.paginator", block["paginator"]))
+        actions = block.get("response_actions")
+        for index, entry in enumerate(actions if isinstance(actions, list) else []):
+            path = f"{where}.response_actions[{index}]"
+            problems.extend(_response_action_problems(label, path, entry))
+    return problems
+
+
+def _response_action_problems(label: str, where: str, entry: Any) -> list[Problem]:
+    """dlt's entries and restsync's (:mod:`restsync_dagster.connector.extensions`) alike: a
+    known action, and for restsync's, known keys and something to match."""
+    if not isinstance(entry, Mapping):
+        return []
+    action = entry.get("action")
+    if isinstance(action, str) and action not in BODY_ACTIONS:
+        return [
+            Problem(
+                label,
+                f"{where}.action",
+                f"unknown action {action!r}"
+                f"{did_you_mean(action, BODY_ACTIONS)}; one of: {', '.join(BODY_ACTIONS)}",
+            )
+        ]
+    if not is_body_action(entry):
+        return []
+    problems = [
+        Problem(
+            label,
+            f"{where}.{key}",
+            f"unknown key{did_you_mean(str(key), BODY_ACTION_KEYS)}; "
+            f"allowed: {', '.join(sorted(BODY_ACTION_KEYS))}",
+        )
+        for key in entry
+        if key not in BODY_ACTION_KEYS
+    ]
+    for key in ("json_path", "message_path", "content"):
+        if key in entry and not isinstance(entry[key], str):
+            problems.append(Problem(label, f"{where}.{key}", "must be a string"))
+    if not any(key in entry for key in ("json_path", "content", "status_code")):
+        problems.append(
+            Problem(
+                label, where, "say what to match: json_path (and value), content or status_code"
+            )
+        )
     return problems
 
 

@@ -37,7 +37,7 @@ from restsync_dagster.demo_api.data import (
     database_records,
     database_records_schema,
 )
-from restsync_dagster.demo_api.hostile import MISBEHAVIOURS, RawBody, misbehaving
+from restsync_dagster.demo_api.hostile import BUSY_TIMES, MISBEHAVIOURS, RawBody, misbehaving
 from restsync_dagster.demo_api.ratelimit import WindowBudget
 from restsync_dagster.demo_api.shapes import SHAPES, shaped
 
@@ -118,6 +118,8 @@ class _State:
         self.outage_until = self.started + config.outage_seconds
         self.rng = random.Random(config.seed)
         self.consecutive_faults: Counter[str] = Counter()
+        #: ``busy_twice`` answers given per request (path and parameters).
+        self.busy: Counter[str] = Counter()
         self.log: deque[SeenRequest] = deque(maxlen=200_000)
         self.status_counts: Counter[int] = Counter()
         self.in_flight = 0
@@ -261,6 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
             total = len(ids)
             rows = [current.record(i) for i in ids[offset : offset + limit]]
             broken = cfg.misbehave.get(path)
+            if broken is not None and broken[0] == "busy_twice":
+                state.busy[request_key] += 1
+                if state.busy[request_key] > BUSY_TIMES:
+                    broken = None  # asked often enough: the real page
             if broken is not None and offset >= broken[1]:
                 first_page = [current.record(i) for i in ids[0:limit]]
                 return misbehaving(broken[0], rows, total, first_page)

@@ -15,6 +15,7 @@ from typing import Any
 
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.adapter import RestsyncAdapter
+from restsync_dagster.extract.body_actions import retry_on_body
 from restsync_dagster.extract.budget import HeaderBudget
 from restsync_dagster.extract.counters import HttpStats
 from restsync_dagster.extract.limiter import RequestLimiter
@@ -72,6 +73,7 @@ def build_session(
         request_backoff_factor=policy.backoff_factor,
         request_max_retry_delay=policy.max_delay_seconds,
         respect_retry_after_header=True,
+        retry_condition=retry_on_body,  # a 200 whose body asks for a retry (body_actions.py)
     )
     session = client.session
     adapter = RestsyncAdapter(

@@ -21,6 +21,7 @@ from restsync_dagster.connector.resources import resolve_resources
 from restsync_dagster.connector.rules import resolve_callables
 from restsync_dagster.connector.templates import render_tree
 from restsync_dagster.extract.arrow import ArrowPages
+from restsync_dagster.extract.body_actions import install_body_actions
 from restsync_dagster.extract.pages import install_page_checks, resource_entries
 from restsync_dagster.extract.prefetch import Prefetcher
 from restsync_dagster.extract.transport import check_transport
@@ -82,6 +83,8 @@ def build_source(
     resources = resolve_resources(config)
     arrow = arrow_steps(connector, resources)
     install_page_checks(config, resources, max_pages, on_page, prefetcher)
+    for entry in resource_entries(config):
+        install_body_actions(entry["name"], entry["endpoint"])
     _type_text_cursors(config, arrow)
     source = rest_api_source(
         without_extensions(config),  # type: ignore[arg-type]

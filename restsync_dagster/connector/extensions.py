@@ -19,6 +19,9 @@ PAGINATOR_KEYS: Mapping[str, frozenset[str]] = {
 }
 
 
+#: Endpoint keys restsync adds: how the body holds the records (extract/formats.py).
+ENDPOINT_KEYS = frozenset({"response_format"})
+RESPONSE_FORMATS = ("json", "jsonl", "csv")
 #: Actions a restsync response action may take (dlt's own entries only know ``ignore``).
 BODY_ACTIONS = ("retry", "fail", "ignore")
 #: The keys of a restsync response action.
@@ -68,7 +71,7 @@ def _resource_without(entry: Any) -> Any:
 
 
 def _endpoint_without(endpoint: Mapping[str, Any]) -> dict[str, Any]:
-    copied = dict(endpoint)
+    copied = {k: v for k, v in endpoint.items() if k not in ENDPOINT_KEYS}
     actions = copied.get("response_actions")
     if isinstance(actions, list) and any(is_body_action(a) for a in actions):
         kept = [a for a in actions if not is_body_action(a)]

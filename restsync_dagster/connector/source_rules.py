@@ -21,6 +21,7 @@ from restsync_dagster.connector.extensions import (
     BODY_ACTION_KEYS,
     BODY_ACTIONS,
     PAGINATOR_KEYS,
+    RESPONSE_FORMATS,
     is_body_action,
 )
 from restsync_dagster.connector.messages import did_you_mean
@@ -55,6 +56,24 @@ def auth_and_paginator_problems(label: str, source: Mapping[str, Any]) -> list[P
             problems.extend(_auth_problems(label, f"{where}.auth", block["auth"]))
         if "paginator" in block:
             problems.extend(_paginator_problems(label, f"{where}.paginator", block["paginator"]))
+        body_format = block.get("response_format")
+        if body_format is not None and where == "source.client":
+            problems.append(
+                Problem(
+                    label,
+                    f"{where}.response_format",
+                    "belongs in an endpoint (or in resource_defaults.endpoint)",
+                )
+            )
+        elif body_format is not None and body_format not in RESPONSE_FORMATS:
+            problems.append(
+                Problem(
+                    label,
+                    f"{where}.response_format",
+                    f"{body_format!r} is not one of "
+                    f"{', '.join(RESPONSE_FORMATS)}{did_you_mean(str(body_format), RESPONSE_FORMATS)}",
+                )
+            )
         actions = block.get("response_actions")
         for index, entry in enumerate(actions if isinstance(actions, list) else []):
             path = f"{where}.response_actions[{index}]"

@@ -39,7 +39,7 @@ from restsync_dagster.demo_api.data import (
 )
 from restsync_dagster.demo_api.hostile import BUSY_TIMES, MISBEHAVIOURS, RawBody, misbehaving
 from restsync_dagster.demo_api.ratelimit import WindowBudget
-from restsync_dagster.demo_api.shapes import SHAPES, shaped
+from restsync_dagster.demo_api.shapes import CSV_MISBEHAVIOURS, SHAPES, shaped
 
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
@@ -268,6 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if state.busy[request_key] > BUSY_TIMES:
                     broken = None  # asked often enough: the real page
             if broken is not None and offset >= broken[1]:
+                if broken[0] in CSV_MISBEHAVIOURS:
+                    return shaped(segments[1], rows, total, offset, broken[0])
                 first_page = [current.record(i) for i in ids[0:limit]]
                 return misbehaving(broken[0], rows, total, first_page)
         return shaped(segments[1], rows, total, offset)
@@ -307,7 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"outage_seconds": seconds}, {})
         elif path == "/_demo/misbehave" and method == "POST":
             mode = params.get("mode", "none")
-            if mode != "none" and mode not in MISBEHAVIOURS:
+            if mode != "none" and mode not in (*MISBEHAVIOURS, *CSV_MISBEHAVIOURS):
                 self._send(400, {"error": f"mode must be one of {MISBEHAVIOURS} or none"}, {})
                 return
             self.server.misbehave(params.get("path", ""), mode, int(params.get("from_offset", "0")))
@@ -515,7 +517,7 @@ class DemoApi:
     def misbehave(self, path: str, mode: str, from_offset: int = 0) -> None:
         """Answer requests of ``path`` at ``offset >= from_offset`` in a broken way (``mode`` is one
         of :data:`MISBEHAVIOURS`, or ``none`` to heal)."""
-        if mode != "none" and mode not in MISBEHAVIOURS:
+        if mode != "none" and mode not in (*MISBEHAVIOURS, *CSV_MISBEHAVIOURS):
             raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")
         self._require_server().misbehave(path, mode, from_offset)
 

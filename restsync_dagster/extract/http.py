@@ -10,6 +10,7 @@ handed to ``rest_api_source`` as ``client.session``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,7 @@ def build_session(
     stats: HttpStats | None = None,
     limiter: RequestLimiter | None = None,
     prefetched: Any = None,
+    formats: Mapping[str, str] | None = None,
 ) -> Any:
     """A ``requests`` session that retries like ``policy`` says and counts what it did.
 
@@ -59,6 +61,7 @@ def build_session(
         limiter: The connector's rate and concurrency limits, held by every attempt.
         prefetched: A :class:`~restsync_dagster.extract.prefetch.Prefetcher` whose answers are
             served to the requests they were fetched for.
+        formats: Resource -> its endpoint's ``response_format`` (``json`` when absent).
 
     Returns:
         A dlt ``Session`` (``raise_for_status=False``: dlt's REST client raises itself).
@@ -80,6 +83,7 @@ def build_session(
         stats if stats is not None else HttpStats(),
         limiter if limiter is not None else RequestLimiter(max_concurrency=64),
         prefetched,
+        formats=formats,
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -91,7 +95,12 @@ def session_for(connector: Connector, stats: HttpStats, prefetched: Any = None) 
     rate = connector.config.rate_limit
     budget = HeaderBudget(rate.reserve) if rate.from_headers else None
     limiter = RequestLimiter(rate.requests_per_second, rate.max_concurrency, budget)
-    return build_session(RetryPolicy.of(connector), stats, limiter, prefetched)
+    formats = {
+        r.name: str(r.endpoint["response_format"])
+        for r in connector.resources
+        if r.endpoint.get("response_format")
+    }
+    return build_session(RetryPolicy.of(connector), stats, limiter, prefetched, formats)
 
 
 def prefetcher_for(session: Any, workers: int) -> Prefetcher | None:

@@ -3,8 +3,8 @@
 :class:`ContractCheckingPaginator` wraps the paginator dlt builds from the file and, before dlt
 moves on, refuses pages that would silently lose or duplicate data: a missing or non-list data
 selector, records without their primary key, a primary key twice in one page, a ``total`` that
-contradicts the records served (in either direction), and the same page served again (a server
-that would otherwise be paged forever). Each refusal is a :class:`ResponseContractError` naming
+contradicts the records served (in either direction), the same page served again (a server
+that would otherwise be paged forever), and a CSV header that changes between pages. Each refusal is a :class:`ResponseContractError` naming
 the resource, the page's offset and the redacted URL. It can also stop after N pages (previews).
 
 Each resource gets one, always: where the file declares no paginator, it detects one on the first
@@ -65,6 +65,8 @@ class ContractCheckingPaginator(BasePaginator):
         self.pages = 0
         self._last_digest: bytes | None = None
         self._total: int | None = None
+        #: The first CSV page's header row; later pages must have the same.
+        self._csv_header: tuple[str, ...] = ()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ContractCheckingPaginator:
         # dlt copies a paginator for every request sequence (each parent row of a child
@@ -81,6 +83,7 @@ class ContractCheckingPaginator(BasePaginator):
         self.pages = 0
         self._last_digest = None
         self._total = None
+        self._csv_header = ()
         self._has_next_page = True if self.inner is None else self.inner.has_next_page
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
@@ -93,6 +96,14 @@ class ContractCheckingPaginator(BasePaginator):
 
         if contract.data_selector and (data is None or len(data) <= 1):
             _check_selector(response, contract.data_selector, refuse)
+        header = getattr(response, "csv_header", ())
+        if header:
+            if self._csv_header and header != self._csv_header:
+                raise refuse(
+                    f"the CSV header changed between pages: {', '.join(self._csv_header)} became "
+                    f"{', '.join(header)}"
+                )
+            self._csv_header = header
         if data:
             digest = hashlib.blake2b(response.content, digest_size=16).digest()
             if digest == self._last_digest:

@@ -20,7 +20,9 @@ PAGINATOR_KEYS: Mapping[str, frozenset[str]] = {
 
 
 #: Endpoint keys restsync adds: how the body holds the records (extract/formats.py).
-ENDPOINT_KEYS = frozenset({"response_format"})
+ENDPOINT_KEYS = frozenset({"response_format", "graphql"})
+#: The keys of an endpoint's ``graphql`` block (extract/graphql.py).
+GRAPHQL_KEYS = frozenset({"query", "variables", "connection"})
 RESPONSE_FORMATS = ("json", "jsonl", "csv")
 #: Actions a restsync response action may take (dlt's own entries only know ``ignore``).
 BODY_ACTIONS = ("retry", "fail", "ignore")
@@ -28,6 +30,12 @@ BODY_ACTIONS = ("retry", "fail", "ignore")
 BODY_ACTION_KEYS = frozenset(
     {"json_path", "value", "content", "action", "message_path", "status_code"}
 )
+
+
+def is_verbatim(keys: tuple[str | int, ...]) -> bool:
+    """Whether the string at ``keys`` is sent as written: a GraphQL query, made of braces, is
+    neither a ``{{ env.NAME }}`` template nor a dlt placeholder."""
+    return keys[-2:] == ("graphql", "query")
 
 
 def is_body_action(entry: Any) -> bool:

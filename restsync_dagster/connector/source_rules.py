@@ -20,6 +20,7 @@ from typing import Any
 from restsync_dagster.connector.extensions import (
     BODY_ACTION_KEYS,
     BODY_ACTIONS,
+    GRAPHQL_KEYS,
     PAGINATOR_KEYS,
     RESPONSE_FORMATS,
     is_body_action,
@@ -74,10 +75,42 @@ def auth_and_paginator_problems(label: str, source: Mapping[str, Any]) -> list[P
                     f"{', '.join(RESPONSE_FORMATS)}{did_you_mean(str(body_format), RESPONSE_FORMATS)}",
                 )
             )
+        if "graphql" in block:
+            problems.extend(_graphql_problems(label, f"{where}.graphql", block))
         actions = block.get("response_actions")
         for index, entry in enumerate(actions if isinstance(actions, list) else []):
             path = f"{where}.response_actions[{index}]"
             problems.extend(_response_action_problems(label, path, entry))
+    return problems
+
+
+def _graphql_problems(label: str, where: str, endpoint: Mapping[str, Any]) -> list[Problem]:
+    block = endpoint["graphql"]
+    if not isinstance(block, Mapping):
+        return [Problem(label, where, "write {query: ..., connection: ..., variables: {...}}")]
+    problems = [
+        Problem(
+            label,
+            f"{where}.{key}",
+            f"unknown key{did_you_mean(str(key), GRAPHQL_KEYS)}; "
+            f"allowed: {', '.join(sorted(GRAPHQL_KEYS))}",
+        )
+        for key in block
+        if key not in GRAPHQL_KEYS
+    ]
+    for key in ("query", "connection"):
+        if not isinstance(block.get(key), str) or not block.get(key):
+            problems.append(Problem(label, f"{where}.{key}", "is required (a string)"))
+    if not isinstance(block.get("variables", {}), Mapping):
+        problems.append(Problem(label, f"{where}.variables", "must be a mapping"))
+    if "paginator" in endpoint:
+        problems.append(
+            Problem(
+                label,
+                f"{where[: -len('.graphql')]}.paginator",
+                "a graphql endpoint pages by its connection's pageInfo: drop the paginator",
+            )
+        )
     return problems
 
 

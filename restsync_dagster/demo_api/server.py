@@ -7,7 +7,8 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
   ``{"data": [...], "total": N}``; ``limit`` defaults to 100 and is capped by ``max_page_size``;
 * a wrong or missing ``api_key`` answers ``401`` with a JSON error body;
 * ``GET /database/v1/databases/{id}/records`` serves each database's records;
-* the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`.
+* the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`, and
+  as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`.
 
 Switches for testing failure handling: latency per request, a fault rate with chosen statuses and
 ``Retry-After``, and an outage window (every request answers 503 for the first N seconds, or from
@@ -37,6 +38,7 @@ from restsync_dagster.demo_api.data import (
     database_records,
     database_records_schema,
 )
+from restsync_dagster.demo_api.graphql import GRAPHQL_MISBEHAVIOURS, connection
 from restsync_dagster.demo_api.hostile import BUSY_TIMES, MISBEHAVIOURS, RawBody, misbehaving
 from restsync_dagster.demo_api.ratelimit import WindowBudget
 from restsync_dagster.demo_api.shapes import CSV_MISBEHAVIOURS, SHAPES, shaped
@@ -220,6 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
         if cfg.latency_ms > 0:
             time.sleep(cfg.latency_ms / 1000)
         segments = [s for s in path.split("/") if s]
+        if len(segments) == 3 and segments[0] in VERTICALS and segments[1] == "graphql":
+            return self._graphql(method, segments[0], segments[2], path, params)
         if len(segments) < 3 or segments[0] not in VERTICALS or segments[1] not in SHAPES:
             return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
         vertical = segments[0]
@@ -274,6 +278,26 @@ class _Handler(BaseHTTPRequestHandler):
                 return misbehaving(broken[0], rows, total, first_page)
         return shaped(segments[1], rows, total, offset)
 
+    def _graphql(
+        self, method: str, vertical: str, name: str, path: str, params: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        state = self.server.state
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if method != "POST":
+            return 405, {"errors": [{"message": "GraphQL takes POST"}]}, {}
+        if params.get("api_key") != state.config.api_key(vertical):
+            return 401, {"errors": [{"message": "invalid or missing api_key"}]}, {}
+        if name not in VERTICALS[vertical]:
+            return 404, {"errors": [{"message": f"no collection {name!r}"}]}, {}
+
+        def page(offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+            ids = state.collections[(vertical, name)].ids(None, None)
+            current = state.collections[(vertical, name)]
+            return [current.record(i) for i in ids[offset : offset + limit]], len(ids)
+
+        with state.lock:
+            return connection(name, body, page, state.config.misbehave.get(path))
+
     def _database(
         self, raw_id: str, what: str, offset: int, limit: int
     ) -> tuple[int, Any, dict[str, str]]:
@@ -309,7 +333,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"outage_seconds": seconds}, {})
         elif path == "/_demo/misbehave" and method == "POST":
             mode = params.get("mode", "none")
-            if mode != "none" and mode not in (*MISBEHAVIOURS, *CSV_MISBEHAVIOURS):
+            if mode != "none" and mode not in (
+                *MISBEHAVIOURS,
+                *CSV_MISBEHAVIOURS,
+                *GRAPHQL_MISBEHAVIOURS,
+            ):
                 self._send(400, {"error": f"mode must be one of {MISBEHAVIOURS} or none"}, {})
                 return
             self.server.misbehave(params.get("path", ""), mode, int(params.get("from_offset", "0")))
@@ -517,7 +545,11 @@ class DemoApi:
     def misbehave(self, path: str, mode: str, from_offset: int = 0) -> None:
         """Answer requests of ``path`` at ``offset >= from_offset`` in a broken way (``mode`` is one
         of :data:`MISBEHAVIOURS`, or ``none`` to heal)."""
-        if mode != "none" and mode not in (*MISBEHAVIOURS, *CSV_MISBEHAVIOURS):
+        if mode != "none" and mode not in (
+            *MISBEHAVIOURS,
+            *CSV_MISBEHAVIOURS,
+            *GRAPHQL_MISBEHAVIOURS,
+        ):
             raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")
         self._require_server().misbehave(path, mode, from_offset)
 

@@ -22,6 +22,7 @@ from restsync_dagster.connector.rules import resolve_callables
 from restsync_dagster.connector.templates import render_tree
 from restsync_dagster.extract.arrow import ArrowPages
 from restsync_dagster.extract.body_actions import install_body_actions
+from restsync_dagster.extract.graphql import expand_graphql
 from restsync_dagster.extract.pages import install_page_checks, resource_entries
 from restsync_dagster.extract.prefetch import Prefetcher
 from restsync_dagster.extract.transport import check_transport
@@ -80,6 +81,9 @@ def build_source(
         apply_column_hints(config, discover_columns(connector, config, session))
     if window is not None:
         bound_incremental(config, window)
+    for entry in resource_entries(config):
+        if isinstance(entry.get("endpoint"), dict):
+            expand_graphql(entry["endpoint"])
     resources = resolve_resources(config)
     arrow = arrow_steps(connector, resources)
     install_page_checks(config, resources, max_pages, on_page, prefetcher)

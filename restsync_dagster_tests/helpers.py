@@ -162,3 +162,49 @@ def same_value(stored: Any, served: Any) -> bool:
     if isinstance(served, float) and not isinstance(served, bool):
         return abs(float(stored) - served) < 1e-9
     return bool(stored == served)
+
+
+def files_holding(root: Path, secret: str) -> list[str]:
+    """Files under ``root`` that hold ``secret`` (as is or URL-quoted), relative to ``root``."""
+    if not root.exists():
+        return []
+    needles = {secret.encode(), quote(secret, safe="").encode()}
+    return [
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and any(n in path.read_bytes() for n in needles)
+    ]
+
+
+SHAPE_SECRET = "shape-secret-7d1c9e0b"
+
+
+def use_connector(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, api: DemoApi, name: str, text: str
+) -> None:
+    """Make ``text`` the only connector (file ``<name>.yaml`` in ``directory``), pointed at
+    ``api`` through ``<NAME>_BASE_URL`` with the key :data:`SHAPE_SECRET` in ``<NAME>_API_KEY``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.yaml").write_text(text)
+    monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(directory))
+    monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
+    monkeypatch.setenv(f"{name.upper()}_BASE_URL", api.url())
+    monkeypatch.setenv(f"{name.upper()}_API_KEY", SHAPE_SECRET)
+
+
+def sync_job(connector: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """Run ``<connector>_sync`` in process, as ``restsync sync`` does, on ``instance``."""
+    from restsync_dagster.definitions import load_definitions
+
+    job = load_definitions().resolve_job_def(f"{connector}_sync")
+    return job.execute_in_process(instance=instance, raise_on_error=False)
+
+
+def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str, dict[str, Any]]:
+    """The message and ``restsync/*`` metadata of a run's one failed step."""
+    (event,) = [e for e in result.all_events if e.is_step_failure]
+    data = event.step_failure_data
+    assert data is not None
+    user = data.user_failure_data
+    metadata = {k: v.value for k, v in ((user.metadata if user else None) or {}).items()}
+    return data.error.to_string() if data.error else "", metadata

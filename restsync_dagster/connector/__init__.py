@@ -1,7 +1,9 @@
 """Floor 3: a connector file becomes a validated :class:`Connector`. Pure: no Dagster, no network.
 
-``load`` reads files; ``model`` types the project's keys; ``rules`` checks what types cannot and
-``messages`` words it; ``templates`` parses ``{{ env.NAME }}``; ``resources`` merges each resource
+``load`` reads files (``locations`` finds each key's line); ``model`` types the project's keys
+(``cron`` words a wrong cron field); ``rules`` checks what types cannot, with ``source_rules``
+(auth, paginators), ``parents`` (resolve) and ``dry_build`` (dlt builds the resources offline),
+and ``messages`` words it; ``extensions`` names restsync's own keys inside ``source:``; ``templates`` parses ``{{ env.NAME }}``; ``resources`` merges each resource
 with ``resource_defaults`` once; ``tree`` walks nested values.
 """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -14,6 +14,16 @@ from pydantic import BaseModel, ValidationError
 from restsync_dagster.connector.model import ConnectorConfig
 from restsync_dagster.connector.problems import Problem
 from restsync_dagster.connector.tree import key_path
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the nearest of ``choices``, or nothing. Words swapped
+    around ``_`` count as nearest (``link_header`` -> ``header_link``)."""
+    options = [str(c) for c in choices]
+    words = sorted(str(value).lower().split("_"))
+    swapped = [c for c in options if sorted(c.lower().split("_")) == words and c != value]
+    guess = swapped or difflib.get_close_matches(str(value), options, n=1)
+    return f" (did you mean {guess[0]!r}?)" if guess else ""
 
 
 def dlt_message(exc: Any) -> tuple[str, str]:
@@ -33,7 +43,17 @@ def dlt_message(exc: Any) -> tuple[str, str]:
         hint = f" (did you mean {guess[0]!r}?)" if guess else ""
         listing = f"; allowed: {', '.join(sorted(allowed))}" if allowed else ""
         return f"{path}.{keys[0] if keys else '?'}", f"unknown key{hint}{listing}"
+    missing = re.search(r"missing required fields `?\{(.*?)\}", deepest.msg) or re.search(
+        r"required fields are missing `?\{(.*?)\}", deepest.msg
+    )
+    if missing:
+        names = re.findall(r"'([^']*)'", missing.group(1))
+        return (f"{path}.{names[0]}" if names else path), "is required"
     message = re.sub(r"\s+", " ", deepest.msg.replace("`", "'")).strip()
+    choice = re.search(r"field '[^=']*=(.*)' is not one of: \[(.*)\]", message)
+    if choice:
+        value, allowed = choice.group(1), re.findall(r"'([^']*)'", choice.group(2))
+        return path, (f"{value!r} is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}")
     return path, f"{message} (dlt rest_api validation)"
 
 

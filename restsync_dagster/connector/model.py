@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from restsync_dagster.connector.cron import cron_problem
+
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESOURCE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
 DEFAULT_RETRY_STATUSES: tuple[int, ...] = (429, 500, 502, 503, 504)
@@ -63,7 +65,10 @@ class ScheduleConfig(_Strict):
     def _valid_cron(cls, value: str) -> str:
         from croniter import croniter
 
-        if not croniter.is_valid(value) or len(value.split()) != 5:
+        problem = cron_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        if not croniter.is_valid(value):
             raise ValueError(f"{value!r} is not a 5-field cron expression such as '0 * * * *'")
         return value
 
@@ -187,6 +192,11 @@ class RateLimitConfig(_Strict):
     #: At most this many requests in flight at once; above 1, offset pages are fetched
     #: concurrently once the first page has told the total.
     max_concurrency: int = Field(1, ge=1, le=64)
+    #: Slow down before the API answers 429: spend the budget its rate-limit headers tell
+    #: (``X-RateLimit-Remaining``/``-Reset``, IETF ``RateLimit``/``RateLimit-Policy``).
+    from_headers: bool = False
+    #: With ``from_headers``: requests of the budget to leave unspent (for other clients).
+    reserve: int = Field(0, ge=0, le=100_000)
 
 
 SchemaContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]

@@ -15,11 +15,14 @@ class Problem:
     file: str
     key_path: str
     message: str
+    #: The 1-based line of the key in the file, when the YAML node is known.
+    line: int | None = None
 
     def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
         if self.key_path:
-            return f"{self.file}: {self.key_path}: {self.message}"
-        return f"{self.file}: {self.message}"
+            return f"{where}: {self.key_path}: {self.message}"
+        return f"{where}: {self.message}"
 
 
 class ConnectorFileError(ConfigurationError):

@@ -14,10 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from restsync_dagster.connector.connector import EnvVarUse
+from restsync_dagster.connector.dry_build import dry_build_problems
+from restsync_dagster.connector.extensions import without_extensions
 from restsync_dagster.connector.messages import dlt_message
 from restsync_dagster.connector.model import RESOURCE_NAME_PATTERN, ConnectorConfig
+from restsync_dagster.connector.parents import parent_problems
 from restsync_dagster.connector.problems import Problem
 from restsync_dagster.connector.resources import resolve_resources
+from restsync_dagster.connector.source_rules import auth_and_paginator_problems
 from restsync_dagster.connector.templates import EnvRef, TemplateError, find_refs, has_refs
 from restsync_dagster.connector.tree import Keys, key_path, leaves, map_leaves, nearest_key
 from restsync_dagster.failures.redaction import is_credential_name
@@ -73,7 +77,9 @@ def cross_problems(label: str, spec: ConnectorConfig) -> list[Problem]:
 # Rules on ``source:``
 
 
-def source_problems(label: str, source: dict[str, Any]) -> tuple[list[Problem], list[EnvVarUse]]:
+def source_problems(
+    label: str, source: dict[str, Any], *, dry_build: bool = True
+) -> tuple[list[Problem], list[EnvVarUse]]:
     problems: list[Problem] = []
 
     def problem(path: str, message: str) -> None:
@@ -81,6 +87,8 @@ def source_problems(label: str, source: dict[str, Any]) -> tuple[list[Problem], 
 
     refs: dict[str, list[tuple[str, EnvRef, bool]]] = {}
     for where, leaf_secret, value in _leaves_with_secrecy(source, "source"):
+        if where.endswith(".graphql.query"):
+            continue  # sent as written (connector/extensions.py)
         if isinstance(value, str) and ("{{" in value or "}}" in value):
             try:
                 found = find_refs(value)
@@ -122,7 +130,7 @@ def source_problems(label: str, source: dict[str, Any]) -> tuple[list[Problem], 
             )
         )
     if not problems:
-        problems.extend(_dlt_problems(label, source))
+        problems.extend(_dlt_problems(label, source, dry_build))
     return problems, env_vars
 
 
@@ -242,8 +250,9 @@ def resolve_callables(source: dict[str, Any]) -> tuple[dict[str, Any], list[tupl
     return map_leaves(source, imported), errors
 
 
-def _dlt_problems(label: str, source: dict[str, Any]) -> list[Problem]:
-    """Run dlt's own validation of a ``RESTAPIConfig`` and word its first complaint for people."""
+def _dlt_problems(label: str, source: dict[str, Any], dry_build: bool = True) -> list[Problem]:
+    """What dlt would refuse, worded for people: the build-time rules, dlt's own validation of a
+    ``RESTAPIConfig`` (its first complaint), then a build of the real resources offline."""
     from dlt.common.exceptions import DictValidationException
     from dlt.common.validation import validate_dict
     from dlt.sources.rest_api.typing import RESTAPIConfig
@@ -251,10 +260,17 @@ def _dlt_problems(label: str, source: dict[str, Any]) -> list[Problem]:
     resolved, errors = resolve_callables(source)
     if errors:
         return [Problem(label, path, message) for path, message in errors]
+    problems = auth_and_paginator_problems(label, resolved)
+    if problems:
+        return problems
+    for_dlt = without_extensions(resolved)
     # Only reached once every credential is an {{ env.NAME }} reference: no value to mask.
     try:
-        validate_dict(RESTAPIConfig, resolved, path=".")
+        validate_dict(RESTAPIConfig, for_dlt, path=".")
     except DictValidationException as exc:
         path, message = dlt_message(exc)
         return [Problem(label, path, message)]
-    return []
+    problems = parent_problems(label, resolved)
+    if problems or not dry_build:
+        return problems
+    return dry_build_problems(label, for_dlt)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from restsync_dagster.connector.extensions import is_verbatim
 from restsync_dagster.connector.tree import map_leaves
 from restsync_dagster.failures.errors import MissingEnvVarError, TemplateError
 
@@ -102,8 +103,13 @@ def render(text: str, env: Mapping[str, str]) -> str:
 
 
 def render_tree(value: Any, env: Mapping[str, str]) -> Any:
-    """:func:`render` every string inside nested dicts and lists; other values are kept."""
+    """:func:`render` every string inside nested dicts and lists; other values, and strings
+    sent as written (a GraphQL query), are kept."""
     return map_leaves(
         value,
-        lambda _keys, leaf: render(leaf, env) if isinstance(leaf, str) and "{{" in leaf else leaf,
+        lambda keys, leaf: (
+            render(leaf, env)
+            if isinstance(leaf, str) and "{{" in leaf and not is_verbatim(keys)
+            else leaf
+        ),
     )

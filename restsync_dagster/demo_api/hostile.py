@@ -24,7 +24,12 @@ MISBEHAVIOURS = (
     "same_page",       # every offset gets the first page: a paginator without total loops
     "stall",           # half the body, then silence for 30 s
     "huge",            # 100 KB of text in every record: a 10 MB page of 100 records
+    "busy_twice",      # 200 {"error": {"code": "BUSY"...}} twice per page, then the real page
+    "api_error",       # 200 with the page's records and {"error": {"code": "QUOTA", "message"}}
+    "notice",          # 200, no records, and a notice: "maintenance window: no results"
 )  # fmt: skip
+#: How often ``busy_twice`` answers BUSY for each page before the real answer.
+BUSY_TIMES = 2
 STALL_SECONDS = 30.0
 
 
@@ -71,6 +76,16 @@ def misbehaving(
         "same_page": lambda: {"data": first_page, "total": total},
         "stall": lambda: _raw(encoded, stall_seconds=STALL_SECONDS),
         "huge": lambda: {"data": [{**r, "blob": "x" * 100_000} for r in rows], "total": total},
+        "busy_twice": lambda: {
+            "data": [],
+            "error": {"code": "BUSY", "message": "the report is being computed, ask again"},
+        },
+        "api_error": lambda: {
+            "data": rows,
+            "total": total,
+            "error": {"code": "QUOTA", "message": "monthly quota exceeded for account acct-42"},
+        },
+        "notice": lambda: {"data": [], "total": total, "notice": "maintenance window: no results"},
     }
     if mode not in answers:
         raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")

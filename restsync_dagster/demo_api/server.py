@@ -6,11 +6,14 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
 * ``GET /<vertical>/v1/<collection>?api_key=KEY&offset=O&limit=L`` answers
   ``{"data": [...], "total": N}``; ``limit`` defaults to 100 and is capped by ``max_page_size``;
 * a wrong or missing ``api_key`` answers ``401`` with a JSON error body;
-* ``GET /database/v1/databases/{id}/records`` serves each database's records.
+* ``GET /database/v1/databases/{id}/records`` serves each database's records;
+* the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`, and
+  as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`.
 
 Switches for testing failure handling: latency per request, a fault rate with chosen statuses and
 ``Retry-After``, and an outage window (every request answers 503 for the first N seconds, or from
-``POST /_demo/outage?seconds=N`` on). ``GET /_demo/requests`` and ``GET /_demo/stats`` expose what the
+``POST /_demo/outage?seconds=N`` on), and a request budget per window with rate-limit headers
+(:mod:`restsync_dagster.demo_api.ratelimit`). ``GET /_demo/requests`` and ``GET /_demo/stats`` expose what the
 server saw, with the key removed. It is a real HTTP/1.1 server with keep-alive; Nagle's algorithm is
 off, or Python's ``http.server`` stalls ~40 ms per keep-alive request.
 """
@@ -35,8 +38,11 @@ from restsync_dagster.demo_api.data import (
     database_records,
     database_records_schema,
 )
-from restsync_dagster.demo_api.hostile import MISBEHAVIOURS, RawBody, misbehaving
+from restsync_dagster.demo_api.graphql import GRAPHQL_MISBEHAVIOURS, connection
+from restsync_dagster.demo_api.hostile import BUSY_TIMES, MISBEHAVIOURS, RawBody, misbehaving
 from restsync_dagster.demo_api.openapi import openapi_response
+from restsync_dagster.demo_api.ratelimit import WindowBudget
+from restsync_dagster.demo_api.shapes import CSV_MISBEHAVIOURS, SHAPES, shaped
 
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
@@ -71,6 +77,10 @@ class DemoApiConfig:
     max_page_size: int = 1000
     #: Broken answers for testing: request path -> (mode, first offset affected); see MISBEHAVIOURS.
     misbehave: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: A request budget per window, 429 beyond it (see :mod:`restsync_dagster.demo_api.ratelimit`).
+    rate_limit: int | None = None
+    rate_window_seconds: float = 1.0
+    rate_headers: str = "x"
     verbose: bool = False
 
     def count(self, vertical: str, collection: str) -> int:
@@ -111,10 +121,17 @@ class _State:
         self.outage_until = self.started + config.outage_seconds
         self.rng = random.Random(config.seed)
         self.consecutive_faults: Counter[str] = Counter()
+        #: ``busy_twice`` answers given per request (path and parameters).
+        self.busy: Counter[str] = Counter()
         self.log: deque[SeenRequest] = deque(maxlen=200_000)
         self.status_counts: Counter[int] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.budget = (
+            WindowBudget(config.rate_limit, config.rate_window_seconds, config.rate_headers)
+            if config.rate_limit
+            else None
+        )
         self.collections = {
             (vertical, name): Collection(shape, config.seed, config.count(vertical, name))
             for vertical, shapes in VERTICALS.items()
@@ -190,7 +207,12 @@ class _Handler(BaseHTTPRequestHandler):
                 cfg = state.config
                 self._send(*openapi_response(parts.path, host, cfg.seed, cfg.max_page_size))
                 return
-            status, body, headers = self._api(method, parts.path, params)
+            allowed, budget_headers = state.budget.take() if state.budget else (True, {})
+            if allowed:
+                status, body, headers = self._api(method, parts.path, params)
+            else:
+                status, body, headers = 429, {"error": "rate_limited"}, {}
+            headers = {**budget_headers, **headers}
             key_present = "api_key" in params
             params.pop("api_key", None)
             state.record(SeenRequest(method, parts.path, params, status, time.time(), key_present))
@@ -206,7 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
         if cfg.latency_ms > 0:
             time.sleep(cfg.latency_ms / 1000)
         segments = [s for s in path.split("/") if s]
-        if len(segments) < 3 or segments[0] not in VERTICALS or segments[1] != "v1":
+        if len(segments) == 3 and segments[0] in VERTICALS and segments[1] == "graphql":
+            return self._graphql(method, segments[0], segments[2], path, params)
+        if len(segments) < 3 or segments[0] not in VERTICALS or segments[1] not in SHAPES:
             return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
         vertical = segments[0]
         if method != "GET":
@@ -249,10 +273,36 @@ class _Handler(BaseHTTPRequestHandler):
             total = len(ids)
             rows = [current.record(i) for i in ids[offset : offset + limit]]
             broken = cfg.misbehave.get(path)
+            if broken is not None and broken[0] == "busy_twice":
+                state.busy[request_key] += 1
+                if state.busy[request_key] > BUSY_TIMES:
+                    broken = None  # asked often enough: the real page
             if broken is not None and offset >= broken[1]:
+                if broken[0] in CSV_MISBEHAVIOURS:
+                    return shaped(segments[1], rows, total, offset, broken[0])
                 first_page = [current.record(i) for i in ids[0:limit]]
                 return misbehaving(broken[0], rows, total, first_page)
-        return 200, {"data": rows, "total": total}, {}
+        return shaped(segments[1], rows, total, offset)
+
+    def _graphql(
+        self, method: str, vertical: str, name: str, path: str, params: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        state = self.server.state
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if method != "POST":
+            return 405, {"errors": [{"message": "GraphQL takes POST"}]}, {}
+        if params.get("api_key") != state.config.api_key(vertical):
+            return 401, {"errors": [{"message": "invalid or missing api_key"}]}, {}
+        if name not in VERTICALS[vertical]:
+            return 404, {"errors": [{"message": f"no collection {name!r}"}]}, {}
+
+        def page(offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+            ids = state.collections[(vertical, name)].ids(None, None)
+            current = state.collections[(vertical, name)]
+            return [current.record(i) for i in ids[offset : offset + limit]], len(ids)
+
+        with state.lock:
+            return connection(name, body, page, state.config.misbehave.get(path))
 
     def _database(
         self, raw_id: str, what: str, offset: int, limit: int
@@ -289,7 +339,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"outage_seconds": seconds}, {})
         elif path == "/_demo/misbehave" and method == "POST":
             mode = params.get("mode", "none")
-            if mode != "none" and mode not in MISBEHAVIOURS:
+            if mode != "none" and mode not in (
+                *MISBEHAVIOURS,
+                *CSV_MISBEHAVIOURS,
+                *GRAPHQL_MISBEHAVIOURS,
+            ):
                 self._send(400, {"error": f"mode must be one of {MISBEHAVIOURS} or none"}, {})
                 return
             self.server.misbehave(params.get("path", ""), mode, int(params.get("from_offset", "0")))
@@ -319,6 +373,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, {"error": f"unknown collection {exc}"}, {})
                 return
             self._send(200, {"ok": True}, {})
+        elif path == "/_demo/ratelimit" and method == "POST":
+            limit, style = int(params.get("limit", "0")), params.get("headers", "x")
+            window = float(params.get("window", "1"))
+            try:
+                self.server.set_rate_limit(limit, window, style)
+            except ValueError as exc:
+                self._send(400, {"error": str(exc)}, {})
+                return
+            self._send(200, {"limit": limit, "window": window, "headers": style}, {})
         elif path == "/_demo/reset" and method == "POST":
             self.server.reset_log()
             self._send(200, {"ok": True}, {})
@@ -380,6 +443,11 @@ class _DemoHTTPServer(ThreadingHTTPServer):
     def start_outage(self, seconds: float) -> None:
         with self.state.lock:
             self.state.outage_until = time.monotonic() + seconds
+
+    def set_rate_limit(self, limit: int | None, window: float, style: str) -> None:
+        budget = WindowBudget(limit, window, style) if limit else None
+        with self.state.lock:
+            self.state.budget = budget
 
     def advance(self, collection: str, insert: int, update: int, hours: float) -> dict[str, Any]:
         with self.state.lock:
@@ -475,10 +543,19 @@ class DemoApi:
         """Answer 503 to every API request for the next ``seconds``."""
         self._require_server().start_outage(seconds)
 
+    def set_rate_limit(self, limit: int | None, window: float = 1.0, headers: str = "x") -> None:
+        """Allow ``limit`` requests per ``window`` seconds (429 beyond), telling the budget in the
+        ``headers`` style (see :mod:`restsync_dagster.demo_api.ratelimit`); None: no limit."""
+        self._require_server().set_rate_limit(limit, window, headers)
+
     def misbehave(self, path: str, mode: str, from_offset: int = 0) -> None:
         """Answer requests of ``path`` at ``offset >= from_offset`` in a broken way (``mode`` is one
         of :data:`MISBEHAVIOURS`, or ``none`` to heal)."""
-        if mode != "none" and mode not in MISBEHAVIOURS:
+        if mode != "none" and mode not in (
+            *MISBEHAVIOURS,
+            *CSV_MISBEHAVIOURS,
+            *GRAPHQL_MISBEHAVIOURS,
+        ):
             raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")
         self._require_server().misbehave(path, mode, from_offset)
 

@@ -3,10 +3,12 @@
 ``requests`` lets a session mount a transport adapter: restsync's wraps ``HTTPAdapter`` (a public
 seam of ``requests``) and adds, per attempt and retries included:
 
-* the connector's rate and concurrency limits (:class:`~restsync_dagster.extract.limiter.RequestLimiter`);
+* the connector's rate and concurrency limits (:class:`~restsync_dagster.extract.limiter.RequestLimiter`),
+  and the budget the API's rate-limit headers tell, when the connector honours them;
 * the counters of the resource the request belongs to (:mod:`restsync_dagster.extract.counters`),
   including retries and the seconds waited before them, measured, not assumed;
 * answers fetched ahead of time by the prefetcher (:mod:`restsync_dagster.extract.prefetch`);
+* responses in the endpoint's ``response_format`` (JSON lines, CSV: :mod:`restsync_dagster.extract.formats`);
 * responses whose ``json()`` parses once and strictly (invalid UTF-8 is refused: ``requests``
   would decode it with replacement characters), and fails with the page's URL;
 * a 2xx HTML page (a proxy or maintenance page) refused as a contract breach.
@@ -22,6 +24,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +35,7 @@ from requests.adapters import HTTPAdapter
 from requests.exceptions import ChunkedEncodingError, ConnectionError, RequestException, Timeout
 
 from restsync_dagster.extract.counters import HttpStats, resource_of
+from restsync_dagster.extract.formats import BodyFormatError, parse_records, ungzipped
 from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.failures.errors import (
     ConnectionRefused,
@@ -54,6 +58,12 @@ class StrictJsonResponse(Response):
 
     _parsed: Any
     _has_parsed = False
+    #: The endpoint's ``response_format`` (:mod:`restsync_dagster.extract.formats`).
+    body_format = "json"
+    #: The resource the request was made for, when tagged.
+    resource: str | None = None
+    #: A CSV page's header row, once parsed (the page checks compare it across pages).
+    csv_header: tuple[str, ...] = ()
 
     @property
     def content(self) -> bytes:  # type: ignore[override]
@@ -77,6 +87,9 @@ class StrictJsonResponse(Response):
         if self._has_parsed and not kwargs:
             return self._parsed
         url = redact_url(self.url or "")
+        if self.body_format != "json":
+            self._parsed, self._has_parsed = self._records(url), True
+            return self._parsed
         try:
             value = json.loads(self._strict_text(url), **kwargs)
         except UnknownCharsetError:
@@ -89,9 +102,20 @@ class StrictJsonResponse(Response):
             self._parsed, self._has_parsed = value, True
         return value
 
-    def _strict_text(self, url: str) -> str | bytes:
+    def _records(self, url: str) -> list[dict[str, Any]]:
+        """The records of a ``jsonl`` or ``csv`` body (gzip files decoded)."""
         content_type = self.headers.get("Content-Type", "")
-        declared = next(
+        try:
+            text = ungzipped(self.content, content_type).decode(self._charset() or "utf-8")
+            records, self.csv_header = parse_records(text, self.body_format)
+        except (UnicodeDecodeError, LookupError, OSError, EOFError, BodyFormatError) as exc:
+            problem = f"the {self.body_format} body cannot be read: {exc}"
+            raise ResponseContractError(self.resource or "?", url, problem) from None
+        return records
+
+    def _charset(self) -> str | None:
+        content_type = self.headers.get("Content-Type", "")
+        return next(
             (
                 p.split("=", 1)[1].strip().strip('"')
                 for p in content_type.split(";")
@@ -99,6 +123,9 @@ class StrictJsonResponse(Response):
             ),
             None,
         )
+
+    def _strict_text(self, url: str) -> str | bytes:
+        declared = self._charset()
         if declared and declared.lower().replace("-", "") not in ("utf8", "utf16", "utf32"):
             try:
                 codecs.lookup(declared)
@@ -118,8 +145,11 @@ class RestsyncAdapter(HTTPAdapter):
         prefetched: Any = None,
         pool_maxsize: int = 32,
         retries: RetryNotices | None = None,
+        formats: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(pool_connections=4, pool_maxsize=pool_maxsize)
+        #: Resource -> its endpoint's ``response_format`` (``json`` when absent).
+        self.formats: Mapping[str, str] = formats or {}
         self.stats = stats
         self.limiter = limiter
         self.retries = retries
@@ -166,11 +196,16 @@ class RestsyncAdapter(HTTPAdapter):
                     # Read the body inside the slot: until then the server is still sending.
                     _ = response.content
             except TRANSPORT_ERRORS as exc:
+                self.limiter.answered(None)
                 self.stats.transport_error(resource, request.url)
                 unreachable = unreachable_error(exc, request.url or "")
                 if unreachable is not None:
                     raise unreachable from exc  # not a requests error: dlt does not retry it
                 raise
+            except BaseException:
+                self.limiter.answered(None)
+                raise
+            self.limiter.answered(response.headers)
         self.stats.status(resource, request.url, response.status_code)
         _refuse_html_success(response, resource)
         return response
@@ -178,6 +213,10 @@ class RestsyncAdapter(HTTPAdapter):
     def build_response(self, req: PreparedRequest, resp: Any) -> Response:
         response = super().build_response(req, resp)
         response.__class__ = StrictJsonResponse
+        assert isinstance(response, StrictJsonResponse)
+        response.resource = resource_of(req)
+        if response.resource is not None:
+            response.body_format = self.formats.get(response.resource, "json")
         return response
 
 

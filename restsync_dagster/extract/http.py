@@ -10,11 +10,14 @@ handed to ``rest_api_source`` as ``client.session``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.adapter import RestsyncAdapter, RetryNotices
+from restsync_dagster.extract.body_actions import retry_on_body
+from restsync_dagster.extract.budget import HeaderBudget
 from restsync_dagster.extract.counters import HttpStats
 from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.extract.prefetch import Prefetcher
@@ -48,6 +51,7 @@ def build_session(
     stats: HttpStats | None = None,
     limiter: RequestLimiter | None = None,
     prefetched: Any = None,
+    formats: Mapping[str, str] | None = None,
 ) -> Any:
     """A ``requests`` session that retries like ``policy`` says and counts what it did.
 
@@ -57,6 +61,7 @@ def build_session(
         limiter: The connector's rate and concurrency limits, held by every attempt.
         prefetched: A :class:`~restsync_dagster.extract.prefetch.Prefetcher` whose answers are
             served to the requests they were fetched for.
+        formats: Resource -> its endpoint's ``response_format`` (``json`` when absent).
 
     Returns:
         A dlt ``Session`` (``raise_for_status=False``: dlt's REST client raises itself).
@@ -71,6 +76,7 @@ def build_session(
         request_backoff_factor=policy.backoff_factor,
         request_max_retry_delay=policy.max_delay_seconds,
         respect_retry_after_header=True,
+        retry_condition=retry_on_body,  # a 200 whose body asks for a retry (body_actions.py)
     )
     session = client.session
     adapter = RestsyncAdapter(
@@ -80,6 +86,7 @@ def build_session(
         retries=RetryNotices(
             policy.statuses, policy.max_retries, policy.backoff_factor, policy.max_delay_seconds
         ),
+        formats=formats,
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -89,8 +96,14 @@ def build_session(
 def session_for(connector: Connector, stats: HttpStats, prefetched: Any = None) -> Any:
     """The connector's HTTP session: its retries, its rate and concurrency limits, counted."""
     rate = connector.config.rate_limit
-    limiter = RequestLimiter(rate.requests_per_second, rate.max_concurrency)
-    return build_session(RetryPolicy.of(connector), stats, limiter, prefetched)
+    budget = HeaderBudget(rate.reserve) if rate.from_headers else None
+    limiter = RequestLimiter(rate.requests_per_second, rate.max_concurrency, budget)
+    formats = {
+        r.name: str(r.endpoint["response_format"])
+        for r in connector.resources
+        if r.endpoint.get("response_format")
+    }
+    return build_session(RetryPolicy.of(connector), stats, limiter, prefetched, formats)
 
 
 def prefetcher_for(session: Any, workers: int) -> Prefetcher | None:

@@ -1,4 +1,5 @@
-"""How hard a connector may press its API: requests in flight and requests per second.
+"""How hard a connector may press its API: requests in flight, requests per second, and the
+budget the API's rate-limit headers tell (:mod:`restsync_dagster.extract.budget`, when opted in).
 
 One :class:`RequestLimiter` per run, shared by every resource of the connector and held by every
 attempt (retries included), in the transport adapter (:mod:`restsync_dagster.extract.adapter`).
@@ -11,14 +12,23 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+
+from restsync_dagster.extract.budget import HeaderBudget
 
 
 class RequestLimiter:
     """At most ``max_concurrency`` requests in flight and ``requests_per_second`` in any
     one-second window (a sliding log, so bursts at a second's edge cannot double the rate)."""
 
-    def __init__(self, requests_per_second: float | None = None, max_concurrency: int = 1) -> None:
+    def __init__(
+        self,
+        requests_per_second: float | None = None,
+        max_concurrency: int = 1,
+        budget: HeaderBudget | None = None,
+    ) -> None:
+        #: The budget the API's headers tell, when the connector honours them.
+        self.budget = budget
         self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
         self._per_second = int(requests_per_second) if requests_per_second else None
         self._interval = (
@@ -29,10 +39,22 @@ class RequestLimiter:
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one in-flight slot, after waiting for the rate to allow another request."""
+        """Hold one in-flight slot, after waiting for the rate (and the API's budget) to allow
+        another request."""
         with self._slots:
+            if self.budget is not None:
+                self.budget.spend()
             self._wait_for_rate()
             yield
+
+    def answered(self, headers: Mapping[str, str] | None) -> None:
+        """Tell the budget what a request's answer said (None: no answer came)."""
+        if self.budget is None:
+            return
+        if headers is None:
+            self.budget.release()
+        else:
+            self.budget.observe(headers)
 
     def _wait_for_rate(self) -> None:
         if self._per_second is None and self._interval is None:

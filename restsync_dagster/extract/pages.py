@@ -3,8 +3,8 @@
 :class:`ContractCheckingPaginator` wraps the paginator dlt builds from the file and, before dlt
 moves on, refuses pages that would silently lose or duplicate data: a missing or non-list data
 selector, records without their primary key, a primary key twice in one page, a ``total`` that
-contradicts the records served (in either direction), and the same page served again (a server
-that would otherwise be paged forever). Each refusal is a :class:`ResponseContractError` naming
+contradicts the records served (in either direction), the same page served again (a server
+that would otherwise be paged forever), and a CSV header that changes between pages. Each refusal is a :class:`ResponseContractError` naming
 the resource, the page's offset and the redacted URL. It can also stop after N pages (previews).
 
 Each resource gets one, always: where the file declares no paginator, it detects one on the first
@@ -30,6 +30,7 @@ from requests import Request, Response
 
 from restsync_dagster.connector import ResolvedResource
 from restsync_dagster.extract.counters import tag_request
+from restsync_dagster.extract.header_totals import HeaderTotalOffsetPaginator, paginator_from_config
 from restsync_dagster.extract.prefetch import Prefetcher
 from restsync_dagster.failures.errors import ResponseContractError
 from restsync_dagster.failures.redaction import redact_url
@@ -69,6 +70,8 @@ class ContractCheckingPaginator(BasePaginator):
         self._last_digest: bytes | None = None
         self._total: int | None = None
         self._params: dict[str, Any] = {}
+        #: The first CSV page's header row; later pages must have the same.
+        self._csv_header: tuple[str, ...] = ()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ContractCheckingPaginator:
         # dlt copies a paginator for every request sequence (each parent row of a child
@@ -86,6 +89,7 @@ class ContractCheckingPaginator(BasePaginator):
         self._last_digest = None
         self._total = None
         self._params = dict(request.params or {})
+        self._csv_header = ()
         self._has_next_page = True if self.inner is None else self.inner.has_next_page
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
@@ -98,6 +102,14 @@ class ContractCheckingPaginator(BasePaginator):
 
         if contract.data_selector and (data is None or len(data) <= 1):
             _check_selector(response, contract.data_selector, refuse)
+        header = getattr(response, "csv_header", ())
+        if header:
+            if self._csv_header and header != self._csv_header:
+                raise refuse(
+                    f"the CSV header changed between pages: {', '.join(self._csv_header)} became "
+                    f"{', '.join(header)}"
+                )
+            self._csv_header = header
         if data:
             digest = hashlib.blake2b(response.content, digest_size=16).digest()
             if digest == self._last_digest:
@@ -292,7 +304,12 @@ def _range_reason(paginator: RangePaginator, total: int | None) -> str:
 
 
 def declared_total(paginator: BasePaginator, response: Response) -> int | None:
-    """The ``total`` an offset/page paginator reads, if it reads one."""
+    """The ``total`` an offset/page paginator reads (from the body or a header), if it reads one."""
+    if isinstance(paginator, HeaderTotalOffsetPaginator):
+        try:
+            return paginator.header_total(response)
+        except ValueError:
+            return None  # the paginator itself refuses the page, with the header's words
     if not isinstance(paginator, RangePaginator) or paginator.total_path is None:
         return None
     if getattr(paginator, "param_name", None) != "offset" and paginator.value_step == 1:
@@ -332,7 +349,6 @@ def install_page_checks(
     paginator it declares (or one detected on its first page, as dlt would). Returns them by
     resource."""
     from dlt.common import jsonpath
-    from dlt.sources.rest_api.config_setup import create_paginator
 
     client_paginator = (config.get("client") or {}).get("paginator")
     by_name = {r.name: r for r in resources}
@@ -340,7 +356,7 @@ def install_page_checks(
     for entry in resource_entries(config):
         resource = by_name[entry["name"]]
         # None (and "auto") when the file declares none: the checks detect one as dlt would.
-        inner = create_paginator(resource.endpoint.get("paginator", client_paginator))
+        inner = paginator_from_config(resource.endpoint.get("paginator", client_paginator))
         contract = PageContract(
             resource=resource.name,
             data_selector=resource.data_selector,

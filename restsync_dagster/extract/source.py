@@ -16,10 +16,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from restsync_dagster.connector import Connector, ResolvedResource
+from restsync_dagster.connector.extensions import without_extensions
 from restsync_dagster.connector.resources import resolve_resources
 from restsync_dagster.connector.rules import resolve_callables
 from restsync_dagster.connector.templates import render_tree
 from restsync_dagster.extract.arrow import ArrowPages
+from restsync_dagster.extract.body_actions import install_body_actions
+from restsync_dagster.extract.graphql import expand_graphql
 from restsync_dagster.extract.pages import install_page_checks, resource_entries
 from restsync_dagster.extract.prefetch import Prefetcher
 from restsync_dagster.extract.transport import check_transport
@@ -80,6 +83,9 @@ def build_source(
         apply_column_hints(config, discover_columns(connector, config, session))
     if window is not None:
         bound_incremental(config, window)
+    for entry in resource_entries(config):
+        if isinstance(entry.get("endpoint"), dict):
+            expand_graphql(entry["endpoint"])
     resources = resolve_resources(config)
     arrow = arrow_steps(connector, resources)
     paginators = install_page_checks(config, resources, max_pages, on_page, prefetcher, on_stop)
@@ -88,9 +94,11 @@ def build_source(
             step.paginator = paginators[name]
         else:
             step.batch_rows = 1  # each page a table: nothing may be left gathered
+    for entry in resource_entries(config):
+        install_body_actions(entry["name"], entry["endpoint"])
     _type_text_cursors(config, arrow)
     source = rest_api_source(
-        config,  # type: ignore[arg-type]
+        without_extensions(config),  # type: ignore[arg-type]
         name=connector.name,
         schema_contract=connector.config.schema_contract,  # type: ignore[arg-type]
     )

@@ -19,6 +19,8 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     │   └── TlsError                tls_error
     ├── ResponseError               bad_response          a 2xx the connector cannot read
     │   ├── ResponseContractError   a page breaks the file's promises
+    │   │   └── ApiBodyError        api_error: a response action 'fail' matched the body
+    │   │       └── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
     │   ├── ResponseBodyError       not JSON, not valid UTF-8
     │   └── UnknownCharsetError
     └── PreviewError                invalid_config        preview asked for something absent
@@ -50,6 +52,7 @@ class FailureKind(StrEnum):
     INSECURE_TRANSPORT = "insecure_transport"
     DESTINATION_CONFIG = "destination_config"
     SCHEMA_DISCOVERY = "schema_discovery"
+    API_ERROR = "api_error"
     UNKNOWN = "unknown"
 
     @property
@@ -67,6 +70,7 @@ _SUMMARIES = {
     FailureKind.TLS_ERROR: "the TLS handshake with the API failed",
     FailureKind.TRUNCATED: "the connection closed before the whole response arrived",
     FailureKind.BAD_RESPONSE: "the API sent a response the connector cannot read",
+    FailureKind.API_ERROR: "the API answered with an error in the body of a success",
     FailureKind.MISSING_ENV: "a required environment variable is not set",
     FailureKind.SCHEMA_CONTRACT: "the data broke the connector's schema contract",
     FailureKind.INVALID_CONFIG: "the connector's configuration cannot be used",
@@ -215,3 +219,30 @@ class UnknownCharsetError(ResponseError):
     def __init__(self, charset: str, *, url: str | None = None) -> None:
         super().__init__(f"The response declares an unknown charset {charset!r}.", url=url)
         self.charset = charset
+
+
+class ApiBodyError(ResponseContractError):
+    """A 2xx whose body says it failed (a ``response_actions`` entry with ``action: fail``);
+    the message is the API's own."""
+
+    kind = FailureKind.API_ERROR
+
+    def __init__(
+        self, resource: str, url: str, api_message: str, offset: int | None = None
+    ) -> None:
+        self.api_message = api_message
+        super().__init__(resource, url, f"the API reported an error: {api_message}", offset)
+
+
+class ApiBodyRetriesExhausted(ApiBodyError):
+    """A 2xx whose body asked for a retry (``action: retry``) on every attempt."""
+
+    transient = True
+
+    def __init__(
+        self, resource: str, url: str, api_message: str, offset: int | None = None
+    ) -> None:
+        super().__init__(resource, url, api_message, offset)
+        where = f" (offset {offset})" if offset is not None else ""
+        self.problem = f"the API still reported an error after the retries: {api_message}"
+        self.args = (f"resource {resource!r}{where}: {self.problem} at {url}",)

@@ -163,13 +163,15 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
             connector, run.env, session, window=run.window, on_page=progress.page,
             prefetcher=prefetcher, on_stop=stopped,
         )  # fmt: skip
+        # The pipeline's working directory belongs to the run holding its lock: another run of
+        # the connector may be dropping and restoring its state right now.
+        stack.enter_context(_locks(context, connector, settings))
         pipeline = build_pipeline(connector, settings)
         for resource in replace_where_merge_would_append(connector, source, pipeline.destination):
             context.log.warning(
                 f"connector {connector.name!r}, resource {resource!r}: the destination cannot "
                 "merge, so the table is replaced with this run's records"
             )
-        stack.enter_context(_locks(context, connector, settings))
         stack.enter_context(_environment(dlt_defaults(settings)))
         stack.enter_context(_quiet_arrow_hints())
         started = time.perf_counter()

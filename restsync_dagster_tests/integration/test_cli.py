@@ -90,8 +90,10 @@ def test_validate_exits_1_with_one_line_per_problem_and_no_traceback(restsync_ho
     assert "Traceback" not in result.stderr + result.stdout
     lines = result.stderr.strip().splitlines()
     assert lines[0] == "restsync: 2 problems in connector files:"
-    assert "broken.yaml: retry.max_retries: Input should be greater than or equal to 0" in lines[1]
-    assert "broken.yaml: source.resources: must be a non-empty list of resources" in lines[2]
+    assert (
+        "broken.yaml:2: retry.max_retries: Input should be greater than or equal to 0" in lines[1]
+    )
+    assert "broken.yaml:3: source.resources: must be a non-empty list of resources" in lines[2]
 
 
 def test_sync_json_reports_every_resource_and_a_second_sync_keeps_the_counts(

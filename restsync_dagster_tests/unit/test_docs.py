@@ -4,7 +4,6 @@ other YAML block parses. The complete example of docs/connectors.md is checked i
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from restsync_dagster.connector.extensions import (
+    AUTH_TYPES,
     BODY_ACTION_KEYS,
     BODY_ACTIONS,
     GRAPHQL_KEYS,
@@ -34,6 +35,7 @@ AUTH_CREDENTIALS: Mapping[str, tuple[str, ...]] = {
     "api_key": ("api_key",),
     "http_basic": ("username", "password"),
     "oauth2_client_credentials": ("access_token_url", "client_id", "client_secret"),
+    "oauth2_refresh_token": ("access_token_url", "client_id", "client_secret", "refresh_token"),
 }
 
 
@@ -163,9 +165,10 @@ def _auth_problems(label: str, where: str, auth: Any) -> list[Problem]:
     kind = auth if isinstance(auth, str) else auth.get("type", "bearer")
     if not isinstance(kind, str):
         return [Problem(label, f"{where}.type", f"must be one of {', '.join(AUTH_MAP)}")]
-    if kind not in AUTH_MAP:
+    known = [*AUTH_MAP, *AUTH_TYPES]
+    if kind not in known:
         path = where if isinstance(auth, str) else f"{where}.type"
-        return [Problem(label, path, f"unknown auth type {kind!r}{did_you_mean(kind, AUTH_MAP)}")]
+        return [Problem(label, path, f"unknown auth type {kind!r}{did_you_mean(kind, known)}")]
     needed = AUTH_CREDENTIALS.get(kind, ())
     if isinstance(auth, str):
         fields = ", ".join(f"{name}: '{{{{ env.NAME }}}}'" for name in needed)
@@ -187,7 +190,7 @@ def _auth_problems(label: str, where: str, auth: Any) -> list[Problem]:
         for name in needed
         if name not in auth
     ]
-    allowed = _auth_keys(AUTH_MAP[kind])
+    allowed = set(AUTH_TYPES[kind]) if kind in AUTH_TYPES else _auth_keys(AUTH_MAP[kind])
     for key in auth:
         if allowed and key not in allowed:
             problems.append(

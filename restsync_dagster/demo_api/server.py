@@ -5,7 +5,8 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
 
 * ``GET /<vertical>/v1/<collection>?api_key=KEY&offset=O&limit=L`` answers
   ``{"data": [...], "total": N}``; ``limit`` defaults to 100 and is capped by ``max_page_size``;
-* a wrong or missing ``api_key`` answers ``401`` with a JSON error body;
+* a wrong or missing ``api_key`` answers ``401`` with a JSON error body (or a bearer token from
+  ``POST /oauth/token``: :mod:`restsync_dagster.demo_api.oauth`);
 * ``GET /database/v1/databases/{id}/records`` serves each database's records;
 * the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`, and
   as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`.
@@ -40,6 +41,7 @@ from restsync_dagster.demo_api.data import (
 )
 from restsync_dagster.demo_api.graphql import GRAPHQL_MISBEHAVIOURS, connection
 from restsync_dagster.demo_api.hostile import BUSY_TIMES, MISBEHAVIOURS, RawBody, misbehaving
+from restsync_dagster.demo_api.oauth import TokenIssuer
 from restsync_dagster.demo_api.ratelimit import WindowBudget
 from restsync_dagster.demo_api.shapes import CSV_MISBEHAVIOURS, SHAPES, shaped
 
@@ -80,6 +82,12 @@ class DemoApiConfig:
     rate_limit: int | None = None
     rate_window_seconds: float = 1.0
     rate_headers: str = "x"
+    #: The OAuth client and refresh token ``POST /oauth/token`` accepts (demo_api/oauth.py).
+    oauth_client_id: str = "demo-client"
+    oauth_client_secret: str = "demo-client-secret"
+    oauth_refresh_token: str = "demo-refresh-token"
+    oauth_expires_in: float = 3600.0
+    oauth_rotate: bool = False
     verbose: bool = False
 
     def count(self, vertical: str, collection: str) -> int:
@@ -126,6 +134,13 @@ class _State:
         self.status_counts: Counter[int] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.tokens = TokenIssuer(
+            config.oauth_client_id,
+            config.oauth_client_secret,
+            config.oauth_refresh_token,
+            config.oauth_expires_in,
+            config.oauth_rotate,
+        )
         self.budget = (
             WindowBudget(config.rate_limit, config.rate_window_seconds, config.rate_headers)
             if config.rate_limit
@@ -201,6 +216,12 @@ class _Handler(BaseHTTPRequestHandler):
             if parts.path.startswith("/_demo/"):
                 self._admin(method, parts.path, params)
                 return
+            if parts.path == "/oauth/token" and method == "POST":
+                form = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer = state.tokens.issue(form)
+                state.record(SeenRequest(method, parts.path, {}, status, time.time(), False))
+                self._send(status, answer, {})
+                return
             allowed, budget_headers = state.budget.take() if state.budget else (True, {})
             if allowed:
                 status, body, headers = self._api(method, parts.path, params)
@@ -229,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         vertical = segments[0]
         if method != "GET":
             return 405, {"error": "method_not_allowed"}, {}
-        if params.get("api_key") != cfg.api_key(vertical):
+        if not self._authorized(vertical, params):
             return 401, {"error": "unauthorized", "message": "invalid or missing api_key"}, {}
         request_key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         fault = state.fault_for(request_key)
@@ -278,6 +299,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return misbehaving(broken[0], rows, total, first_page)
         return shaped(segments[1], rows, total, offset)
 
+    def _authorized(self, vertical: str, params: dict[str, str]) -> bool:
+        state = self.server.state
+        if params.get("api_key") == state.config.api_key(vertical):
+            return True
+        return state.tokens.valid(self.headers.get("Authorization"))
+
     def _graphql(
         self, method: str, vertical: str, name: str, path: str, params: dict[str, str]
     ) -> tuple[int, Any, dict[str, str]]:
@@ -285,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if method != "POST":
             return 405, {"errors": [{"message": "GraphQL takes POST"}]}, {}
-        if params.get("api_key") != state.config.api_key(vertical):
+        if not self._authorized(vertical, params):
             return 401, {"errors": [{"message": "invalid or missing api_key"}]}, {}
         if name not in VERTICALS[vertical]:
             return 404, {"errors": [{"message": f"no collection {name!r}"}]}, {}
@@ -428,6 +455,7 @@ class _DemoHTTPServer(ThreadingHTTPServer):
                 "requests": len(self.state.log),
                 "status_counts": {str(k): v for k, v in self.state.status_counts.items()},
                 "max_in_flight": self.state.max_in_flight,
+                "tokens_issued": self.state.tokens.issued,
             }
 
     def seen(self) -> list[SeenRequest]:

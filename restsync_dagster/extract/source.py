@@ -23,6 +23,7 @@ from restsync_dagster.connector.templates import render_tree
 from restsync_dagster.extract.arrow import ArrowPages
 from restsync_dagster.extract.body_actions import install_body_actions
 from restsync_dagster.extract.graphql import expand_graphql
+from restsync_dagster.extract.oauth_refresh import install_auths
 from restsync_dagster.extract.pages import install_page_checks, resource_entries
 from restsync_dagster.extract.prefetch import Prefetcher
 from restsync_dagster.extract.transport import check_transport
@@ -75,6 +76,7 @@ def build_source(
     config = render_source_config(connector, env)
     check_transport(connector, config)
     config.setdefault("client", {})["session"] = session
+    install_auths(config, session)
     if connector.config.schema_discovery:
         from restsync_dagster.extract.discovery import discover_columns
 

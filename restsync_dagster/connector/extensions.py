@@ -20,7 +20,23 @@ PAGINATOR_KEYS: Mapping[str, frozenset[str]] = {
 
 
 #: Endpoint keys restsync adds: how the body holds the records (extract/formats.py).
-ENDPOINT_KEYS = frozenset({"response_format", "graphql"})
+ENDPOINT_KEYS = frozenset({"response_format", "graphql", "report_job"})
+#: The keys of an endpoint's ``report_job`` block (extract/report_jobs.py).
+REPORT_JOB_KEYS = frozenset(
+    {
+        "create_json",
+        "id_path",
+        "poll_path",
+        "status_path",
+        "done",
+        "failed",
+        "message_path",
+        "result_url_path",
+        "result_path",
+        "interval_seconds",
+        "timeout_seconds",
+    }
+)
 #: The keys of an endpoint's ``graphql`` block (extract/graphql.py).
 GRAPHQL_KEYS = frozenset({"query", "variables", "connection"})
 RESPONSE_FORMATS = ("json", "jsonl", "csv")

@@ -23,6 +23,7 @@ from restsync_dagster.connector.extensions import (
     BODY_ACTIONS,
     GRAPHQL_KEYS,
     PAGINATOR_KEYS,
+    REPORT_JOB_KEYS,
     RESPONSE_FORMATS,
     is_body_action,
 )
@@ -77,12 +78,35 @@ def auth_and_paginator_problems(label: str, source: Mapping[str, Any]) -> list[P
                     f"{', '.join(RESPONSE_FORMATS)}{did_you_mean(str(body_format), RESPONSE_FORMATS)}",
                 )
             )
+        if "report_job" in block:
+            problems.extend(_block_problems(label, f"{where}.report_job", block["report_job"]))
         if "graphql" in block:
             problems.extend(_graphql_problems(label, f"{where}.graphql", block))
         actions = block.get("response_actions")
         for index, entry in enumerate(actions if isinstance(actions, list) else []):
             path = f"{where}.response_actions[{index}]"
             problems.extend(_response_action_problems(label, path, entry))
+    return problems
+
+
+def _block_problems(label: str, where: str, block: Any) -> list[Problem]:
+    """A ``report_job`` block: a mapping of known keys, with numbers where numbers go."""
+    if not isinstance(block, Mapping):
+        return [Problem(label, where, "write a mapping such as {id_path: id, status_path: status}")]
+    problems = [
+        Problem(
+            label,
+            f"{where}.{key}",
+            f"unknown key{did_you_mean(str(key), REPORT_JOB_KEYS)}; "
+            f"allowed: {', '.join(sorted(REPORT_JOB_KEYS))}",
+        )
+        for key in block
+        if key not in REPORT_JOB_KEYS
+    ]
+    for key in ("interval_seconds", "timeout_seconds"):
+        value = block.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            problems.append(Problem(label, f"{where}.{key}", "must be a positive number"))
     return problems
 
 

@@ -9,7 +9,8 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
   ``POST /oauth/token``: :mod:`restsync_dagster.demo_api.oauth`);
 * ``GET /database/v1/databases/{id}/records`` serves each database's records;
 * the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`, and
-  as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`.
+  as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`, and as asynchronous
+  report jobs: :mod:`restsync_dagster.demo_api.reports`.
 
 Switches for testing failure handling: latency per request, a fault rate with chosen statuses and
 ``Retry-After``, and an outage window (every request answers 503 for the first N seconds, or from
@@ -43,8 +44,15 @@ from restsync_dagster.demo_api.graphql import GRAPHQL_MISBEHAVIOURS, connection
 from restsync_dagster.demo_api.hostile import BUSY_TIMES, MISBEHAVIOURS, RawBody, misbehaving
 from restsync_dagster.demo_api.oauth import TokenIssuer
 from restsync_dagster.demo_api.ratelimit import WindowBudget
+from restsync_dagster.demo_api.reports import REPORT_MISBEHAVIOURS, ReportJobs
 from restsync_dagster.demo_api.shapes import CSV_MISBEHAVIOURS, SHAPES, shaped
 
+ALL_MISBEHAVIOURS = (
+    *MISBEHAVIOURS,
+    *CSV_MISBEHAVIOURS,
+    *GRAPHQL_MISBEHAVIOURS,
+    *REPORT_MISBEHAVIOURS,
+)
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
 
@@ -88,6 +96,8 @@ class DemoApiConfig:
     oauth_refresh_token: str = "demo-refresh-token"
     oauth_expires_in: float = 3600.0
     oauth_rotate: bool = False
+    #: How long a report job runs before its result can be downloaded (demo_api/reports.py).
+    report_seconds: float = 0.5
     verbose: bool = False
 
     def count(self, vertical: str, collection: str) -> int:
@@ -141,6 +151,7 @@ class _State:
             config.oauth_expires_in,
             config.oauth_rotate,
         )
+        self.reports = ReportJobs(config.report_seconds)
         self.budget = (
             WindowBudget(config.rate_limit, config.rate_window_seconds, config.rate_headers)
             if config.rate_limit
@@ -245,6 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
         segments = [s for s in path.split("/") if s]
         if len(segments) == 3 and segments[0] in VERTICALS and segments[1] == "graphql":
             return self._graphql(method, segments[0], segments[2], path, params)
+        if len(segments) >= 3 and segments[0] in VERTICALS and segments[1] == "reports":
+            return self._report(method, segments, path, params)
         if len(segments) < 3 or segments[0] not in VERTICALS or segments[1] not in SHAPES:
             return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
         vertical = segments[0]
@@ -298,6 +311,33 @@ class _Handler(BaseHTTPRequestHandler):
                 first_page = [current.record(i) for i in ids[0:limit]]
                 return misbehaving(broken[0], rows, total, first_page)
         return shaped(segments[1], rows, total, offset)
+
+    def _report(
+        self, method: str, segments: list[str], path: str, params: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        state = self.server.state
+        vertical, name, rest = segments[0], segments[2], segments[3:]
+        if not self._authorized(vertical, params):
+            return 401, {"error": "unauthorized", "message": "invalid or missing api_key"}, {}
+        if name not in VERTICALS[vertical]:
+            return 404, {"error": "not_found", "message": f"no collection {name!r}"}, {}
+        base = f"/{vertical}/reports/{name}"
+        if not rest and method == "POST":
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            broken = state.config.misbehave.get(base)
+            job = state.reports.create(name, broken[0] if broken else None)
+            return 201, {"id": job.id, "status": "running"}, {}
+        if len(rest) == 1 and method == "GET":
+            status, answer = state.reports.status(name, rest[0], f"{base}/{rest[0]}")
+            return status, answer, {}
+        if len(rest) == 2 and rest[1] == "result" and method == "GET":
+            if not state.reports.ready(name, rest[0]):
+                return 404, {"error": "not_found", "message": "the report is not ready"}, {}
+            with state.lock:
+                current = state.collections[(vertical, name)]
+                rows = [current.record(i) for i in current.ids(None, None)]
+            return shaped("jsonl", rows, len(rows), 0)
+        return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
 
     def _authorized(self, vertical: str, params: dict[str, str]) -> bool:
         state = self.server.state
@@ -573,12 +613,8 @@ class DemoApi:
     def misbehave(self, path: str, mode: str, from_offset: int = 0) -> None:
         """Answer requests of ``path`` at ``offset >= from_offset`` in a broken way (``mode`` is one
         of :data:`MISBEHAVIOURS`, or ``none`` to heal)."""
-        if mode != "none" and mode not in (
-            *MISBEHAVIOURS,
-            *CSV_MISBEHAVIOURS,
-            *GRAPHQL_MISBEHAVIOURS,
-        ):
-            raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")
+        if mode != "none" and mode not in ALL_MISBEHAVIOURS:
+            raise ValueError(f"unknown misbehaviour {mode!r}; choose from {ALL_MISBEHAVIOURS}")
         self._require_server().misbehave(path, mode, from_offset)
 
     def reset_log(self) -> None:

@@ -26,6 +26,7 @@ from restsync_dagster.extract.graphql import expand_graphql
 from restsync_dagster.extract.oauth_refresh import install_auths
 from restsync_dagster.extract.pages import install_page_checks, resource_entries
 from restsync_dagster.extract.prefetch import Prefetcher
+from restsync_dagster.extract.report_jobs import expand_report_job
 from restsync_dagster.extract.transport import check_transport
 from restsync_dagster.failures.errors import ConfigurationError
 
@@ -86,6 +87,7 @@ def build_source(
     for entry in resource_entries(config):
         if isinstance(entry.get("endpoint"), dict):
             expand_graphql(entry["endpoint"])
+            expand_report_job(entry["name"], entry["endpoint"], session)
     resources = resolve_resources(config)
     arrow = arrow_steps(connector, resources)
     install_page_checks(config, resources, max_pages, on_page, prefetcher)

@@ -80,6 +80,14 @@ def auth_and_paginator_problems(label: str, source: Mapping[str, Any]) -> list[P
             )
         if "report_job" in block:
             problems.extend(_block_problems(label, f"{where}.report_job", block["report_job"]))
+            if "paginator" in block:
+                problems.append(
+                    Problem(
+                        label,
+                        f"{where}.paginator",
+                        "a report job's result is one download: drop the paginator",
+                    )
+                )
         if "graphql" in block:
             problems.extend(_graphql_problems(label, f"{where}.graphql", block))
         actions = block.get("response_actions")

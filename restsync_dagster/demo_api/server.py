@@ -300,17 +300,25 @@ class _Handler(BaseHTTPRequestHandler):
             ids = current.ids(since, until)
             total = len(ids)
             rows = [current.record(i) for i in ids[offset : offset + limit]]
-            broken = cfg.misbehave.get(path)
-            if broken is not None and broken[0] == "busy_twice":
-                state.busy[request_key] += 1
-                if state.busy[request_key] > BUSY_TIMES:
-                    broken = None  # asked often enough: the real page
-            if broken is not None and offset >= broken[1]:
-                if broken[0] in CSV_MISBEHAVIOURS:
-                    return shaped(segments[1], rows, total, offset, broken[0])
+            broken = self._broken(path, request_key, offset)
+            if broken in CSV_MISBEHAVIOURS:
+                return shaped(segments[1], rows, total, offset, broken)
+            if broken is not None:
                 first_page = [current.record(i) for i in ids[0:limit]]
-                return misbehaving(broken[0], rows, total, first_page)
+                return misbehaving(broken, rows, total, first_page)
         return shaped(segments[1], rows, total, offset)
+
+    def _broken(self, path: str, request_key: str, offset: int) -> str | None:
+        """The misbehaviour this page gets, if any (under the state's lock)."""
+        state = self.server.state
+        broken = state.config.misbehave.get(path)
+        if broken is None or offset < broken[1]:
+            return None
+        if broken[0] == "busy_twice":
+            state.busy[request_key] += 1
+            if state.busy[request_key] > BUSY_TIMES:
+                return None  # asked often enough: the real page
+        return broken[0]
 
     def _report(
         self, method: str, segments: list[str], path: str, params: dict[str, str]
@@ -435,19 +443,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, {"ok": True}, {})
         elif path == "/_demo/ratelimit" and method == "POST":
-            limit, style = int(params.get("limit", "0")), params.get("headers", "x")
-            window = float(params.get("window", "1"))
-            try:
-                self.server.set_rate_limit(limit, window, style)
-            except ValueError as exc:
-                self._send(400, {"error": str(exc)}, {})
-                return
-            self._send(200, {"limit": limit, "window": window, "headers": style}, {})
+            self._set_rate_limit(params)
         elif path == "/_demo/reset" and method == "POST":
             self.server.reset_log()
             self._send(200, {"ok": True}, {})
         else:
             self._send(404, {"error": "not_found"}, {})
+
+    def _set_rate_limit(self, params: dict[str, str]) -> None:
+        limit, style = int(params.get("limit", "0")), params.get("headers", "x")
+        window = float(params.get("window", "1"))
+        try:
+            self.server.set_rate_limit(limit, window, style)
+        except ValueError as exc:
+            self._send(400, {"error": str(exc)}, {})
+            return
+        self._send(200, {"limit": limit, "window": window, "headers": style}, {})
 
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
         raw = body if isinstance(body, RawBody) else None

@@ -20,10 +20,41 @@ PAGINATOR_KEYS: Mapping[str, frozenset[str]] = {
 
 
 #: Endpoint keys restsync adds: how the body holds the records (extract/formats.py).
-ENDPOINT_KEYS = frozenset({"response_format", "graphql"})
+ENDPOINT_KEYS = frozenset({"response_format", "graphql", "report_job"})
+#: The keys of an endpoint's ``report_job`` block (extract/report_jobs.py).
+REPORT_JOB_KEYS = frozenset(
+    {
+        "create_json",
+        "id_path",
+        "poll_path",
+        "status_path",
+        "done",
+        "failed",
+        "message_path",
+        "result_url_path",
+        "result_path",
+        "interval_seconds",
+        "timeout_seconds",
+    }
+)
 #: The keys of an endpoint's ``graphql`` block (extract/graphql.py).
 GRAPHQL_KEYS = frozenset({"query", "variables", "connection"})
 RESPONSE_FORMATS = ("json", "jsonl", "csv")
+#: Auth types restsync adds, with their keys (extract/oauth_refresh.py). Built as instances,
+#: which dlt's config takes as they are, so no process-wide registration is needed.
+AUTH_TYPES: Mapping[str, frozenset[str]] = {
+    "oauth2_refresh_token": frozenset(
+        {
+            "type",
+            "access_token_url",
+            "client_id",
+            "client_secret",
+            "refresh_token",
+            "access_token_request_data",
+            "default_token_expiration",
+        }
+    ),
+}
 #: Actions a restsync response action may take (dlt's own entries only know ``ignore``).
 BODY_ACTIONS = ("retry", "fail", "ignore")
 #: The keys of a restsync response action.
@@ -78,8 +109,15 @@ def _resource_without(entry: Any) -> Any:
     return entry
 
 
+def is_restsync_auth(auth: Any) -> bool:
+    """Whether an ``auth`` value is one of restsync's own types."""
+    return isinstance(auth, Mapping) and auth.get("type") in AUTH_TYPES
+
+
 def _endpoint_without(endpoint: Mapping[str, Any]) -> dict[str, Any]:
     copied = {k: v for k, v in endpoint.items() if k not in ENDPOINT_KEYS}
+    if is_restsync_auth(copied.get("auth")):
+        del copied["auth"]  # built by restsync; dlt sees the instance at run time
     actions = copied.get("response_actions")
     if isinstance(actions, list) and any(is_body_action(a) for a in actions):
         kept = [a for a in actions if not is_body_action(a)]

@@ -17,14 +17,8 @@ import typing
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from restsync_dagster.connector.extensions import (
-    BODY_ACTION_KEYS,
-    BODY_ACTIONS,
-    GRAPHQL_KEYS,
-    PAGINATOR_KEYS,
-    RESPONSE_FORMATS,
-    is_body_action,
-)
+from restsync_dagster.connector.endpoint_rules import endpoint_problems
+from restsync_dagster.connector.extensions import AUTH_TYPES, PAGINATOR_KEYS
 from restsync_dagster.connector.messages import did_you_mean
 from restsync_dagster.connector.problems import Problem
 
@@ -34,6 +28,7 @@ AUTH_CREDENTIALS: Mapping[str, tuple[str, ...]] = {
     "api_key": ("api_key",),
     "http_basic": ("username", "password"),
     "oauth2_client_credentials": ("access_token_url", "client_id", "client_secret"),
+    "oauth2_refresh_token": ("access_token_url", "client_id", "client_secret", "refresh_token"),
 }
 
 
@@ -57,99 +52,7 @@ def auth_and_paginator_problems(label: str, source: Mapping[str, Any]) -> list[P
             problems.extend(_auth_problems(label, f"{where}.auth", block["auth"]))
         if "paginator" in block:
             problems.extend(_paginator_problems(label, f"{where}.paginator", block["paginator"]))
-        body_format = block.get("response_format")
-        if body_format is not None and where == "source.client":
-            problems.append(
-                Problem(
-                    label,
-                    f"{where}.response_format",
-                    "belongs in an endpoint (or in resource_defaults.endpoint)",
-                )
-            )
-        elif body_format is not None and body_format not in RESPONSE_FORMATS:
-            problems.append(
-                Problem(
-                    label,
-                    f"{where}.response_format",
-                    f"{body_format!r} is not one of "
-                    f"{', '.join(RESPONSE_FORMATS)}{did_you_mean(str(body_format), RESPONSE_FORMATS)}",
-                )
-            )
-        if "graphql" in block:
-            problems.extend(_graphql_problems(label, f"{where}.graphql", block))
-        actions = block.get("response_actions")
-        for index, entry in enumerate(actions if isinstance(actions, list) else []):
-            path = f"{where}.response_actions[{index}]"
-            problems.extend(_response_action_problems(label, path, entry))
-    return problems
-
-
-def _graphql_problems(label: str, where: str, endpoint: Mapping[str, Any]) -> list[Problem]:
-    block = endpoint["graphql"]
-    if not isinstance(block, Mapping):
-        return [Problem(label, where, "write {query: ..., connection: ..., variables: {...}}")]
-    problems = [
-        Problem(
-            label,
-            f"{where}.{key}",
-            f"unknown key{did_you_mean(str(key), GRAPHQL_KEYS)}; "
-            f"allowed: {', '.join(sorted(GRAPHQL_KEYS))}",
-        )
-        for key in block
-        if key not in GRAPHQL_KEYS
-    ]
-    for key in ("query", "connection"):
-        if not isinstance(block.get(key), str) or not block.get(key):
-            problems.append(Problem(label, f"{where}.{key}", "is required (a string)"))
-    if not isinstance(block.get("variables", {}), Mapping):
-        problems.append(Problem(label, f"{where}.variables", "must be a mapping"))
-    if "paginator" in endpoint:
-        problems.append(
-            Problem(
-                label,
-                f"{where[: -len('.graphql')]}.paginator",
-                "a graphql endpoint pages by its connection's pageInfo: drop the paginator",
-            )
-        )
-    return problems
-
-
-def _response_action_problems(label: str, where: str, entry: Any) -> list[Problem]:
-    """dlt's entries and restsync's (:mod:`restsync_dagster.connector.extensions`) alike: a
-    known action, and for restsync's, known keys and something to match."""
-    if not isinstance(entry, Mapping):
-        return []
-    action = entry.get("action")
-    if isinstance(action, str) and action not in BODY_ACTIONS:
-        return [
-            Problem(
-                label,
-                f"{where}.action",
-                f"unknown action {action!r}"
-                f"{did_you_mean(action, BODY_ACTIONS)}; one of: {', '.join(BODY_ACTIONS)}",
-            )
-        ]
-    if not is_body_action(entry):
-        return []
-    problems = [
-        Problem(
-            label,
-            f"{where}.{key}",
-            f"unknown key{did_you_mean(str(key), BODY_ACTION_KEYS)}; "
-            f"allowed: {', '.join(sorted(BODY_ACTION_KEYS))}",
-        )
-        for key in entry
-        if key not in BODY_ACTION_KEYS
-    ]
-    for key in ("json_path", "message_path", "content"):
-        if key in entry and not isinstance(entry[key], str):
-            problems.append(Problem(label, f"{where}.{key}", "must be a string"))
-    if not any(key in entry for key in ("json_path", "content", "status_code")):
-        problems.append(
-            Problem(
-                label, where, "say what to match: json_path (and value), content or status_code"
-            )
-        )
+        problems.extend(endpoint_problems(label, where, block))
     return problems
 
 
@@ -163,9 +66,10 @@ def _auth_problems(label: str, where: str, auth: Any) -> list[Problem]:
     kind = auth if isinstance(auth, str) else auth.get("type", "bearer")
     if not isinstance(kind, str):
         return [Problem(label, f"{where}.type", f"must be one of {', '.join(AUTH_MAP)}")]
-    if kind not in AUTH_MAP:
+    known = [*AUTH_MAP, *AUTH_TYPES]
+    if kind not in known:
         path = where if isinstance(auth, str) else f"{where}.type"
-        return [Problem(label, path, f"unknown auth type {kind!r}{did_you_mean(kind, AUTH_MAP)}")]
+        return [Problem(label, path, f"unknown auth type {kind!r}{did_you_mean(kind, known)}")]
     needed = AUTH_CREDENTIALS.get(kind, ())
     if isinstance(auth, str):
         fields = ", ".join(f"{name}: '{{{{ env.NAME }}}}'" for name in needed)
@@ -187,7 +91,7 @@ def _auth_problems(label: str, where: str, auth: Any) -> list[Problem]:
         for name in needed
         if name not in auth
     ]
-    allowed = _auth_keys(AUTH_MAP[kind])
+    allowed = set(AUTH_TYPES[kind]) if kind in AUTH_TYPES else _auth_keys(AUTH_MAP[kind])
     for key in auth:
         if allowed and key not in allowed:
             problems.append(

@@ -5,10 +5,12 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
 
 * ``GET /<vertical>/v1/<collection>?api_key=KEY&offset=O&limit=L`` answers
   ``{"data": [...], "total": N}``; ``limit`` defaults to 100 and is capped by ``max_page_size``;
-* a wrong or missing ``api_key`` answers ``401`` with a JSON error body;
+* a wrong or missing ``api_key`` answers ``401`` with a JSON error body (or a bearer token from
+  ``POST /oauth/token``: :mod:`restsync_dagster.demo_api.oauth`);
 * ``GET /database/v1/databases/{id}/records`` serves each database's records;
 * the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`, and
-  as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`.
+  as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`, and as asynchronous
+  report jobs: :mod:`restsync_dagster.demo_api.reports`.
 
 Switches for testing failure handling: latency per request, a fault rate with chosen statuses and
 ``Retry-After``, and an outage window (every request answers 503 for the first N seconds, or from
@@ -40,10 +42,18 @@ from restsync_dagster.demo_api.data import (
 )
 from restsync_dagster.demo_api.graphql import GRAPHQL_MISBEHAVIOURS, connection
 from restsync_dagster.demo_api.hostile import BUSY_TIMES, MISBEHAVIOURS, RawBody, misbehaving
+from restsync_dagster.demo_api.oauth import TokenIssuer
 from restsync_dagster.demo_api.openapi import openapi_response
 from restsync_dagster.demo_api.ratelimit import WindowBudget
+from restsync_dagster.demo_api.reports import REPORT_MISBEHAVIOURS, ReportJobs
 from restsync_dagster.demo_api.shapes import CSV_MISBEHAVIOURS, SHAPES, shaped
 
+ALL_MISBEHAVIOURS = (
+    *MISBEHAVIOURS,
+    *CSV_MISBEHAVIOURS,
+    *GRAPHQL_MISBEHAVIOURS,
+    *REPORT_MISBEHAVIOURS,
+)
 DEFAULT_PORT = 8765
 DEFAULT_PAGE_SIZE = 100
 
@@ -81,6 +91,14 @@ class DemoApiConfig:
     rate_limit: int | None = None
     rate_window_seconds: float = 1.0
     rate_headers: str = "x"
+    #: The OAuth client and refresh token ``POST /oauth/token`` accepts (demo_api/oauth.py).
+    oauth_client_id: str = "demo-client"
+    oauth_client_secret: str = "demo-client-secret"
+    oauth_refresh_token: str = "demo-refresh-token"
+    oauth_expires_in: float = 3600.0
+    oauth_rotate: bool = False
+    #: How long a report job runs before its result can be downloaded (demo_api/reports.py).
+    report_seconds: float = 0.5
     verbose: bool = False
 
     def count(self, vertical: str, collection: str) -> int:
@@ -127,6 +145,14 @@ class _State:
         self.status_counts: Counter[int] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.tokens = TokenIssuer(
+            config.oauth_client_id,
+            config.oauth_client_secret,
+            config.oauth_refresh_token,
+            config.oauth_expires_in,
+            config.oauth_rotate,
+        )
+        self.reports = ReportJobs(config.report_seconds)
         self.budget = (
             WindowBudget(config.rate_limit, config.rate_window_seconds, config.rate_headers)
             if config.rate_limit
@@ -207,6 +233,12 @@ class _Handler(BaseHTTPRequestHandler):
                 cfg = state.config
                 self._send(*openapi_response(parts.path, host, cfg.seed, cfg.max_page_size))
                 return
+            if parts.path == "/oauth/token" and method == "POST":
+                form = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer = state.tokens.issue(form)
+                state.record(SeenRequest(method, parts.path, {}, status, time.time(), False))
+                self._send(status, answer, {})
+                return
             allowed, budget_headers = state.budget.take() if state.budget else (True, {})
             if allowed:
                 status, body, headers = self._api(method, parts.path, params)
@@ -230,12 +262,14 @@ class _Handler(BaseHTTPRequestHandler):
         segments = [s for s in path.split("/") if s]
         if len(segments) == 3 and segments[0] in VERTICALS and segments[1] == "graphql":
             return self._graphql(method, segments[0], segments[2], path, params)
+        if len(segments) >= 3 and segments[0] in VERTICALS and segments[1] == "reports":
+            return self._report(method, segments, path, params)
         if len(segments) < 3 or segments[0] not in VERTICALS or segments[1] not in SHAPES:
             return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
         vertical = segments[0]
         if method != "GET":
             return 405, {"error": "method_not_allowed"}, {}
-        if params.get("api_key") != cfg.api_key(vertical):
+        if not self._authorized(vertical, params):
             return 401, {"error": "unauthorized", "message": "invalid or missing api_key"}, {}
         request_key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         fault = state.fault_for(request_key)
@@ -272,17 +306,58 @@ class _Handler(BaseHTTPRequestHandler):
             ids = current.ids(since, until)
             total = len(ids)
             rows = [current.record(i) for i in ids[offset : offset + limit]]
-            broken = cfg.misbehave.get(path)
-            if broken is not None and broken[0] == "busy_twice":
-                state.busy[request_key] += 1
-                if state.busy[request_key] > BUSY_TIMES:
-                    broken = None  # asked often enough: the real page
-            if broken is not None and offset >= broken[1]:
-                if broken[0] in CSV_MISBEHAVIOURS:
-                    return shaped(segments[1], rows, total, offset, broken[0])
+            broken = self._broken(path, request_key, offset)
+            if broken in CSV_MISBEHAVIOURS:
+                return shaped(segments[1], rows, total, offset, broken)
+            if broken is not None:
                 first_page = [current.record(i) for i in ids[0:limit]]
-                return misbehaving(broken[0], rows, total, first_page)
+                return misbehaving(broken, rows, total, first_page)
         return shaped(segments[1], rows, total, offset)
+
+    def _broken(self, path: str, request_key: str, offset: int) -> str | None:
+        """The misbehaviour this page gets, if any (under the state's lock)."""
+        state = self.server.state
+        broken = state.config.misbehave.get(path)
+        if broken is None or offset < broken[1]:
+            return None
+        if broken[0] == "busy_twice":
+            state.busy[request_key] += 1
+            if state.busy[request_key] > BUSY_TIMES:
+                return None  # asked often enough: the real page
+        return broken[0]
+
+    def _report(
+        self, method: str, segments: list[str], path: str, params: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        state = self.server.state
+        vertical, name, rest = segments[0], segments[2], segments[3:]
+        if not self._authorized(vertical, params):
+            return 401, {"error": "unauthorized", "message": "invalid or missing api_key"}, {}
+        if name not in VERTICALS[vertical]:
+            return 404, {"error": "not_found", "message": f"no collection {name!r}"}, {}
+        base = f"/{vertical}/reports/{name}"
+        if not rest and method == "POST":
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            broken = state.config.misbehave.get(base)
+            job = state.reports.create(name, broken[0] if broken else None)
+            return 201, {"id": job.id, "status": "running"}, {}
+        if len(rest) == 1 and method == "GET":
+            status, answer = state.reports.status(name, rest[0], f"{base}/{rest[0]}")
+            return status, answer, {}
+        if len(rest) == 2 and rest[1] == "result" and method == "GET":
+            if not state.reports.ready(name, rest[0]):
+                return 404, {"error": "not_found", "message": "the report is not ready"}, {}
+            with state.lock:
+                current = state.collections[(vertical, name)]
+                rows = [current.record(i) for i in current.ids(None, None)]
+            return shaped("jsonl", rows, len(rows), 0)
+        return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
+
+    def _authorized(self, vertical: str, params: dict[str, str]) -> bool:
+        state = self.server.state
+        if params.get("api_key") == state.config.api_key(vertical):
+            return True
+        return state.tokens.valid(self.headers.get("Authorization"))
 
     def _graphql(
         self, method: str, vertical: str, name: str, path: str, params: dict[str, str]
@@ -291,7 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if method != "POST":
             return 405, {"errors": [{"message": "GraphQL takes POST"}]}, {}
-        if params.get("api_key") != state.config.api_key(vertical):
+        if not self._authorized(vertical, params):
             return 401, {"errors": [{"message": "invalid or missing api_key"}]}, {}
         if name not in VERTICALS[vertical]:
             return 404, {"errors": [{"message": f"no collection {name!r}"}]}, {}
@@ -374,19 +449,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, {"ok": True}, {})
         elif path == "/_demo/ratelimit" and method == "POST":
-            limit, style = int(params.get("limit", "0")), params.get("headers", "x")
-            window = float(params.get("window", "1"))
-            try:
-                self.server.set_rate_limit(limit, window, style)
-            except ValueError as exc:
-                self._send(400, {"error": str(exc)}, {})
-                return
-            self._send(200, {"limit": limit, "window": window, "headers": style}, {})
+            self._set_rate_limit(params)
         elif path == "/_demo/reset" and method == "POST":
             self.server.reset_log()
             self._send(200, {"ok": True}, {})
         else:
             self._send(404, {"error": "not_found"}, {})
+
+    def _set_rate_limit(self, params: dict[str, str]) -> None:
+        limit, style = int(params.get("limit", "0")), params.get("headers", "x")
+        window = float(params.get("window", "1"))
+        try:
+            self.server.set_rate_limit(limit, window, style)
+        except ValueError as exc:
+            self._send(400, {"error": str(exc)}, {})
+            return
+        self._send(200, {"limit": limit, "window": window, "headers": style}, {})
 
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
         raw = body if isinstance(body, RawBody) else None
@@ -434,6 +512,7 @@ class _DemoHTTPServer(ThreadingHTTPServer):
                 "requests": len(self.state.log),
                 "status_counts": {str(k): v for k, v in self.state.status_counts.items()},
                 "max_in_flight": self.state.max_in_flight,
+                "tokens_issued": self.state.tokens.issued,
             }
 
     def seen(self) -> list[SeenRequest]:
@@ -551,12 +630,8 @@ class DemoApi:
     def misbehave(self, path: str, mode: str, from_offset: int = 0) -> None:
         """Answer requests of ``path`` at ``offset >= from_offset`` in a broken way (``mode`` is one
         of :data:`MISBEHAVIOURS`, or ``none`` to heal)."""
-        if mode != "none" and mode not in (
-            *MISBEHAVIOURS,
-            *CSV_MISBEHAVIOURS,
-            *GRAPHQL_MISBEHAVIOURS,
-        ):
-            raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")
+        if mode != "none" and mode not in ALL_MISBEHAVIOURS:
+            raise ValueError(f"unknown misbehaviour {mode!r}; choose from {ALL_MISBEHAVIOURS}")
         self._require_server().misbehave(path, mode, from_offset)
 
     def reset_log(self) -> None:

@@ -2,8 +2,9 @@
 
 Opted in per connector with ``rate_limit: {from_headers: true}``. Every response's headers
 (:mod:`restsync_dagster.extract.rate_headers`) say how many requests are left and when the
-window resets; each request started afterwards spends one of them, and requests still in flight
-count as spent. While the budget is unknown (the run's start, a new window) one request goes
+window resets; each request started afterwards spends one of them, requests still in flight
+count as spent, and within a window an answer only ever lowers the count (answers arrive out of
+order: an older one tells more than is left). While the budget is unknown (the run's start, a new window) one request goes
 alone to learn it. Once none is left (or only ``reserve``), new requests wait for the reset, so the
 API never has to refuse one. A 429 that comes anyway is retried by dlt as before (``Retry-After``
 honoured); its headers pause the budget too. Held in the transport adapter, for every attempt.
@@ -75,15 +76,14 @@ class HeaderBudget:
             if told is None:
                 return
             reset = _UNKNOWN_RESET_SECONDS if told.reset_seconds is None else told.reset_seconds
+            reset_at = time.monotonic() + min(reset, _MAX_WAIT_SECONDS)
             # The others in flight may not be counted in this answer yet: count them as spent.
             left = told.remaining - self._in_flight
-            now = time.monotonic()
-            if self._left is not None and now < self._reset_at:
-                # Answers of one window can arrive out of order: an older one tells more left
-                # than a newer one did. Within a window the count only goes down.
-                left = min(left, self._left)
-            self._left = left
-            self._reset_at = now + min(reset, _MAX_WAIT_SECONDS)
+            if self._left is not None and time.monotonic() < self._reset_at:
+                # The same window: answers arrive out of order, and an older one tells more than
+                # is left. Only ever lower the count, and keep the later reset.
+                left, reset_at = min(self._left, left), max(self._reset_at, reset_at)
+            self._left, self._reset_at = left, reset_at
             self._lock.notify_all()
 
     def release(self) -> None:

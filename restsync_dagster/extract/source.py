@@ -23,8 +23,10 @@ from restsync_dagster.connector.templates import render_tree
 from restsync_dagster.extract.arrow import ArrowPages
 from restsync_dagster.extract.body_actions import install_body_actions
 from restsync_dagster.extract.graphql import expand_graphql
+from restsync_dagster.extract.oauth_refresh import install_auths
 from restsync_dagster.extract.pages import install_page_checks, resource_entries
 from restsync_dagster.extract.prefetch import Prefetcher
+from restsync_dagster.extract.report_jobs import expand_report_job
 from restsync_dagster.extract.transport import check_transport
 from restsync_dagster.failures.errors import ConfigurationError
 
@@ -77,6 +79,7 @@ def build_source(
     config = render_source_config(connector, env)
     check_transport(connector, config)
     config.setdefault("client", {})["session"] = session
+    install_auths(config, session)
     if connector.config.schema_discovery:
         from restsync_dagster.extract.discovery import discover_columns
 
@@ -86,6 +89,7 @@ def build_source(
     for entry in resource_entries(config):
         if isinstance(entry.get("endpoint"), dict):
             expand_graphql(entry["endpoint"])
+            expand_report_job(entry["name"], entry["endpoint"], session)
     resources = resolve_resources(config)
     arrow = arrow_steps(connector, resources)
     paginators = install_page_checks(config, resources, max_pages, on_page, prefetcher, on_stop)

@@ -21,6 +21,7 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     │   ├── ResponseContractError   a page breaks the file's promises
     │   │   └── ApiBodyError        api_error: a response action 'fail' matched the body
     │   │       └── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
+    │   └── ReportJobTimeout        timeout, transient: a report job not done in time
     │   ├── ResponseBodyError       not JSON, not valid UTF-8
     │   └── UnknownCharsetError
     └── PreviewError                invalid_config        preview asked for something absent
@@ -246,3 +247,10 @@ class ApiBodyRetriesExhausted(ApiBodyError):
         where = f" (offset {offset})" if offset is not None else ""
         self.problem = f"the API still reported an error after the retries: {api_message}"
         self.args = (f"resource {resource!r}{where}: {self.problem} at {url}",)
+
+
+class ReportJobTimeout(ResponseContractError):
+    """An asynchronous report job that was not done within its ``timeout_seconds``."""
+
+    kind = FailureKind.TIMEOUT
+    transient = True

@@ -63,13 +63,25 @@ def test_an_unknown_budget_sends_one_request_first_to_learn_it():
 def test_requests_in_flight_count_as_spent_and_the_reserve_is_kept():
     budget = HeaderBudget(reserve=1)
     budget.spend()
-    budget.observe(CaseInsensitiveDict({"X-RateLimit-Remaining": "9", "X-RateLimit-Reset": "5"}))
+    budget.observe(CaseInsensitiveDict({"X-RateLimit-Remaining": "9", "X-RateLimit-Reset": "0.4"}))
     for _ in range(3):
         budget.spend()
-    # An answer says 3 left; the two others still in flight will spend two of them.
-    budget.observe(CaseInsensitiveDict({"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "5"}))
+    # An answer says 3 left, reset in 0.4 s; the two others still in flight will spend two.
+    budget.observe(CaseInsensitiveDict({"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "0.4"}))
     done = threading.Event()
     threading.Thread(target=lambda: (budget.spend(), done.set()), daemon=True).start()
-    assert not done.wait(0.3), "3 left - 2 in flight = 1, the reserve: wait"
-    budget.observe(CaseInsensitiveDict({"X-RateLimit-Remaining": "9", "X-RateLimit-Reset": "5"}))
-    assert done.wait(2.0), "a new answer with budget lets it go"
+    assert not done.wait(0.2), "3 left - 2 in flight = 1, the reserve: wait"
+    assert done.wait(3.0), "the window resets and the request goes"
+
+
+def test_an_older_answer_arriving_late_never_raises_the_count():
+    budget = HeaderBudget()
+    budget.spend()
+    budget.observe(CaseInsensitiveDict({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "5"}))
+    budget.spend()
+    budget.spend()
+    budget.observe(CaseInsensitiveDict({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "5"}))
+    budget.observe(CaseInsensitiveDict({"X-RateLimit-Remaining": "4", "X-RateLimit-Reset": "5"}))
+    done = threading.Event()
+    threading.Thread(target=lambda: (budget.spend(), done.set()), daemon=True).start()
+    assert not done.wait(0.3), "the later answer said none is left; the older one cannot undo it"

@@ -1,0 +1,150 @@
+"""Rules on restsync's own endpoint keys (:mod:`restsync_dagster.connector.extensions`):
+``response_format``, ``response_actions`` entries (dlt's and restsync's), ``graphql`` and
+``report_job`` blocks. Each problem names its key path and, where it can, the nearest valid value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from restsync_dagster.connector.extensions import (
+    BODY_ACTION_KEYS,
+    BODY_ACTIONS,
+    GRAPHQL_KEYS,
+    REPORT_JOB_KEYS,
+    RESPONSE_FORMATS,
+    is_body_action,
+)
+from restsync_dagster.connector.messages import did_you_mean
+from restsync_dagster.connector.problems import Problem
+
+
+def endpoint_problems(label: str, where: str, block: Mapping[str, Any]) -> list[Problem]:
+    """The problems of restsync's keys in one ``client``/endpoint block at ``where``."""
+    problems: list[Problem] = []
+    body_format = block.get("response_format")
+    if body_format is not None and where == "source.client":
+        problems.append(
+            Problem(
+                label,
+                f"{where}.response_format",
+                "belongs in an endpoint (or in resource_defaults.endpoint)",
+            )
+        )
+    elif body_format is not None and body_format not in RESPONSE_FORMATS:
+        problems.append(
+            Problem(
+                label,
+                f"{where}.response_format",
+                f"{body_format!r} is not one of "
+                f"{', '.join(RESPONSE_FORMATS)}{did_you_mean(str(body_format), RESPONSE_FORMATS)}",
+            )
+        )
+    if "report_job" in block:
+        problems.extend(_block_problems(label, f"{where}.report_job", block["report_job"]))
+        if "paginator" in block:
+            problems.append(
+                Problem(
+                    label,
+                    f"{where}.paginator",
+                    "a report job's result is one download: drop the paginator",
+                )
+            )
+    if "graphql" in block:
+        problems.extend(_graphql_problems(label, f"{where}.graphql", block))
+    actions = block.get("response_actions")
+    for index, entry in enumerate(actions if isinstance(actions, list) else []):
+        path = f"{where}.response_actions[{index}]"
+        problems.extend(_response_action_problems(label, path, entry))
+    return problems
+
+
+def _block_problems(label: str, where: str, block: Any) -> list[Problem]:
+    """A ``report_job`` block: a mapping of known keys, with numbers where numbers go."""
+    if not isinstance(block, Mapping):
+        return [Problem(label, where, "write a mapping such as {id_path: id, status_path: status}")]
+    problems = [
+        Problem(
+            label,
+            f"{where}.{key}",
+            f"unknown key{did_you_mean(str(key), REPORT_JOB_KEYS)}; "
+            f"allowed: {', '.join(sorted(REPORT_JOB_KEYS))}",
+        )
+        for key in block
+        if key not in REPORT_JOB_KEYS
+    ]
+    for key in ("interval_seconds", "timeout_seconds"):
+        value = block.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            problems.append(Problem(label, f"{where}.{key}", "must be a positive number"))
+    return problems
+
+
+def _graphql_problems(label: str, where: str, endpoint: Mapping[str, Any]) -> list[Problem]:
+    block = endpoint["graphql"]
+    if not isinstance(block, Mapping):
+        return [Problem(label, where, "write {query: ..., connection: ..., variables: {...}}")]
+    problems = [
+        Problem(
+            label,
+            f"{where}.{key}",
+            f"unknown key{did_you_mean(str(key), GRAPHQL_KEYS)}; "
+            f"allowed: {', '.join(sorted(GRAPHQL_KEYS))}",
+        )
+        for key in block
+        if key not in GRAPHQL_KEYS
+    ]
+    for key in ("query", "connection"):
+        if not isinstance(block.get(key), str) or not block.get(key):
+            problems.append(Problem(label, f"{where}.{key}", "is required (a string)"))
+    if not isinstance(block.get("variables", {}), Mapping):
+        problems.append(Problem(label, f"{where}.variables", "must be a mapping"))
+    if "paginator" in endpoint:
+        problems.append(
+            Problem(
+                label,
+                f"{where[: -len('.graphql')]}.paginator",
+                "a graphql endpoint pages by its connection's pageInfo: drop the paginator",
+            )
+        )
+    return problems
+
+
+def _response_action_problems(label: str, where: str, entry: Any) -> list[Problem]:
+    """dlt's entries and restsync's (:mod:`restsync_dagster.connector.extensions`) alike: a
+    known action, and for restsync's, known keys and something to match."""
+    if not isinstance(entry, Mapping):
+        return []
+    action = entry.get("action")
+    if isinstance(action, str) and action not in BODY_ACTIONS:
+        return [
+            Problem(
+                label,
+                f"{where}.action",
+                f"unknown action {action!r}"
+                f"{did_you_mean(action, BODY_ACTIONS)}; one of: {', '.join(BODY_ACTIONS)}",
+            )
+        ]
+    if not is_body_action(entry):
+        return []
+    problems = [
+        Problem(
+            label,
+            f"{where}.{key}",
+            f"unknown key{did_you_mean(str(key), BODY_ACTION_KEYS)}; "
+            f"allowed: {', '.join(sorted(BODY_ACTION_KEYS))}",
+        )
+        for key in entry
+        if key not in BODY_ACTION_KEYS
+    ]
+    for key in ("json_path", "message_path", "content"):
+        if key in entry and not isinstance(entry[key], str):
+            problems.append(Problem(label, f"{where}.{key}", "must be a string"))
+    if not any(key in entry for key in ("json_path", "content", "status_code")):
+        problems.append(
+            Problem(
+                label, where, "say what to match: json_path (and value), content or status_code"
+            )
+        )
+    return problems

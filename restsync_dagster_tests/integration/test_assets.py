@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.helpers import point_connectors_at, table_count, table_rows, warehouse
+from restsync_dagster_tests.helpers import (
+    assert_matches_api,
+    point_connectors_at,
+    table_count,
+    table_rows,
+    warehouse,
+)
 
 COLLECTIONS = [
     ("generic", "customers"), ("generic", "items"),
@@ -42,29 +46,6 @@ def failure_of(result: dg.ExecuteInProcessResult) -> tuple[str, dict[str, Any]]:
     data = event.step_failure_data
     metadata = {k: v.value for k, v in (data.user_failure_data.metadata or {}).items()}
     return data.error.to_string(), metadata
-
-
-def assert_matches_api(home: Path, api, vertical: str, collection: str) -> None:
-    expected = api.expected_rows(vertical, collection)
-    rows = table_rows(home, f"{vertical}.{collection}")
-    assert [r["id"] for r in rows] == sorted(r["id"] for r in expected)
-    by_id = {r["id"]: r for r in expected}
-    for row in rows:
-        source = by_id[row["id"]]
-        for field, value in source.items():
-            if isinstance(value, str | int | float | bool):
-                assert same_value(row[field], value), (vertical, collection, row["id"], field)
-            elif value is None:
-                assert row.get(field) is None, (vertical, collection, row["id"], field)
-
-
-def same_value(stored: Any, served: Any) -> bool:
-    """dlt lands ISO-8601 strings as timestamps and JSON numbers as doubles or decimals."""
-    if isinstance(stored, datetime):
-        return stored == datetime.fromisoformat(str(served).replace("Z", "+00:00"))
-    if isinstance(served, float) and not isinstance(served, bool):
-        return abs(float(stored) - served) < 1e-9
-    return bool(stored == served)
 
 
 def test_syncing_every_connector_lands_exactly_the_demo_apis_records(

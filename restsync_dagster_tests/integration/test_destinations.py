@@ -14,8 +14,7 @@ import pytest
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.load.destination import DestinationConfigError, build_destination
 from restsync_dagster.settings import Settings, SettingsError
-from restsync_dagster_tests.helpers import PostgresServer
-from restsync_dagster_tests.test_assets import same_value
+from restsync_dagster_tests.helpers import PostgresServer, same_value
 
 COLLECTIONS = ("customers", "products", "orders")
 

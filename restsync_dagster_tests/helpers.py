@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -272,3 +274,113 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
             return status
         time.sleep(2)
     pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
+
+
+@dataclass
+class DgProject:
+    """A Dagster project made by ``create-dagster``, driven with ``dg`` in subprocesses.
+
+    Its environment is this test's: ``create-dagster project --no-uv-sync`` makes no ``.venv``,
+    so ``dg`` runs from this interpreter's ``bin`` (where restsync is installed editable, as
+    ``uv add restsync-dagster`` would install it), and ``PYTHONPATH=src`` stands in for the
+    editable install of the project's own package that ``uv sync`` would make.
+    """
+
+    root: Path
+    package: str
+    env: dict[str, str]
+    #: Everything every ``dg`` command printed, for searching it afterwards.
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def defs(self) -> Path:
+        """The project's ``defs`` folder."""
+        return self.root / "src" / self.package / "defs"
+
+    def dg(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``dg ARGS`` in the project; fail the test, showing its output, if it fails."""
+        done = subprocess.run(
+            [dg_tool("dg"), *args],
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        self.output.append(done.stdout + done.stderr)
+        if check and done.returncode != 0:
+            pytest.fail(
+                f"dg {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+            )
+        return done
+
+
+def dg_environment(home: Path, python_path: Path | None = None) -> dict[str, str]:
+    """This process's environment for ``dg``, without any restsync or connector variable: this
+    interpreter's ``bin`` first on ``PATH``, ``DAGSTER_HOME`` and ``RESTSYNC_HOME`` under
+    ``home``, no telemetry and no update check."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RESTSYNC_", "DAGSTER_", "VIRTUAL_ENV", "PYTHONPATH"))
+        and not k.endswith(("_API_KEY", "_BASE_URL"))
+    }
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        DAGSTER_HOME=str(dagster_home),
+        RESTSYNC_HOME=str(home / "restsync"),
+        DAGSTER_DG_UPDATE_CHECK_ENABLED="0",
+    )
+    if python_path is not None:
+        env["PYTHONPATH"] = str(python_path)
+    return env
+
+
+def dg_tool(name: str) -> str:
+    """``dg`` or ``create-dagster`` beside this interpreter (the test group installs both)."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: install the test group (dagster-dg-cli, create-dagster)")
+    return str(path)
+
+
+def create_dg_project(parent: Path, name: str, home: Path) -> DgProject:
+    """``create-dagster project --no-uv-sync NAME`` in ``parent``, as a new user starts."""
+    env = dg_environment(home, parent / name / "src")
+    subprocess.run(
+        [dg_tool("create-dagster"), "project", "--no-uv-sync", name],
+        cwd=parent,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return DgProject(root=parent / name, package=name, env=env)
+
+
+def component_yaml(component: str, attributes: str) -> str:
+    """A ``defs.yaml`` of ``component`` whose attributes are ``attributes`` (YAML) indented."""
+    indented = "\n".join(f"  {line}" if line else "" for line in attributes.splitlines())
+    return f"type: {component}\nattributes:\n{indented}\n"
+
+
+def write_defs_project(root: Path, package: str, files: dict[str, str]) -> Path:
+    """A minimal dg project in ``root`` whose ``src/<package>/defs/`` holds ``files`` (path in
+    ``defs`` -> text: ``billing/defs.yaml``, ``own.py``...). Returns its ``defs`` folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(
+        f'[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "{package}"\n'
+    )
+    defs = root / "src" / package / "defs"
+    defs.mkdir(parents=True)
+    (defs.parent / "__init__.py").write_text("")
+    (defs / "__init__.py").write_text("")
+    for name, text in files.items():
+        (defs / name).parent.mkdir(parents=True, exist_ok=True)
+        (defs / name).write_text(text, encoding="utf-8")
+    return defs

@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from restsync_dagster.connector import load_connectors
+from restsync_dagster.connector import file_stamps, load_connectors
 from restsync_dagster.load.destination import no_dlt_telemetry
 from restsync_dagster.orchestration.definitions import build_definitions
 from restsync_dagster.settings import Settings
@@ -46,18 +46,8 @@ def defs() -> dg.Definitions:
     same.
     """
     settings = Settings.from_env()
-    key = (settings, *_file_stamps(settings))
+    key = (settings, *file_stamps(settings.connector_dirs))
     if key not in _LOADED:
         _LOADED.clear()
         _LOADED[key] = load_definitions(settings)
     return _LOADED[key]
-
-
-def _file_stamps(settings: Settings) -> list[tuple[str, int, int]]:
-    stamps = []
-    for directory in settings.connector_dirs:
-        if directory.is_dir():
-            for path in sorted(directory.iterdir()):
-                stat = path.stat()
-                stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return stamps

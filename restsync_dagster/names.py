@@ -66,6 +66,13 @@ DEFINITIONS_PIPELINE = f"{PREFIX}_definitions"
 #: The sensor that re-runs syncs that failed on a transient cause.
 RETRY_SENSOR = "retry_transient_failures"
 
+
+def retry_sensor_name(scope: str) -> str:
+    """The retry sensor of one Dagster component (``<scope>_retry_transient_failures``): each
+    component brings its own, since a code location cannot hold two sensors of one name."""
+    return f"{scope}_{RETRY_SENSOR}"
+
+
 # --------------------------------------------------------------------------------------------
 # Asset checks
 

@@ -33,6 +33,7 @@ from restsync_dagster_tests.helpers import (
     point_connectors_at,
     postgres_instance_env,
     required,
+    write_defs_project,
 )
 
 
@@ -82,6 +83,29 @@ def instance() -> Iterator[dg.DagsterInstance]:
     """A real, persistent DagsterInstance in a temporary directory."""
     with dg.instance_for_test() as dagster_instance:
         yield dagster_instance
+
+
+@pytest.fixture
+def defs_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[dict[str, str]], Callable[[], dg.Definitions]]]:
+    """Write a dg project (``helpers.write_defs_project``) under a package name of its own, put
+    its ``src`` on ``sys.path``; get back a function that loads its defs folder. Its modules are
+    forgotten after the test."""
+    packages = []
+
+    def create(files: dict[str, str]) -> Callable[[], dg.Definitions]:
+        package = f"project_{secrets.token_hex(4)}"
+        packages.append(package)
+        root = tmp_path / package
+        defs = write_defs_project(root, package, files)
+        monkeypatch.syspath_prepend(str(root / "src"))
+        return lambda: dg.load_from_defs_folder(path_within_project=defs.parent)
+
+    yield create
+    for name in list(sys.modules):
+        if name.split(".")[0] in packages:
+            del sys.modules[name]
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +67,125 @@ def table_count(home: Path, table: str) -> int:
         (result,) = con.execute(f"select count(*) from {table}").fetchall()
         assert result is not None
         return int(result[0])
+
+
+def assert_matches_api(
+    home: Path, api: DemoApi, vertical: str, collection: str, table: str | None = None
+) -> None:
+    """``table`` (default ``vertical.collection``) holds exactly what the API serves."""
+    expected = api.expected_rows(vertical, collection)
+    rows = table_rows(home, table or f"{vertical}.{collection}")
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in expected)
+    by_id = {r["id"]: r for r in expected}
+    for row in rows:
+        source = by_id[row["id"]]
+        for name, value in source.items():
+            if isinstance(value, str | int | float | bool):
+                assert same_value(row[name], value), (vertical, collection, row["id"], name)
+            elif value is None:
+                assert row.get(name) is None, (vertical, collection, row["id"], name)
+
+
+def same_value(stored: Any, served: Any) -> bool:
+    """dlt lands ISO-8601 strings as timestamps and JSON numbers as doubles or decimals."""
+    if isinstance(stored, datetime):
+        return stored == datetime.fromisoformat(str(served).replace("Z", "+00:00"))
+    if isinstance(served, float) and not isinstance(served, bool):
+        return abs(float(stored) - served) < 1e-9
+    return bool(stored == served)
+
+
+def describe_code_location(definitions: dg.Definitions) -> dict[str, Any]:
+    """The user-visible shape of ``definitions``, as plain, sorted JSON values."""
+    repository = definitions.get_repository_def()
+    assets: dict[str, Any] = {}
+    for spec in definitions.resolve_all_asset_specs():
+        assets[spec.key.to_user_string()] = {
+            "group": spec.group_name,
+            "kinds": sorted(spec.kinds),
+            "owners": sorted(spec.owners),
+            "tags": dict(sorted(spec.tags.items())),
+            "deps": sorted(dep.asset_key.to_user_string() for dep in spec.deps),
+            "metadata": {k: _plain(k, v) for k, v in sorted(spec.metadata.items())},
+            "partitions": type(spec.partitions_def).__name__ if spec.partitions_def else None,
+            "freshness": spec.freshness_policy is not None,
+        }
+    checks = sorted(
+        f"{key.asset_key.to_user_string()}:{key.name}"
+        for key in repository.asset_graph.asset_check_keys
+    )
+    ops = {
+        assets_def.node_def.name: {
+            "pool": getattr(assets_def.node_def, "pool", None),
+            "tags": dict(sorted(assets_def.node_def.tags.items())),
+            "keys": sorted(
+                [k.to_user_string() for k in assets_def.keys]
+                + [f"{k.asset_key.to_user_string()}:{k.name}" for k in assets_def.check_keys]
+            ),
+        }
+        for assets_def in repository.asset_graph.assets_defs
+        if assets_def.is_executable
+    }
+    jobs = {}
+    for job in repository.get_all_jobs():
+        if job.name.startswith("__"):
+            continue
+        jobs[job.name] = {
+            "tags": dict(sorted(job.tags.items())),
+            "executor": job.executor_def.name,
+            "assets": sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys),
+            "partitioned": job.partitions_def is not None,
+        }
+    schedules = {
+        schedule.name: {
+            "job": schedule.job_name,
+            "cron": schedule.cron_schedule,
+            "timezone": schedule.execution_timezone,
+            "default_status": schedule.default_status.value,
+        }
+        for schedule in repository.schedule_defs
+    }
+    sensors = {
+        sensor.name: {
+            "jobs": sorted(target.job_name for target in sensor.targets),
+            "default_status": sensor.default_status.value,
+            "minimum_interval_seconds": sensor.minimum_interval_seconds,
+        }
+        for sensor in repository.sensor_defs
+    }
+    resources = {
+        key: {
+            "type": type(resource).__name__,
+            "fields": sorted(getattr(type(resource), "model_fields", {})),
+        }
+        for key, resource in sorted((definitions.resources or {}).items())
+    }
+    return {
+        "assets": assets,
+        "checks": checks,
+        "ops": dict(sorted(ops.items())),
+        "jobs": dict(sorted(jobs.items())),
+        "schedules": dict(sorted(schedules.items())),
+        "sensors": sensors,
+        "resources": resources,
+    }
+
+
+def _plain(key: str, value: Any) -> Any:
+    if key.startswith("dagster_dlt/"):
+        return "<object>"  # dagster-dlt's reprs of its pipeline, source and translator objects
+    raw = getattr(value, "value", value)
+    return raw if isinstance(raw, str | int | float | bool) or raw is None else str(raw)
+
+
+def occurrences(root: Path, secret: str) -> list[str]:
+    """Files under ``root`` holding ``secret`` (as is, or URL-quoted), relative to ``root``."""
+    needles = {secret.encode(), quote(secret, safe="").encode()}
+    return [
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and any(n in path.read_bytes() for n in needles)
+    ]
 
 
 def free_port() -> int:
@@ -155,15 +276,6 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
     pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
 
 
-def same_value(stored: Any, served: Any) -> bool:
-    """dlt lands ISO-8601 strings as timestamps and JSON numbers as doubles or decimals."""
-    if isinstance(stored, datetime):
-        return stored == datetime.fromisoformat(str(served).replace("Z", "+00:00"))
-    if isinstance(served, float) and not isinstance(served, bool):
-        return abs(float(stored) - served) < 1e-9
-    return bool(stored == served)
-
-
 def files_holding(root: Path, secret: str) -> list[str]:
     """Files under ``root`` that hold ``secret`` (as is or URL-quoted), relative to ``root``."""
     if not root.exists():
@@ -208,3 +320,113 @@ def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str, dict[str, Any]
     user = data.user_failure_data
     metadata = {k: v.value for k, v in ((user.metadata if user else None) or {}).items()}
     return data.error.to_string() if data.error else "", metadata
+
+
+@dataclass
+class DgProject:
+    """A Dagster project made by ``create-dagster``, driven with ``dg`` in subprocesses.
+
+    Its environment is this test's: ``create-dagster project --no-uv-sync`` makes no ``.venv``,
+    so ``dg`` runs from this interpreter's ``bin`` (where restsync is installed editable, as
+    ``uv add restsync-dagster`` would install it), and ``PYTHONPATH=src`` stands in for the
+    editable install of the project's own package that ``uv sync`` would make.
+    """
+
+    root: Path
+    package: str
+    env: dict[str, str]
+    #: Everything every ``dg`` command printed, for searching it afterwards.
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def defs(self) -> Path:
+        """The project's ``defs`` folder."""
+        return self.root / "src" / self.package / "defs"
+
+    def dg(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``dg ARGS`` in the project; fail the test, showing its output, if it fails."""
+        done = subprocess.run(
+            [dg_tool("dg"), *args],
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        self.output.append(done.stdout + done.stderr)
+        if check and done.returncode != 0:
+            pytest.fail(
+                f"dg {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+            )
+        return done
+
+
+def dg_environment(home: Path, python_path: Path | None = None) -> dict[str, str]:
+    """This process's environment for ``dg``, without any restsync or connector variable: this
+    interpreter's ``bin`` first on ``PATH``, ``DAGSTER_HOME`` and ``RESTSYNC_HOME`` under
+    ``home``, no telemetry and no update check."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RESTSYNC_", "DAGSTER_", "VIRTUAL_ENV", "PYTHONPATH"))
+        and not k.endswith(("_API_KEY", "_BASE_URL"))
+    }
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        DAGSTER_HOME=str(dagster_home),
+        RESTSYNC_HOME=str(home / "restsync"),
+        DAGSTER_DG_UPDATE_CHECK_ENABLED="0",
+    )
+    if python_path is not None:
+        env["PYTHONPATH"] = str(python_path)
+    return env
+
+
+def dg_tool(name: str) -> str:
+    """``dg`` or ``create-dagster`` beside this interpreter (the test group installs both)."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: install the test group (dagster-dg-cli, create-dagster)")
+    return str(path)
+
+
+def create_dg_project(parent: Path, name: str, home: Path) -> DgProject:
+    """``create-dagster project --no-uv-sync NAME`` in ``parent``, as a new user starts."""
+    env = dg_environment(home, parent / name / "src")
+    subprocess.run(
+        [dg_tool("create-dagster"), "project", "--no-uv-sync", name],
+        cwd=parent,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return DgProject(root=parent / name, package=name, env=env)
+
+
+def component_yaml(component: str, attributes: str) -> str:
+    """A ``defs.yaml`` of ``component`` whose attributes are ``attributes`` (YAML) indented."""
+    indented = "\n".join(f"  {line}" if line else "" for line in attributes.splitlines())
+    return f"type: {component}\nattributes:\n{indented}\n"
+
+
+def write_defs_project(root: Path, package: str, files: dict[str, str]) -> Path:
+    """A minimal dg project in ``root`` whose ``src/<package>/defs/`` holds ``files`` (path in
+    ``defs`` -> text: ``billing/defs.yaml``, ``own.py``...). Returns its ``defs`` folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(
+        f'[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "{package}"\n'
+    )
+    defs = root / "src" / package / "defs"
+    defs.mkdir(parents=True)
+    (defs.parent / "__init__.py").write_text("")
+    (defs / "__init__.py").write_text("")
+    for name, text in files.items():
+        (defs / name).parent.mkdir(parents=True, exist_ok=True)
+        (defs / name).write_text(text, encoding="utf-8")
+    return defs

@@ -10,9 +10,12 @@ with ``resource_defaults`` once; ``tree`` walks nested values.
 from restsync_dagster.connector.connector import Connector, EnvVarUse
 from restsync_dagster.connector.load import (
     connector_files,
+    file_stamps,
     load_connector_file,
     load_connectors,
+    name_taken,
     parse_connector,
+    parse_connector_document,
 )
 from restsync_dagster.connector.model import ConnectorConfig, parse_duration
 from restsync_dagster.connector.problems import ConnectorFileError, Problem
@@ -26,8 +29,11 @@ __all__ = [
     "Problem",
     "ResolvedResource",
     "connector_files",
+    "file_stamps",
     "load_connector_file",
     "load_connectors",
+    "name_taken",
     "parse_connector",
+    "parse_connector_document",
     "parse_duration",
 ]

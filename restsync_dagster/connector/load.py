@@ -71,6 +71,35 @@ def parse_connector(text: str, file: str | Path, *, dry_build: bool = True) -> C
         document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConnectorFileError([Problem(label, "", _yaml_message(exc))]) from None
+    return parse_connector_document(document, file, dry_build=dry_build, text=text)
+
+
+def parse_connector_document(
+    document: Any,
+    file: str | Path,
+    label: str | None = None,
+    *,
+    dry_build: bool = True,
+    text: str | None = None,
+) -> Connector:
+    """Validate one connector document: a connector file's YAML once parsed, or the attributes of
+    a Dagster component (:mod:`restsync_dagster.component`), which are the same keys.
+
+    Args:
+        document: The mapping of a connector's keys (``name``, ``schedule``, ``source``...).
+        file: Where it came from.
+        label: How messages name ``file`` (default: its file name).
+        dry_build: See :func:`parse_connector`.
+        text: The YAML text, when there is one: problems then carry their line numbers.
+
+    Returns:
+        The validated connector.
+
+    Raises:
+        ConnectorFileError: with one problem per thing wrong.
+    """
+    label = label or Path(file).name
+    lines = key_lines(text) if text is not None else {}
     if not isinstance(document, dict):
         kind = "empty" if document is None else f"a {type(document).__name__}"
         raise ConnectorFileError(
@@ -85,13 +114,18 @@ def parse_connector(text: str, file: str | Path, *, dry_build: bool = True) -> C
         source = document.get("source")
         if isinstance(source, dict):
             problems.extend(source_problems(label, source, dry_build=dry_build)[0])
-        raise ConnectorFileError(with_lines(dedupe(problems), key_lines(text))) from None
+        raise ConnectorFileError(with_lines(dedupe(problems), lines)) from None
     problems, env_vars = source_problems(label, config.source, dry_build=dry_build)
     if not problems:
         problems = cross_problems(label, config)
     if problems:
-        raise ConnectorFileError(with_lines(problems, key_lines(text)))
+        raise ConnectorFileError(with_lines(problems, lines))
     return Connector(config=config, file=Path(file), env_vars=tuple(env_vars))
+
+
+def name_taken(label: str, name: str, other: str | Path) -> Problem:
+    """The problem of a connector whose name another file (or component) already uses."""
+    return Problem(label, "name", f"connector name {name!r} is already used by {other}")
 
 
 def load_connector_file(path: Path, *, dry_build: bool = True) -> Connector:
@@ -109,6 +143,18 @@ def connector_files(directories: Iterable[Path]) -> list[Path]:
     for directory in directories:
         files.extend(sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml")))
     return files
+
+
+def file_stamps(directories: Iterable[Path]) -> list[tuple[str, int, int]]:
+    """``(path, mtime, size)`` of every file of ``directories``: what tells that a loaded set of
+    connector files is still the one on disk."""
+    stamps = []
+    for directory in directories:
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                stat = path.stat()
+                stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return stamps
 
 
 def load_connectors(directories: Iterable[Path], *, dry_build: bool = True) -> list[Connector]:
@@ -131,13 +177,8 @@ def load_connectors(directories: Iterable[Path], *, dry_build: bool = True) -> l
     first_file: dict[str, Connector] = {}
     for connector in connectors:
         if connector.name in first_file:
-            other = first_file[connector.name].file
             problems.append(
-                Problem(
-                    connector.file.name,
-                    "name",
-                    f"connector name {connector.name!r} is already used by {other}",
-                )
+                name_taken(connector.file.name, connector.name, first_file[connector.name].file)
             )
         else:
             first_file[connector.name] = connector

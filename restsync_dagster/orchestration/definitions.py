@@ -3,6 +3,7 @@ a schedule and a ``<c>_env`` resource; for them all one ``dlt`` resource and the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,18 @@ class SharedParts:
 
         return cls(DagsterDltResource(), build_stand_in_pipeline(settings), Schema(names.PREFIX))
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> SharedParts:
+        """The parts of this process for ``settings``, built once: every Dagster component of a
+        code location brings its own ``Definitions``, and Dagster refuses to merge two that bind
+        resource key ``dlt`` to objects that are not the same one."""
+        return _shared_parts(settings)
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_parts(settings: Settings) -> SharedParts:
+    return SharedParts.build(settings)
+
 
 def build_connector_definitions(
     connector: Connector, settings: Settings, shared: SharedParts
@@ -62,11 +75,25 @@ def build_connector_definitions(
     return ConnectorDefinitions(assets, checks, job, build_schedule(connector, job, settings), env)
 
 
-def build_definitions(connectors: Sequence[Connector], settings: Settings) -> dg.Definitions:
-    """Assets, jobs, schedules, resources and the retry sensor for ``connectors``."""
+def build_definitions(
+    connectors: Sequence[Connector],
+    settings: Settings,
+    *,
+    shared: SharedParts | None = None,
+    sensor_name: str = names.RETRY_SENSOR,
+) -> dg.Definitions:
+    """Assets, jobs, schedules, resources and the retry sensor for ``connectors``.
+
+    Args:
+        connectors: Validated connectors with distinct names.
+        settings: The deployment's settings.
+        shared: Parts shared with other ``Definitions`` of the same code location (a Dagster
+            component's); built for these connectors alone when not given.
+        sensor_name: The name of the retry sensor that covers ``connectors``.
+    """
     if not connectors:
         return dg.Definitions()
-    shared = SharedParts.build(settings)
+    shared = shared or SharedParts.build(settings)
     built = [build_connector_definitions(c, settings, shared) for c in connectors]
     resources: dict[str, Any] = {names.DLT_RESOURCE_KEY: shared.dlt}
     # Top-level too, so the UI's Resources tab lists each connector's variables.
@@ -79,6 +106,6 @@ def build_definitions(connectors: Sequence[Connector], settings: Settings) -> dg
         asset_checks=[b.checks for b in built],
         jobs=jobs,
         schedules=[b.schedule for b in built if b.schedule is not None],
-        sensors=[build_retry_sensor(connectors, jobs, settings)],
+        sensors=[build_retry_sensor(connectors, jobs, settings, name=sensor_name)],
         resources=resources,
     )

@@ -60,12 +60,22 @@ def build_retry_sensor(
     connectors: Sequence[Connector],
     jobs: Sequence[dg.JobDefinition],
     settings: Settings,
+    name: str = SENSOR_NAME,
 ) -> dg.SensorDefinition:
-    """The sensor, targeting every connector's sync job."""
+    """The sensor, targeting every connector's sync job.
+
+    Args:
+        connectors: The connectors whose failed runs it retries; failures of others are left to
+            their own sensor.
+        jobs: Their ``<connector>_sync`` jobs.
+        settings: The deployment's settings.
+        name: The sensor's name: one per code location, or one per Dagster component
+            (:func:`restsync_dagster.names.retry_sensor_name`).
+    """
     by_name = {c.name: c for c in connectors}
 
     @dg.sensor(
-        name=SENSOR_NAME,
+        name=name,
         jobs=list(jobs),
         minimum_interval_seconds=settings.retry_sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -96,6 +106,8 @@ def evaluate(
         tagged = record.dagster_run.tags.get(TAG_CONNECTOR)
         if tagged and names.decided_tag(tagged) in record.dagster_run.tags:
             continue  # decided on an earlier tick: no need to read its events again
+        if tagged and tagged not in connectors:
+            continue  # another sensor's connector (one sensor per Dagster component)
         failed = read_failed_run(instance, record, connectors)
         for connector in dict.fromkeys(f.connector for f in failed.failures):
             if connector not in connectors or names.decided_tag(connector) in failed.tags:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -10,8 +9,8 @@ import pytest
 
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster_tests.helpers import (
+    assert_matches_api,
     point_connectors_at,
-    same_value,
     table_count,
     table_rows,
     warehouse,
@@ -47,20 +46,6 @@ def failure_of(result: dg.ExecuteInProcessResult) -> tuple[str, dict[str, Any]]:
     data = event.step_failure_data
     metadata = {k: v.value for k, v in (data.user_failure_data.metadata or {}).items()}
     return data.error.to_string(), metadata
-
-
-def assert_matches_api(home: Path, api, vertical: str, collection: str) -> None:
-    expected = api.expected_rows(vertical, collection)
-    rows = table_rows(home, f"{vertical}.{collection}")
-    assert [r["id"] for r in rows] == sorted(r["id"] for r in expected)
-    by_id = {r["id"]: r for r in expected}
-    for row in rows:
-        source = by_id[row["id"]]
-        for field, value in source.items():
-            if isinstance(value, str | int | float | bool):
-                assert same_value(row[field], value), (vertical, collection, row["id"], field)
-            elif value is None:
-                assert row.get(field) is None, (vertical, collection, row["id"], field)
 
 
 def test_syncing_every_connector_lands_exactly_the_demo_apis_records(

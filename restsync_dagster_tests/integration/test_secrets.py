@@ -8,7 +8,6 @@ import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import dagster as dg
 import pytest
@@ -17,6 +16,7 @@ from restsync_dagster.connector import parse_connector
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.extract.source import check_transport
 from restsync_dagster.failures.errors import InsecureTransportError
+from restsync_dagster_tests.helpers import occurrences
 
 SECRET = "sk-live-7Hq2ZpX9wKc4"
 PASSWORD = "pw-Zr8Tq4LmVx"
@@ -36,15 +36,6 @@ source:
 retry: {{max_retries: 1, backoff_factor: 0.01}}
 timeout_seconds: 1
 """
-
-
-def occurrences(root: Path, secret: str) -> list[str]:
-    needles = {secret.encode(), quote(secret, safe="").encode()}
-    return [
-        str(path.relative_to(root))
-        for path in root.rglob("*")
-        if path.is_file() and any(n in path.read_bytes() for n in needles)
-    ]
 
 
 @pytest.fixture

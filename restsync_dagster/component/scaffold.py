@@ -3,15 +3,14 @@
 The ``defs.yaml`` written passes ``dg check defs`` as it is: one resource behind an offset
 paginator, the base URL and the credential as ``{{ env.NAME }}`` references (read when a run
 starts), an https placeholder URL unless ``--base-url`` says otherwise. ``--auth`` picks dlt's
-auth block (``api_key``, ``bearer``, ``basic`` or ``none``). ``--openapi`` is the hook for
-generating the connector from an OpenAPI document (see :func:`openapi_document`).
+auth block (``api_key``, ``bearer``, ``basic`` or ``none``). ``--openapi PATH_OR_URL`` writes the
+connector generated from an OpenAPI document instead (:mod:`restsync_dagster.openapi`).
 """
 
 from __future__ import annotations
 
-import importlib
 import re
-from typing import Any, Literal
+from typing import Literal
 
 import dagster as dg
 from pydantic import BaseModel, Field
@@ -19,10 +18,9 @@ from pydantic import BaseModel, Field
 from restsync_dagster.connector.model import NAME_PATTERN
 
 AuthKind = Literal["api_key", "bearer", "basic", "none"]
+
+
 #: The package that will turn an OpenAPI document into a connector (being written elsewhere).
-OPENAPI_MODULE = "restsync_dagster.openapi"
-
-
 class RestApiScaffoldParams(BaseModel):
     """Options of ``dg scaffold defs restsync_dagster.RestApiComponent NAME``."""
 
@@ -59,28 +57,29 @@ class RestApiScaffolder(dg.Scaffolder[RestApiScaffoldParams]):
 
 
 def openapi_defs_yaml(type_name: str, folder: str, params: RestApiScaffoldParams) -> str:
-    """HOOK for ``--openapi PATH_OR_URL``: ``restsync_dagster.openapi.generate`` is being written
-    elsewhere. Expected (adjust here when it lands): ``generate(source, *, name, base_url, auth)``
-    returns a connector document (the keys of a connector file); it becomes the attributes.
+    """``--openapi PATH_OR_URL``: the connector ``restsync init --from-openapi`` would write, as a
+    ``defs.yaml`` whose attributes are that file, its ``# guessed:`` comments kept.
 
     Raises:
-        SystemExit: one line, when ``restsync_dagster.openapi`` is not installed.
+        SystemExit: one line, when the document cannot be read or has nothing to sync.
     """
-    try:
-        openapi: Any = importlib.import_module(OPENAPI_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name not in (OPENAPI_MODULE, OPENAPI_MODULE.rpartition(".")[0]):
-            raise
-        raise SystemExit(
-            f"--openapi needs {OPENAPI_MODULE}, which this restsync-dagster does not have yet; "
-            "scaffold without --openapi and fill in source: by hand"
-        ) from None
-    import yaml
+    from restsync_dagster.openapi import OpenApiError, generate
 
-    document = openapi.generate(
-        params.openapi, name=connector_name(folder), base_url=params.base_url, auth=params.auth
+    assert params.openapi is not None
+    try:
+        generated = generate(params.openapi, connector_name(folder), base_url=params.base_url)
+    except OpenApiError as exc:
+        raise SystemExit(f"--openapi: {exc}") from None
+    body = "".join(
+        f"  {line}" if line.strip() else line for line in generated.text.splitlines(True)
     )
-    return yaml.safe_dump({"type": type_name, "attributes": document}, sort_keys=False)
+    variables = ", ".join(generated.env_vars) or "none"
+    return (
+        f"type: {type_name}\n"
+        f"# Generated from {params.openapi} (as 'restsync init --from-openapi' would): check the\n"
+        f"# 'guessed:' comments. Variables to set: {variables}.\n"
+        f"attributes:\n{body}"
+    )
 
 
 def connector_name(folder: str) -> str:

@@ -175,13 +175,18 @@ def test_two_components_with_one_connector_name_fail_naming_both_files(new_proje
     ) in output
 
 
-def test_the_openapi_flag_says_in_one_line_that_the_generator_is_missing(new_project):
+def test_the_openapi_flag_scaffolds_a_connector_dg_check_defs_accepts(new_project):
     project = new_project("ledger")
-    scaffolded = project.dg(
-        "scaffold", "defs", COMPONENT, "from_spec", "--openapi", "spec.json", check=False
+    spec = REPO / "restsync_dagster_tests" / "data" / "openapi" / "petstore-v3.yaml"
+    project.dg("scaffold", "defs", COMPONENT, "pets", "--openapi", str(spec))
+    text = (project.defs / "pets" / "defs.yaml").read_text()
+    assert "# guessed:" in text and "PETS_" in text
+    project.dg("check", "defs")
+    missing = project.dg(
+        "scaffold", "defs", COMPONENT, "from_spec", "--openapi", "nope.json", check=False
     )
-    assert scaffolded.returncode == 1
-    assert "--openapi needs restsync_dagster.openapi" in scaffolded.stderr
+    assert missing.returncode == 1 and "--openapi: " in missing.stderr
+    assert "Traceback" not in missing.stderr
     assert not (project.defs / "from_spec").exists()
 
 

@@ -81,12 +81,15 @@ def test_a_folder_whose_name_is_no_connector_name_gets_an_explicit_valid_one():
     assert yaml.safe_load(text)["attributes"]["name"] == "my_billing"
 
 
-def test_the_openapi_hook_says_in_one_line_that_its_generator_is_not_installed(tmp_path):
+def test_the_openapi_flag_makes_the_generated_connector_the_attributes(tmp_path):
+    spec = REPO / "restsync_dagster_tests" / "data" / "openapi" / "petstore-v3.yaml"
+    text = scaffold.openapi_defs_yaml(TYPE, "pets", RestApiScaffoldParams(openapi=str(spec)))
+    document = yaml.safe_load(text)
+    assert document["type"] == TYPE and document["attributes"]["name"] == "pets"
+    parse_connector(yaml.safe_dump(document["attributes"]), "defs.yaml")
     with pytest.raises(SystemExit) as stopped:
-        scaffold.openapi_defs_yaml(TYPE, "billing", RestApiScaffoldParams(openapi="spec.json"))
-    message = str(stopped.value)
-    assert "\n" not in message
-    assert message.startswith("--openapi needs restsync_dagster.openapi")
+        scaffold.openapi_defs_yaml(TYPE, "pets", RestApiScaffoldParams(openapi="nope.json"))
+    assert "\n" not in str(stopped.value) and str(stopped.value).startswith("--openapi: ")
 
 
 def test_the_two_forms_of_one_connector_in_the_docs_are_the_same_connector():

@@ -71,6 +71,8 @@ class ContractCheckingPaginator(BasePaginator):
         self._last_digest: bytes | None = None
         self._total: int | None = None
         self._params: dict[str, Any] = {}
+        #: Offsets below this were handed to the prefetcher in this request sequence.
+        self._handed_until = 0
         #: The first CSV page's header row; later pages must have the same.
         self._csv_header: tuple[str, ...] = ()
 
@@ -89,6 +91,7 @@ class ContractCheckingPaginator(BasePaginator):
         self.pages = 0
         self._last_digest = None
         self._total = None
+        self._handed_until = 0
         self._params = dict(request.params or {})
         self._csv_header = ()
         self._has_next_page = True if self.inner is None else self.inner.has_next_page
@@ -187,8 +190,12 @@ class ContractCheckingPaginator(BasePaginator):
             return
         end = self._total if inner.maximum_value is None else min(self._total, inner.maximum_value)
         start = int(inner.current_value)
-        ahead = range(start, min(end, start + inner.limit * 2 * prefetcher.workers), inner.limit)
-        prefetcher.ahead(request, ({inner.param_name: offset} for offset in ahead))
+        stop = min(end, start + inner.limit * 2 * prefetcher.workers)
+        # Only offsets not handed over yet: preparing a request costs as much as parsing a page.
+        ahead = range(max(start, self._handed_until), stop, inner.limit)
+        if ahead:
+            self._handed_until = ahead[-1] + inner.limit
+            prefetcher.ahead(request, ({inner.param_name: offset} for offset in ahead))
 
     def __str__(self) -> str:
         return f"{self.inner or 'detected paginator'} (checked)"

@@ -250,7 +250,7 @@ def test_a_bad_file_in_a_connector_directory_gets_a_connector_files_message(
     load = defs_project({"files/defs.yaml": component_yaml(DIRECTORY, f"path: {folder}")})
     with pytest.raises(Exception) as failure:
         load()
-    assert "shop.yaml: shedule: unknown key (did you mean 'schedule'?)" in str(failure.getrepr())
+    assert "shop.yaml:2: shedule: unknown key (did you mean 'schedule'?)" in str(failure.getrepr())
 
 
 def test_a_second_load_in_one_process_builds_nothing_again_until_an_attribute_changes(

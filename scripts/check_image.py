@@ -336,7 +336,7 @@ def sync_as_image_user(stage: Stage, env: dict[str, str], bin_dir: Path) -> None
         if (
             result.returncode != 0
             or not outcomes
-            or any(o["status"] != "success" or not o["rows_loaded"] for o in outcomes)
+            or any(o["status"] != "ok" or not o["rows_loaded"] for o in outcomes)
         ):
             raise CheckFailed(
                 f"the sync failed ({result.returncode}):\n{result.stdout}{result.stderr}"

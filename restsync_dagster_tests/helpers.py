@@ -178,16 +178,6 @@ def _plain(key: str, value: Any) -> Any:
     return raw if isinstance(raw, str | int | float | bool) or raw is None else str(raw)
 
 
-def occurrences(root: Path, secret: str) -> list[str]:
-    """Files under ``root`` holding ``secret`` (as is, or URL-quoted), relative to ``root``."""
-    needles = {secret.encode(), quote(secret, safe="").encode()}
-    return [
-        str(path.relative_to(root))
-        for path in root.rglob("*")
-        if path.is_file() and any(n in path.read_bytes() for n in needles)
-    ]
-
-
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -277,6 +267,7 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
 
 
 def files_holding(root: Path, secret: str) -> list[str]:
+    # The one scan for a secret on disk (test_secrets, the shapes, the component flow).
     """Files under ``root`` that hold ``secret`` (as is or URL-quoted), relative to ``root``."""
     if not root.exists():
         return []
@@ -430,3 +421,15 @@ def write_defs_project(root: Path, package: str, files: dict[str, str]) -> Path:
         (defs / name).parent.mkdir(parents=True, exist_ok=True)
         (defs / name).write_text(text, encoding="utf-8")
     return defs
+
+
+def table_ids(home: Path, table: str) -> list[int]:
+    """The ``id`` column of ``dataset.table`` in ``home``'s DuckDB file, in order."""
+    with warehouse(home) as con:
+        return [r[0] for r in con.execute(f"select id from {table} order by id").fetchall()]
+
+
+def assert_no_secret_written(home: Path, instance: dg.DagsterInstance, secret: str) -> None:
+    """``secret`` is in no file of ``RESTSYNC_HOME`` nor of the instance's directory."""
+    assert files_holding(home, secret) == []
+    assert files_holding(Path(instance.root_directory), secret) == []

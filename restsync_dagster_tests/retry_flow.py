@@ -4,6 +4,8 @@ connectors quick to fail, runs executed as the daemon would, and one sensor tick
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -54,3 +56,15 @@ def launch(instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
 
 def wait_until_due(seconds: float = 0.3 * 1.2 + 0.05) -> None:
     time.sleep(seconds)
+
+
+def write_quick_connectors(directory: Path, api_url: str, monkeypatch: Any) -> None:
+    """Connectors ``shop`` and ``depot`` on the demo API's generic vertical at ``api_url``, the
+    only ones loaded (quick to fail: one HTTP retry, retry runs 0.3 s apart)."""
+    directory.mkdir(exist_ok=True)
+    for name in ("shop", "depot"):
+        (directory / f"{name}.yaml").write_text(CONNECTOR.format(name=name, upper=name.upper()))
+        monkeypatch.setenv(f"{name.upper()}_BASE_URL", api_url)
+        monkeypatch.setenv(f"{name.upper()}_API_KEY", "demo-generic-key")
+    monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(directory))
+    monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")

@@ -16,7 +16,7 @@ from restsync_dagster.connector import parse_connector
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.extract.source import check_transport
 from restsync_dagster.failures.errors import InsecureTransportError
-from restsync_dagster_tests.helpers import occurrences
+from restsync_dagster_tests.helpers import files_holding
 
 SECRET = "sk-live-7Hq2ZpX9wKc4"
 PASSWORD = "pw-Zr8Tq4LmVx"
@@ -97,8 +97,8 @@ def sync_and_search(tmp_path: Path, restsync_home: Path, capfd) -> tuple[bool, l
             found.append(f"event log: {secret}")
         if secret in captured.out + captured.err:
             found.append(f"stdout/stderr: {secret}")
-        found += [f"DAGSTER_HOME/{p}" for p in occurrences(dagster_home, secret)]
-        found += [f"RESTSYNC_HOME/{p}" for p in occurrences(restsync_home, secret)]
+        found += [f"DAGSTER_HOME/{p}" for p in files_holding(dagster_home, secret)]
+        found += [f"RESTSYNC_HOME/{p}" for p in files_holding(restsync_home, secret)]
     assert (restsync_home / "dlt").exists() or not result.success, "the dlt working dir exists"
     return result.success, found
 

@@ -9,21 +9,20 @@ import pytest
 
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster_tests.helpers import table_rows
-from restsync_dagster_tests.retry_flow import CONNECTOR, launch, run, tick, wait_until_due
+from restsync_dagster_tests.retry_flow import (
+    launch,
+    run,
+    tick,
+    wait_until_due,
+    write_quick_connectors,
+)
 
 
 @pytest.fixture
 def shop(restsync_home, tmp_path: Path, monkeypatch, start_demo_api):
     """Connectors ``shop`` (and ``depot``) on the demo API's generic vertical, quick to fail."""
     api = start_demo_api()
-    connectors = tmp_path / "connectors"
-    connectors.mkdir()
-    for name in ("shop", "depot"):
-        (connectors / f"{name}.yaml").write_text(CONNECTOR.format(name=name, upper=name.upper()))
-        monkeypatch.setenv(f"{name.upper()}_BASE_URL", api.url("generic"))
-        monkeypatch.setenv(f"{name.upper()}_API_KEY", "demo-generic-key")
-    monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(connectors))
-    monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
+    write_quick_connectors(tmp_path / "connectors", api.url("generic"), monkeypatch)
     return api
 
 

@@ -11,11 +11,11 @@ import pytest
 from restsync_dagster.cli import main
 from restsync_dagster_tests.helpers import (
     SHAPE_SECRET,
-    files_holding,
+    assert_no_secret_written,
     step_failure,
     sync_job,
+    table_ids,
     use_connector,
-    warehouse,
 )
 
 CONNECTOR = """
@@ -47,15 +47,9 @@ def reported(restsync_home, tmp_path, monkeypatch, start_demo_api):
     return api
 
 
-def loaded_ids(home: Path) -> list[int]:
-    with warehouse(home) as con:
-        return [r[0] for r in con.execute("select id from reported.items order by id").fetchall()]
-
-
 def assert_secret_nowhere(home: Path, instance, output: str) -> None:
     assert SHAPE_SECRET not in output
-    assert files_holding(home, SHAPE_SECRET) == []
-    assert files_holding(Path(instance.root_directory), SHAPE_SECRET) == []
+    assert_no_secret_written(home, instance, SHAPE_SECRET)
 
 
 def test_a_busy_body_is_retried_then_the_page_loads(reported, instance, restsync_home, capfd):
@@ -64,7 +58,7 @@ def test_a_busy_body_is_retried_then_the_page_loads(reported, instance, restsync
     asked = [r.params["offset"] for r in reported.requests(PATH)]
     assert asked.count("200") == 3, "two BUSY answers, then the page"
     assert sync_job("reported", instance).success, "the second sync"
-    assert loaded_ids(restsync_home) == sorted(
+    assert table_ids(restsync_home, "reported.items") == sorted(
         r["id"] for r in reported.expected_rows("generic", "items")
     )
     output = capfd.readouterr()
@@ -75,7 +69,7 @@ def test_an_error_body_fails_with_the_apis_message_and_loads_nothing(
     reported, instance, restsync_home, capfd
 ):
     assert sync_job("reported", instance).success
-    before = loaded_ids(restsync_home)
+    before = table_ids(restsync_home, "reported.items")
     reported.advance("generic.items", insert=5)
     reported.misbehave(PATH, "api_error", from_offset=200)
     result = sync_job("reported", instance)
@@ -87,7 +81,9 @@ def test_an_error_body_fails_with_the_apis_message_and_loads_nothing(
     assert "monthly quota exceeded for account acct-42" in metadata["restsync/detail"]
     assert "offset=200" in metadata["restsync/url"] and "api_key=***" in metadata["restsync/url"]
     assert "monthly quota exceeded" in message
-    assert loaded_ids(restsync_home) == before, "nothing of the failed run was loaded"
+    assert table_ids(restsync_home, "reported.items") == before, (
+        "nothing of the failed run was loaded"
+    )
     output = capfd.readouterr()
     assert_secret_nowhere(restsync_home, instance, output.out + output.err)
 
@@ -108,7 +104,7 @@ def test_a_notice_body_is_ignored_and_ends_the_resource(reported, instance, rest
     reported.misbehave(PATH, "notice", from_offset=300)
     assert sync_job("reported", instance).success
     served = sorted(r["id"] for r in reported.expected_rows("generic", "items"))
-    assert loaded_ids(restsync_home) == served[:300], "the pages before the notice"
+    assert table_ids(restsync_home, "reported.items") == served[:300], "the pages before the notice"
 
 
 def test_preview_applies_the_actions_and_writes_nothing(reported, restsync_home, capsys):

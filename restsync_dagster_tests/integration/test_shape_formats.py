@@ -5,16 +5,16 @@ clearly and loads nothing."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from restsync_dagster.cli import main
 from restsync_dagster_tests.helpers import (
     SHAPE_SECRET,
-    files_holding,
+    assert_no_secret_written,
     step_failure,
     sync_job,
+    table_ids,
     use_connector,
     warehouse,
 )
@@ -54,18 +54,13 @@ def files(restsync_home, tmp_path, monkeypatch, start_demo_api):
     return api
 
 
-def ids(home: Path, table: str) -> list[int]:
-    with warehouse(home) as con:
-        return [r[0] for r in con.execute(f"select id from files.{table} order by id").fetchall()]
-
-
 def test_jsonl_and_csv_load_exact_rows_twice_and_the_key_is_written_nowhere(
     files, instance, restsync_home, capfd
 ):
     assert sync_job("files", instance).success
     assert sync_job("files", instance).success
-    assert ids(restsync_home, "items_jsonl") == list(range(1, 451))
-    assert ids(restsync_home, "customers_csv") == list(range(1, 321))
+    assert table_ids(restsync_home, "files.items_jsonl") == list(range(1, 451))
+    assert table_ids(restsync_home, "files.customers_csv") == list(range(1, 321))
     expected = {r["id"]: r for r in files.expected_rows("generic", "customers")}
     with warehouse(restsync_home) as con:
         rows = con.execute(
@@ -80,8 +75,7 @@ def test_jsonl_and_csv_load_exact_rows_twice_and_the_key_is_written_nowhere(
         )
     output = capfd.readouterr()
     assert SHAPE_SECRET not in output.out + output.err
-    assert files_holding(restsync_home, SHAPE_SECRET) == []
-    assert files_holding(Path(instance.root_directory), SHAPE_SECRET) == []
+    assert_no_secret_written(restsync_home, instance, SHAPE_SECRET)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +96,9 @@ def test_a_broken_csv_page_fails_clearly_and_loads_nothing(
     _, metadata = step_failure(result)
     assert metadata["restsync/resource"] == "customers_csv"
     assert words in metadata["restsync/detail"], metadata["restsync/detail"]
-    assert ids(restsync_home, "customers_csv") == list(range(1, 321)), "as before the run"
+    assert table_ids(restsync_home, "files.customers_csv") == list(range(1, 321)), (
+        "as before the run"
+    )
 
 
 def test_a_csv_page_keeps_its_duplicate_key_check(files, instance):

@@ -4,18 +4,17 @@ the run even beside partial data."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from restsync_dagster.cli import main
 from restsync_dagster_tests.helpers import (
     SHAPE_SECRET,
-    files_holding,
+    assert_no_secret_written,
     step_failure,
     sync_job,
+    table_ids,
     use_connector,
-    warehouse,
 )
 
 CONNECTOR = """
@@ -48,23 +47,19 @@ def graph(restsync_home, tmp_path, monkeypatch, start_demo_api):
     return api
 
 
-def ids(home: Path) -> list[int]:
-    with warehouse(home) as con:
-        return [r[0] for r in con.execute("select id from graph.items order by id").fetchall()]
-
-
 def test_a_graphql_connection_loads_exact_rows_twice_and_the_key_is_written_nowhere(
     graph, instance, restsync_home, capfd
 ):
     assert sync_job("graph", instance).success
     assert sync_job("graph", instance).success
-    assert ids(restsync_home) == sorted(r["id"] for r in graph.expected_rows("generic", "items"))
+    assert table_ids(restsync_home, "graph.items") == sorted(
+        r["id"] for r in graph.expected_rows("generic", "items")
+    )
     seen = graph.requests(PATH)
     assert {r.method for r in seen} == {"POST"} and len(seen) == 8, "4 pages, twice"
     output = capfd.readouterr()
     assert SHAPE_SECRET not in output.out + output.err
-    assert files_holding(restsync_home, SHAPE_SECRET) == []
-    assert files_holding(Path(instance.root_directory), SHAPE_SECRET) == []
+    assert_no_secret_written(restsync_home, instance, SHAPE_SECRET)
 
 
 def test_errors_in_a_200_fail_even_with_partial_data_and_load_nothing(
@@ -79,7 +74,9 @@ def test_errors_in_a_200_fail_even_with_partial_data_and_load_nothing(
     assert (metadata["restsync/connector"], metadata["restsync/resource"]) == ("graph", "items")
     assert metadata["restsync/kind"] == "api_error"
     assert "field 'margin' is not accessible to this key" in metadata["restsync/detail"]
-    assert len(ids(restsync_home)) == 350, "the rows of the first sync, nothing more"
+    assert len(table_ids(restsync_home, "graph.items")) == 350, (
+        "the rows of the first sync, nothing more"
+    )
 
 
 def test_preview_of_a_graphql_resource_writes_nothing(graph, restsync_home, capsys):

@@ -4,14 +4,13 @@ pages are fetched concurrently, and the page checks still hold the total to the 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from restsync_dagster.cli import main
 from restsync_dagster_tests.helpers import (
     SHAPE_SECRET,
-    files_holding,
+    assert_no_secret_written,
     sync_job,
     use_connector,
     warehouse,
@@ -63,8 +62,7 @@ def test_header_totals_fetch_pages_concurrently_and_load_exact_rows_twice(
             assert [r[0] for r in rows] == sorted(r["id"] for r in served), table
     output = capfd.readouterr()
     assert SHAPE_SECRET not in output.out + output.err
-    assert files_holding(restsync_home, SHAPE_SECRET) == []
-    assert files_holding(Path(instance.root_directory), SHAPE_SECRET) == []
+    assert_no_secret_written(restsync_home, instance, SHAPE_SECRET)
 
 
 def test_preview_of_header_totals_reads_pages_and_writes_nothing(counted, restsync_home, capsys):

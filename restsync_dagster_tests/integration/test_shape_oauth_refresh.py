@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from restsync_dagster.cli import main
-from restsync_dagster_tests.helpers import files_holding, step_failure, sync_job, warehouse
+from restsync_dagster_tests.helpers import (
+    assert_no_secret_written,
+    step_failure,
+    sync_job,
+    warehouse,
+)
 
 CLIENT_SECRET = "client-secret-5b2e91"
 REFRESH_TOKEN = "refresh-token-c47a03"
@@ -58,8 +63,7 @@ def renewed(restsync_home, tmp_path, monkeypatch, start_demo_api):
 def assert_written_nowhere(home: Path, instance, output: str) -> None:
     for secret in (CLIENT_SECRET, REFRESH_TOKEN):
         assert secret not in output
-        assert files_holding(home, secret) == []
-        assert files_holding(Path(instance.root_directory), secret) == []
+        assert_no_secret_written(home, instance, secret)
 
 
 def test_tokens_are_renewed_as_they_expire_and_a_rotated_refresh_token_is_used(

@@ -4,17 +4,16 @@ spent locally and the sync never meets a 429; without it, the same API refuses s
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from restsync_dagster.cli import main
 from restsync_dagster_tests.helpers import (
     SHAPE_SECRET,
-    files_holding,
+    assert_no_secret_written,
     sync_job,
+    table_ids,
     use_connector,
-    warehouse,
 )
 
 CONNECTOR = """
@@ -50,17 +49,12 @@ def budgeted(restsync_home, tmp_path, monkeypatch, start_demo_api):
     return start
 
 
-def loaded_ids(home: Path) -> list[int]:
-    with warehouse(home) as con:
-        return [r[0] for r in con.execute("select id from budgeted.items order by id").fetchall()]
-
-
 @pytest.mark.parametrize("style", ["x", "ietf", "ietf8"])
 def test_honouring_the_headers_meets_no_429(budgeted, instance, restsync_home, style):
     api = budgeted(from_headers=True, style=style)
     assert sync_job("budgeted", instance).success
     assert "429" not in api.stats()["status_counts"], api.stats()
-    assert loaded_ids(restsync_home) == sorted(
+    assert table_ids(restsync_home, "budgeted.items") == sorted(
         r["id"] for r in api.expected_rows("generic", "items")
     )
 
@@ -69,7 +63,7 @@ def test_without_the_headers_the_api_refuses_some_requests(budgeted, instance, r
     api = budgeted(from_headers=False, style="x")
     assert sync_job("budgeted", instance).success, "dlt's retries still heal the 429s"
     assert api.stats()["status_counts"].get("429", 0) > 0, api.stats()
-    assert len(loaded_ids(restsync_home)) == RECORDS
+    assert len(table_ids(restsync_home, "budgeted.items")) == RECORDS
 
 
 def test_a_second_sync_is_idempotent_and_the_key_is_written_nowhere(
@@ -82,11 +76,10 @@ def test_a_second_sync_is_idempotent_and_the_key_is_written_nowhere(
     assert sync_job("budgeted", instance).success
     assert api.stats()["status_counts"].get("429", 0) <= 1, api.stats()
     served = sorted(r["id"] for r in api.expected_rows("generic", "items"))
-    assert loaded_ids(restsync_home) == served
+    assert table_ids(restsync_home, "budgeted.items") == served
     output = capfd.readouterr()
     assert SHAPE_SECRET not in output.out + output.err
-    assert files_holding(restsync_home, SHAPE_SECRET) == []
-    assert files_holding(Path(instance.root_directory), SHAPE_SECRET) == []
+    assert_no_secret_written(restsync_home, instance, SHAPE_SECRET)
 
 
 def test_preview_spends_the_budget_too_and_writes_nothing(budgeted, restsync_home, capsys):

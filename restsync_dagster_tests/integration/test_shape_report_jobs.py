@@ -4,18 +4,17 @@ the API's message, one not done in time fails as a transient timeout naming the 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from restsync_dagster.cli import main
 from restsync_dagster_tests.helpers import (
     SHAPE_SECRET,
-    files_holding,
+    assert_no_secret_written,
     step_failure,
     sync_job,
+    table_ids,
     use_connector,
-    warehouse,
 )
 
 CONNECTOR = """
@@ -59,12 +58,6 @@ def reports(restsync_home, tmp_path, monkeypatch, start_demo_api):
     return start
 
 
-def ids(home: Path) -> list[int]:
-    with warehouse(home) as con:
-        sql = "select id from reports.items_report order by id"
-        return [r[0] for r in con.execute(sql).fetchall()]
-
-
 def test_a_report_is_created_polled_and_downloaded_twice_exactly(
     reports, instance, restsync_home, capfd
 ):
@@ -76,11 +69,12 @@ def test_a_report_is_created_polled_and_downloaded_twice_exactly(
     assert 3 <= len(polls) <= 8, "0.4 s of work polled every 0.1 s"
     assert seen[-1] == ("GET", f"{PATH}/r-1/result")
     assert sync_job("reports", instance).success
-    assert ids(restsync_home) == sorted(r["id"] for r in api.expected_rows("generic", "items"))
+    assert table_ids(restsync_home, "reports.items_report") == sorted(
+        r["id"] for r in api.expected_rows("generic", "items")
+    )
     output = capfd.readouterr()
     assert SHAPE_SECRET not in output.out + output.err
-    assert files_holding(restsync_home, SHAPE_SECRET) == []
-    assert files_holding(Path(instance.root_directory), SHAPE_SECRET) == []
+    assert_no_secret_written(restsync_home, instance, SHAPE_SECRET)
 
 
 def test_a_failed_job_fails_with_the_apis_message(reports, instance):

@@ -30,7 +30,7 @@ from restsync_dagster_tests.helpers import (
     create_dg_project,
     dg_environment,
     dg_tool,
-    occurrences,
+    files_holding,
 )
 
 pytestmark = pytest.mark.slow
@@ -127,9 +127,9 @@ def test_a_new_project_scaffolds_checks_lists_and_launches_two_connectors_withou
     assert all(r.key_present for r in api.requests("/generic/v1/"))
 
     dagster_home = Path(project.env["DAGSTER_HOME"])
-    assert occurrences(project.root, key) == []
-    assert occurrences(dagster_home, key) == []
-    assert occurrences(restsync_home, key) == []
+    assert files_holding(project.root, key) == []
+    assert files_holding(dagster_home, key) == []
+    assert files_holding(restsync_home, key) == []
     assert not [out for out in project.output if key in out]
 
 

@@ -86,16 +86,7 @@ def test_a_full_sync_on_the_postgres_instance_lands_every_record_and_is_recorded
 def quick_connectors(restsync_home, tmp_path: Path, monkeypatch, start_demo_api):
     """Connectors ``shop`` and ``depot`` on the demo API, quick to fail (see test_sensors.py)."""
     api = start_demo_api()
-    connectors = tmp_path / "connectors"
-    connectors.mkdir()
-    for name in ("shop", "depot"):
-        (connectors / f"{name}.yaml").write_text(
-            sensor_flow.CONNECTOR.format(name=name, upper=name.upper())
-        )
-        monkeypatch.setenv(f"{name.upper()}_BASE_URL", api.url("generic"))
-        monkeypatch.setenv(f"{name.upper()}_API_KEY", "demo-generic-key")
-    monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(connectors))
-    monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
+    sensor_flow.write_quick_connectors(tmp_path / "connectors", api.url("generic"), monkeypatch)
     return api
 
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from restsync_dagster.connector.extensions import (
@@ -60,20 +60,26 @@ def endpoint_problems(label: str, where: str, block: Mapping[str, Any]) -> list[
     return problems
 
 
+def unknown_keys(
+    label: str, where: str, block: Mapping[str, Any], allowed: Collection[str]
+) -> list[Problem]:
+    """One problem per key of ``block`` not in ``allowed``, with the nearest and the list."""
+    return [
+        Problem(
+            label,
+            f"{where}.{key}",
+            f"unknown key{did_you_mean(str(key), allowed)}; allowed: {', '.join(sorted(allowed))}",
+        )
+        for key in block
+        if key not in allowed
+    ]
+
+
 def _block_problems(label: str, where: str, block: Any) -> list[Problem]:
     """A ``report_job`` block: a mapping of known keys, with numbers where numbers go."""
     if not isinstance(block, Mapping):
         return [Problem(label, where, "write a mapping such as {id_path: id, status_path: status}")]
-    problems = [
-        Problem(
-            label,
-            f"{where}.{key}",
-            f"unknown key{did_you_mean(str(key), REPORT_JOB_KEYS)}; "
-            f"allowed: {', '.join(sorted(REPORT_JOB_KEYS))}",
-        )
-        for key in block
-        if key not in REPORT_JOB_KEYS
-    ]
+    problems = unknown_keys(label, where, block, REPORT_JOB_KEYS)
     for key in ("interval_seconds", "timeout_seconds"):
         value = block.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -85,16 +91,7 @@ def _graphql_problems(label: str, where: str, endpoint: Mapping[str, Any]) -> li
     block = endpoint["graphql"]
     if not isinstance(block, Mapping):
         return [Problem(label, where, "write {query: ..., connection: ..., variables: {...}}")]
-    problems = [
-        Problem(
-            label,
-            f"{where}.{key}",
-            f"unknown key{did_you_mean(str(key), GRAPHQL_KEYS)}; "
-            f"allowed: {', '.join(sorted(GRAPHQL_KEYS))}",
-        )
-        for key in block
-        if key not in GRAPHQL_KEYS
-    ]
+    problems = unknown_keys(label, where, block, GRAPHQL_KEYS)
     for key in ("query", "connection"):
         if not isinstance(block.get(key), str) or not block.get(key):
             problems.append(Problem(label, f"{where}.{key}", "is required (a string)"))
@@ -128,16 +125,7 @@ def _response_action_problems(label: str, where: str, entry: Any) -> list[Proble
         ]
     if not is_body_action(entry):
         return []
-    problems = [
-        Problem(
-            label,
-            f"{where}.{key}",
-            f"unknown key{did_you_mean(str(key), BODY_ACTION_KEYS)}; "
-            f"allowed: {', '.join(sorted(BODY_ACTION_KEYS))}",
-        )
-        for key in entry
-        if key not in BODY_ACTION_KEYS
-    ]
+    problems = unknown_keys(label, where, entry, BODY_ACTION_KEYS)
     for key in ("json_path", "message_path", "content"):
         if key in entry and not isinstance(entry[key], str):
             problems.append(Problem(label, f"{where}.{key}", "must be a string"))

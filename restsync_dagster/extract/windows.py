@@ -173,8 +173,11 @@ def plan_rounds(
 
 
 def _descendants(resources: list[ResolvedResource], name: str) -> set[str]:
+    """The resources resolved from ``name``'s records, through parents in windows (the children
+    of a ``children: all`` parent read a full copy of it: they load once, in the first round)."""
+    full = {r.name for r in resources if r.reads_all_children}
     found: set[str] = set()
-    frontier = {name}
+    frontier = {name} - full
     while frontier:
         frontier = {r.name for r in resources if r.parent in frontier} - found
         found |= frontier

@@ -2,10 +2,11 @@
 
 Resolve the variables, build the HTTP session and the real dlt source (bounded to the partition's
 window, if any), take the connector's locks, let ``DagsterDltResource.run`` extract, normalize
-and load, then add what dagster-dlt leaves out: the real table name, rows loaded even when zero,
-the load id, the HTTP counters, and a schema snapshot for the drift check. Any failure becomes a
-``dagster.Failure`` whose message and metadata name the connector, resource, status and redacted
-URL, with the original exception chain dropped so no secret travels with it.
+and load (once, or once per window of a windowed sync: see orchestration/windowed.py), then add
+what dagster-dlt leaves out: the real table name, rows loaded even when zero, the load id, the
+HTTP counters, and a schema snapshot for the drift check. Any failure becomes a ``dagster.Failure``
+whose message and metadata name the connector, resource, status and redacted URL (and window),
+with the original exception chain dropped so no secret travels with it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.counters import HttpStats
 from restsync_dagster.extract.http import prefetcher_for, session_for
-from restsync_dagster.extract.progress import Progress, one_full_page_warning
+from restsync_dagster.extract.progress import Progress
 from restsync_dagster.extract.source import build_source
-from restsync_dagster.extract.windows import Round, commit_window
+from restsync_dagster.extract.windows import Round
 from restsync_dagster.failures.classify import SyncFailure, classify
 from restsync_dagster.failures.errors import ConfigurationError
 from restsync_dagster.failures.redaction import Redactor, redacted_output
@@ -46,9 +47,9 @@ from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.orchestration.windowed import (
     in_window,
-    initial_value,
     merged_results,
     plan_sync,
+    stop_listener,
 )
 from restsync_dagster.settings import Settings
 
@@ -177,17 +178,10 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         load_id = None
         for load in rounds:
             run.current = load
-
-            def stopped(resource: str, why: str, suspicious: bool, load: Round = load) -> None:
-                progress.stop(resource, why)
-                if resource in load.windows:  # the window's rows are all in this load
-                    commit_window(load.windows[resource], initial_value(connector, resource))
-                if suspicious:
-                    context.log.warning(one_full_page_warning(connector.name, resource, why))
-
             source = build_source(
                 connector, run.env, session, window=run.window, windows=load.windows,
-                on_page=progress.page, prefetcher=prefetcher, on_stop=stopped,
+                on_page=progress.page, prefetcher=prefetcher,
+                on_stop=stop_listener(connector, load, progress, context.log.warning),
             )  # fmt: skip
             if load.resources is not None:
                 source = source.with_resources(*load.resources)

@@ -9,14 +9,21 @@ Partition runs are one bounded load: they neither read nor move the stored curso
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
 from restsync_dagster.connector import Connector
-from restsync_dagster.extract.windows import Round, is_windowed, plan_rounds, stored_cursor
+from restsync_dagster.extract.progress import Progress, one_full_page_warning
+from restsync_dagster.extract.windows import (
+    Round,
+    commit_window,
+    is_windowed,
+    plan_rounds,
+    stored_cursor,
+)
 from restsync_dagster.failures.classify import SyncFailure
 from restsync_dagster.failures.errors import FailureKind
 
@@ -50,9 +57,22 @@ def plan_sync(
     return rounds
 
 
-def initial_value(connector: Connector, resource: str) -> Any:
-    """The file's ``initial_value`` of ``resource``'s incremental."""
-    return (connector.resource(resource).incremental or {}).get("initial_value")
+def stop_listener(
+    connector: Connector, load: Round, progress: Progress, warn: Callable[[str], None]
+) -> Callable[[str, str, bool], None]:
+    """What a load does when a resource's pages end: progress, the one-full-page warning, and,
+    for a windowed resource, its window's end as its cursor (the rows are all in this load)."""
+
+    def stopped(resource: str, why: str, suspicious: bool) -> None:
+        progress.stop(resource, why)
+        window = load.windows.get(resource)
+        if window is not None:
+            incremental = connector.resource(resource).incremental or {}
+            commit_window(window, incremental.get("initial_value"))
+        if suspicious:
+            warn(one_full_page_warning(connector.name, resource, why))
+
+    return stopped
 
 
 def merged_results(results: Iterable[Any]) -> list[Any]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from restsync_dagster.definitions import load_definitions
 from restsync_dagster.demo_api.collections import format_instant, parse_instant
 from restsync_dagster.demo_api.data import EPOCH, VERTICALS
 from restsync_dagster_tests.helpers import (
@@ -182,3 +183,28 @@ def test_a_window_the_api_refuses_fails_naming_it_and_suggesting_a_smaller_windo
     assert f"window 1/5 [{first}, {format_instant(initial + DAY)})" in message
     assert "try a smaller 'window' than '1d'" in message
     assert [since for since, _, _ in series(api)] == [first], "no window after the refused one"
+
+
+def test_a_full_refresh_of_a_windowed_sync_starts_again_at_initial_value_with_each_record_once(
+    shop, instance, restsync_home
+):
+    make, write = shop
+    api, initial = make()
+    write(api, windowed_connector(initial))
+    assert sync_job("shop", instance).success
+    api.reset_log()
+
+    job = load_definitions().resolve_job_def("shop_sync")
+    result = job.execute_in_process(
+        instance=instance, tags={"restsync/full_refresh": "true"}, raise_on_error=False
+    )
+
+    assert result.success
+    assert [s for s, _, _ in series(api)] == [format_instant(initial + k * DAY) for k in range(5)]
+    ids = table_ids(restsync_home, "shop.orders")
+    assert ids == sorted(r["id"] for r in api.expected_rows("ecommerce", "orders"))
+    assert len(ids) == len(set(ids)) == 30, "the appended table was dropped first, not doubled"
+    last_end = series(api)[-1][1]
+    api.reset_log()
+    assert sync_job("shop", instance).success
+    assert [s for s, _, _ in series(api)] == [last_end], "the refreshed cursor was committed"

@@ -41,6 +41,7 @@ class ProgressDisplay(logging.Handler):
         self._snapshots: dict[str, ProgressSnapshot] = {}
         self._printed: dict[str, float] = {}
         self._stops: set[tuple[str, str]] = set()
+        self._windows: dict[str, tuple[int, int]] = {}
         self._live: Any = None
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -60,6 +61,12 @@ class ProgressDisplay(logging.Handler):
         if self.live_mode:
             self._redraw()
             return
+        if snapshot.windows and self._windows.get(snapshot.connector) != snapshot.windows:
+            self._windows[snapshot.connector] = snapshot.windows
+            done, total = snapshot.windows
+            self.console.print(
+                f"{snapshot.connector}: {done}/{total} windows committed", markup=False
+            )
         for resource, why in snapshot.stopped.items():
             if (snapshot.connector, resource) not in self._stops:
                 self._stops.add((snapshot.connector, resource))
@@ -84,6 +91,9 @@ class ProgressDisplay(logging.Handler):
         from rich.table import Table
 
         table = Table(box=None, show_header=True, header_style="bold")
+        for connector, snapshot in self._snapshots.items():
+            if snapshot.windows:
+                table.title = f"{connector}: {snapshot.windows[0]}/{snapshot.windows[1]} windows"
         for column in ("resource", "pages", "rows", "rows/s", "elapsed", ""):
             table.add_column(column, justify="left" if column in ("resource", "") else "right")
         for connector, snapshot in self._snapshots.items():

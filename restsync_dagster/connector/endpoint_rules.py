@@ -1,6 +1,6 @@
 """Rules on restsync's own endpoint keys (:mod:`restsync_dagster.connector.extensions`):
 ``response_format``, ``response_actions`` entries (dlt's and restsync's), ``graphql`` and
-``report_job`` blocks. Each problem names its key path and, where it can, the nearest valid value.
+``report_job`` blocks, ``incremental`` windows. Each problem names its key path and, where it can, the nearest valid value.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from restsync_dagster.connector.extensions import (
 )
 from restsync_dagster.connector.messages import did_you_mean
 from restsync_dagster.connector.problems import Problem
+from restsync_dagster.connector.windows import incremental_problems
 
 
 def endpoint_problems(label: str, where: str, block: Mapping[str, Any]) -> list[Problem]:
@@ -53,6 +54,8 @@ def endpoint_problems(label: str, where: str, block: Mapping[str, Any]) -> list[
             )
     if "graphql" in block:
         problems.extend(_graphql_problems(label, f"{where}.graphql", block))
+    if "incremental" in block:
+        problems.extend(incremental_problems(label, f"{where}.incremental", block["incremental"]))
     actions = block.get("response_actions")
     for index, entry in enumerate(actions if isinstance(actions, list) else []):
         path = f"{where}.response_actions[{index}]"

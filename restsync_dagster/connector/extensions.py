@@ -37,6 +37,11 @@ REPORT_JOB_KEYS = frozenset(
         "timeout_seconds",
     }
 )
+#: Keys restsync adds to dlt's ``incremental`` block (extract/windows.py): ``window`` slices a
+#: sync into bounded windows, each committed before the next; ``children`` says whether child
+#: resources read the children of the parents in this sync's window (``changed``) or of all.
+INCREMENTAL_KEYS = frozenset({"window", "children"})
+CHILDREN_CHOICES = ("changed", "all")
 #: The keys of an endpoint's ``graphql`` block (extract/graphql.py).
 GRAPHQL_KEYS = frozenset({"query", "variables", "connection"})
 RESPONSE_FORMATS = ("json", "jsonl", "csv")
@@ -125,6 +130,9 @@ def _endpoint_without(endpoint: Mapping[str, Any]) -> dict[str, Any]:
             copied["response_actions"] = kept
         else:
             del copied["response_actions"]
+    incremental = copied.get("incremental")
+    if isinstance(incremental, Mapping) and INCREMENTAL_KEYS & set(incremental):
+        copied["incremental"] = {k: v for k, v in incremental.items() if k not in INCREMENTAL_KEYS}
     paginator = copied.get("paginator")
     extra = paginator_extensions(paginator)
     if extra and isinstance(paginator, Mapping):

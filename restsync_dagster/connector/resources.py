@@ -42,6 +42,17 @@ class ResolvedResource:
         )
 
     @property
+    def window(self) -> Any:
+        """The ``incremental.window`` as written (restsync's key), or None."""
+        return (self.incremental or {}).get("window")
+
+    @property
+    def reads_all_children(self) -> bool:
+        """Whether its children read the children of every parent (``incremental.children:
+        all``), not only of the parents in this sync's window."""
+        return (self.incremental or {}).get("children") == "all"
+
+    @property
     def data_selector(self) -> str | None:
         """The JSONPath of the records in a response, when the file names one."""
         selector = self.endpoint.get("data_selector")

@@ -7,7 +7,10 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
   ``{"data": [...], "total": N}``; ``limit`` defaults to 100 and is capped by ``max_page_size``;
 * a wrong or missing ``api_key`` answers ``401`` with a JSON error body (or a bearer token from
   ``POST /oauth/token``: :mod:`restsync_dagster.demo_api.oauth`);
-* ``GET /database/v1/databases/{id}/records`` serves each database's records;
+* ``GET /database/v1/databases/{id}/records`` serves each database's records, and
+  ``GET /ecommerce/v1/orders/{id}/lines`` each order's lines (a child of an incremental parent);
+* ``updated_since``/``updated_until`` select by ``updated_at``; ``max_range_seconds`` refuses a
+  wider (or unbounded) range with a 400, as APIs that cap a query's date range do;
 * the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`, and
   as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`, and as asynchronous
   report jobs: :mod:`restsync_dagster.demo_api.reports`.
@@ -85,6 +88,9 @@ class DemoApiConfig:
     outage_seconds: float = 0.0
     outage_retry_after: int | None = None
     max_page_size: int = 1000
+    #: The widest ``updated_since``..``updated_until`` range served; a wider one is a 400, as
+    #: APIs that cap a query's date range answer (None: no cap).
+    max_range_seconds: float | None = None
     #: Broken answers for testing: request path -> (mode, first offset affected); see MISBEHAVIOURS.
     misbehave: dict[str, tuple[str, int]] = field(default_factory=dict)
     #: A request budget per window, 429 beyond it (see :mod:`restsync_dagster.demo_api.ratelimit`).
@@ -294,6 +300,8 @@ class _Handler(BaseHTTPRequestHandler):
         collection = segments[2:]
         if vertical == "database" and len(collection) == 3 and collection[0] == "databases":
             return self._database(collection[1], collection[2], offset, limit)
+        if vertical == "ecommerce" and len(collection) == 3 and collection[0] == "orders":
+            return self._order_lines(collection[1], collection[2])
         if len(collection) != 1 or collection[0] not in VERTICALS[vertical]:
             return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
         try:
@@ -301,6 +309,12 @@ class _Handler(BaseHTTPRequestHandler):
             until = parse_instant(params["updated_until"]) if params.get("updated_until") else None
         except ValueError:
             return 400, {"error": "bad_request", "message": "updated_since/until: ISO-8601"}, {}
+        widest = cfg.max_range_seconds
+        if widest is not None and (
+            since is None or until is None or (until - since).total_seconds() > widest
+        ):
+            message = f"give updated_since and updated_until at most {widest:g} s apart"
+            return 400, {"error": "range_too_wide", "message": message}, {}
         with state.lock:
             current = state.collections[(vertical, collection[0])]
             ids = current.ids(since, until)
@@ -378,6 +392,20 @@ class _Handler(BaseHTTPRequestHandler):
 
         with state.lock:
             return connection(name, body, page, state.config.misbehave.get(path))
+
+    def _order_lines(self, raw_id: str, what: str) -> tuple[int, Any, dict[str, str]]:
+        """``/ecommerce/v1/orders/{id}/lines``: an order's lines as served now (one page)."""
+        state = self.server.state
+        if what != "lines":
+            return 404, {"error": "not_found", "message": f"no such endpoint: {what}"}, {}
+        with state.lock:
+            orders = state.collections[("ecommerce", "orders")]
+            index = int(raw_id) - 1 if raw_id.isdigit() else -1
+            if not 0 <= index < orders.total:
+                return 404, {"error": "not_found", "message": f"no order {raw_id}"}, {}
+            order = orders.record(index)
+        lines = [{"order_id": order["id"], **line} for line in order["line_items"]]
+        return 200, {"data": lines, "total": len(lines)}, {}
 
     def _database(
         self, raw_id: str, what: str, offset: int, limit: int

@@ -32,6 +32,8 @@ class ProgressSnapshot:
     rows: Mapping[str, int]
     #: Why each finished resource's pagination stopped.
     stopped: Mapping[str, str] = field(default_factory=dict)
+    #: A windowed sync's windows committed and its windows in all, ``(done, total)``.
+    windows: tuple[int, int] | None = None
 
 
 class Progress:
@@ -61,6 +63,7 @@ class Progress:
         self.pages: Counter[str] = Counter()
         self.rows: Counter[str] = Counter()
         self.stopped: dict[str, str] = {}
+        self.windows: tuple[int, int] | None = None
 
     def page(self, resource: str, rows: int) -> None:
         """One page of ``rows`` records of ``resource`` arrived."""
@@ -86,6 +89,12 @@ class Progress:
             self.stopped[resource] = reason
         self.emit()
 
+    def window(self, done: int, total: int) -> None:
+        """``done`` windows of ``total`` are committed (a windowed sync)."""
+        with self._lock:
+            self.windows = (done, total)
+        self.emit()
+
     def snapshot(self) -> ProgressSnapshot:
         """The counts so far."""
         with self._lock:
@@ -95,6 +104,7 @@ class Progress:
                 dict(self.pages),
                 dict(self.rows),
                 dict(self.stopped),
+                self.windows,
             )
 
     def emit(self) -> None:
@@ -115,9 +125,10 @@ class Progress:
             f"{name} {self.pages[name]} pages/{self.rows[name]:,} rows"
             for name in sorted(self.pages)
         )
+        windows = f", {self.windows[0]}/{self.windows[1]} windows" if self.windows else ""
         return (
             f"connector {self.connector!r}: {total_pages} pages, {total_rows:,} rows fetched in "
-            f"{elapsed:.1f} s ({total_rows / elapsed:,.0f} rows/s); {per_resource}"
+            f"{elapsed:.1f} s ({total_rows / elapsed:,.0f} rows/s){windows}; {per_resource}"
         )
 
 

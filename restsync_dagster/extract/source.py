@@ -22,12 +22,14 @@ from restsync_dagster.connector.rules import resolve_callables
 from restsync_dagster.connector.templates import render_tree
 from restsync_dagster.extract.arrow import ArrowPages
 from restsync_dagster.extract.body_actions import install_body_actions
+from restsync_dagster.extract.children import read_all_children
 from restsync_dagster.extract.graphql import expand_graphql
 from restsync_dagster.extract.oauth_refresh import install_auths
 from restsync_dagster.extract.pages import install_page_checks, resource_entries
 from restsync_dagster.extract.prefetch import Prefetcher
 from restsync_dagster.extract.report_jobs import expand_report_job
 from restsync_dagster.extract.transport import check_transport
+from restsync_dagster.extract.windows import Window
 from restsync_dagster.failures.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ def build_source(
     session: Any,
     *,
     window: tuple[datetime, datetime] | None = None,
+    windows: Mapping[str, Window] | None = None,
     max_pages: int | None = None,
     on_page: Callable[[str, int], None] | None = None,
     prefetcher: Prefetcher | None = None,
@@ -69,6 +72,8 @@ def build_source(
         session: The HTTP session (see :func:`restsync_dagster.extract.http.session_for`).
         window: A partition's time window: every incremental resource loads exactly
             ``[start, end)`` of its cursor, without reading or moving the stored cursor.
+        windows: This load's window of each windowed resource (see
+            :mod:`restsync_dagster.extract.windows`), bounded likewise.
         max_pages: Stop each paginated request sequence after this many pages (for previews).
         on_page: Told ``(resource, rows)`` after each page (progress reporting).
         prefetcher: Fetches known offset pages ahead of dlt (``rate_limit.max_concurrency``).
@@ -86,6 +91,9 @@ def build_source(
         apply_column_hints(config, discover_columns(connector, config, session))
     if window is not None:
         bound_incremental(config, window)
+    if windows:
+        bound_windows(config, windows)
+    read_all_children(config)
     for entry in resource_entries(config):
         if isinstance(entry.get("endpoint"), dict):
             expand_graphql(entry["endpoint"])
@@ -188,6 +196,20 @@ def bound_incremental(config: dict[str, Any], window: tuple[datetime, datetime])
         sample = incremental.get("initial_value")
         incremental["initial_value"] = _cursor_value(window[0], sample)
         incremental["end_value"] = _cursor_value(window[1], sample)
+
+
+def bound_windows(config: dict[str, Any], windows: Mapping[str, Window]) -> None:
+    """Pin each windowed resource to its window; its ``lag`` was applied when the windows were
+    planned, so dlt must not apply it again."""
+    for entry in resource_entries(config):
+        endpoint = entry.get("endpoint")
+        found = windows.get(entry["name"])
+        if found is None or not isinstance(endpoint, dict):
+            continue
+        incremental = dict(endpoint.get("incremental") or {})
+        incremental.pop("lag", None)
+        incremental["initial_value"], incremental["end_value"] = found.start, found.end
+        endpoint["incremental"] = incremental
 
 
 def _cursor_value(moment: datetime, sample: Any) -> Any:

@@ -2,10 +2,11 @@
 
 Resolve the variables, build the HTTP session and the real dlt source (bounded to the partition's
 window, if any), take the connector's locks, let ``DagsterDltResource.run`` extract, normalize
-and load, then add what dagster-dlt leaves out: the real table name, rows loaded even when zero,
-the load id, the HTTP counters, and a schema snapshot for the drift check. Any failure becomes a
-``dagster.Failure`` whose message and metadata name the connector, resource, status and redacted
-URL, with the original exception chain dropped so no secret travels with it.
+and load (once, or once per window of a windowed sync: see orchestration/windowed.py), then add
+what dagster-dlt leaves out: the real table name, rows loaded even when zero, the load id, the
+HTTP counters, and a schema snapshot for the drift check. Any failure becomes a ``dagster.Failure``
+whose message and metadata name the connector, resource, status and redacted URL (and window),
+with the original exception chain dropped so no secret travels with it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.counters import HttpStats
 from restsync_dagster.extract.http import prefetcher_for, session_for
-from restsync_dagster.extract.progress import Progress, one_full_page_warning
+from restsync_dagster.extract.progress import Progress
 from restsync_dagster.extract.source import build_source
+from restsync_dagster.extract.windows import Round
 from restsync_dagster.failures.classify import SyncFailure, classify
 from restsync_dagster.failures.errors import ConfigurationError
 from restsync_dagster.failures.redaction import Redactor, redacted_output
@@ -43,6 +45,12 @@ from restsync_dagster.load.destination import (
 from restsync_dagster.load.locks import pipeline_lock, warehouse_lock
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
+from restsync_dagster.orchestration.windowed import (
+    in_window,
+    merged_results,
+    plan_sync,
+    stop_listener,
+)
 from restsync_dagster.settings import Settings
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -78,6 +86,8 @@ class _Run:
     stats: HttpStats
     window: tuple[datetime, datetime] | None
     full_refresh: bool
+    #: The load under way (a window of a windowed sync), for the failure message.
+    current: Round | None = None
 
     def fail(self, failure: SyncFailure) -> NoReturn:
         self.context.log.error(failure.message())
@@ -129,20 +139,20 @@ def run_sync(
         try:
             loaded = _load(run, dlt)
         except Exception as exc:
-            run.fail(
-                classify(
-                    exc,
-                    connector=connector.name,
-                    retry_statuses=connector.config.retry.statuses,
-                    redactor=run.redactor,
-                    hints=connector.hints,
-                )
+            failure = classify(
+                exc,
+                connector=connector.name,
+                retry_statuses=connector.config.retry.statuses,
+                redactor=run.redactor,
+                hints=connector.hints,
             )
+            run.fail(in_window(failure, run.current))
         yield from _materializations(run, loaded)
 
 
 def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
-    """Build the source and pipeline, and let dagster-dlt run them under the connector's locks."""
+    """Build the source and pipeline, and let dagster-dlt run them under the connector's locks:
+    one load, or one per window of a windowed sync (each committed before the next)."""
     connector, settings, context = run.connector, run.settings, run.context
     check_destination(connector, settings)
     progress = Progress(
@@ -153,40 +163,53 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         prefetcher = prefetcher_for(session, connector.config.rate_limit.max_concurrency)
         if prefetcher is not None:
             stack.callback(prefetcher.close)
-
-        def stopped(resource: str, why: str, suspicious: bool) -> None:
-            progress.stop(resource, why)
-            if suspicious:
-                context.log.warning(one_full_page_warning(connector.name, resource, why))
-
-        source = build_source(
-            connector, run.env, session, window=run.window, on_page=progress.page,
-            prefetcher=prefetcher, on_stop=stopped,
-        )  # fmt: skip
         # The pipeline's working directory belongs to the run holding its lock: another run of
         # the connector may be dropping and restoring its state right now.
         stack.enter_context(_locks(context, connector, settings))
         pipeline = build_pipeline(connector, settings)
-        for resource in replace_where_merge_would_append(connector, source, pipeline.destination):
-            context.log.warning(
-                f"connector {connector.name!r}, resource {resource!r}: the destination cannot "
-                "merge, so the table is replaced with this run's records"
-            )
         stack.enter_context(_environment(dlt_defaults(settings)))
         stack.enter_context(_quiet_arrow_hints())
+        rounds = plan_sync(
+            context, connector, pipeline, partitioned=run.window is not None,
+            full_refresh=run.full_refresh,
+        )  # fmt: skip
         started = time.perf_counter()
-        kwargs: dict[str, Any] = {"refresh": "drop_resources"} if run.full_refresh else {}
-        try:
-            results = list(
-                dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, **kwargs)
-            )
-        finally:
-            forget_trace(pipeline)
+        loaded: list[Any] = []
+        load_id = None
+        for load in rounds:
+            run.current = load
+            source = build_source(
+                connector, run.env, session, window=run.window, windows=load.windows,
+                on_page=progress.page, prefetcher=prefetcher,
+                on_stop=stop_listener(connector, load, progress, context.log.warning),
+            )  # fmt: skip
+            if load.resources is not None:
+                source = source.with_resources(*load.resources)
+            for resource in replace_where_merge_would_append(
+                connector, source, pipeline.destination
+            ):
+                context.log.warning(
+                    f"connector {connector.name!r}, resource {resource!r}: the destination cannot "
+                    "merge, so the table is replaced with this run's records"
+                )
+            refresh = run.full_refresh and load.index == 0
+            kwargs: dict[str, Any] = {"refresh": "drop_resources"} if refresh else {}
+            try:
+                loaded.extend(
+                    dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, **kwargs)
+                )
+            finally:
+                forget_trace(pipeline)
+            trace = pipeline.last_trace
+            loads = list(getattr(trace.last_load_info if trace else None, "loads_ids", None) or [])
+            load_id = loads[-1] if loads else load_id
+            if load.windows:
+                progress.window(load.index + 1, load.total)
+                context.log.info(f"connector {connector.name!r}: {load.describe()} committed")
+        run.current = None
         seconds = time.perf_counter() - started
         context.log.info(progress.describe())
-        trace = pipeline.last_trace
-        loads = list(getattr(trace.last_load_info if trace else None, "loads_ids", None) or [])
-        load_id = loads[-1] if loads else None
+        results = merged_results(loaded)
         # dagster-dlt's metadata extraction pops keys (data_type, nullable...) out of the live
         # schema's columns; a fresh pipeline object reads the schema dlt saved.
         saved = build_pipeline(connector, settings)

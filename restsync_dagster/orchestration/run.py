@@ -42,6 +42,7 @@ from restsync_dagster.load.destination import (
 )
 from restsync_dagster.load.locks import pipeline_lock, warehouse_lock
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
+from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.settings import Settings
 
@@ -164,9 +165,12 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
             prefetcher=prefetcher, on_stop=stopped,
         )  # fmt: skip
         # The pipeline's working directory belongs to the run holding its lock: another run of
-        # the connector may be dropping and restoring its state right now.
-        stack.enter_context(_locks(context, connector, settings))
-        pipeline = build_pipeline(connector, settings)
+        # the connector may be dropping and restoring its state right now. Partition runs that
+        # sync side by side each have a pipeline of their own, and lock their partitions.
+        keys = run_partition_keys(connector, context.run.tags)
+        own_pipeline = run_pipeline_name(connector, keys)
+        stack.enter_context(_locks(context, connector, settings, keys if own_pipeline else []))
+        pipeline = build_pipeline(connector, settings, own_pipeline)
         for resource in replace_where_merge_would_append(connector, source, pipeline.destination):
             context.log.warning(
                 f"connector {connector.name!r}, resource {resource!r}: the destination cannot "
@@ -189,7 +193,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         load_id = loads[-1] if loads else None
         # dagster-dlt's metadata extraction pops keys (data_type, nullable...) out of the live
         # schema's columns; a fresh pipeline object reads the schema dlt saved.
-        saved = build_pipeline(connector, settings)
+        saved = build_pipeline(connector, settings, own_pipeline)
         snapshots = {
             r.asset_key.path[-1]: snapshot(saved, _table(connector, r), load_id)
             for r in results
@@ -271,9 +275,10 @@ def _environment(defaults: dict[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _locks(
-    context: dg.AssetExecutionContext, connector: Connector, settings: Settings
+    context: dg.AssetExecutionContext, connector: Connector, settings: Settings, keys: list[str]
 ) -> Iterator[None]:
-    """The connector's pipeline lock, then (for DuckDB) the database file's lock."""
+    """The connector's pipeline lock (shared, with ``keys``' own locks, for partition runs that
+    sync side by side), then (for DuckDB) the database file's lock."""
     name = connector.name
     with (
         pipeline_lock(
@@ -282,6 +287,7 @@ def _locks(
             lambda: context.log.info(
                 f"connector {name!r}: another run of this connector is syncing; waiting"
             ),
+            partitions=keys,
         ),
         warehouse_lock(
             settings,

@@ -44,8 +44,15 @@ def partition_pipeline_name(connector: str, first: str, last: str | None = None)
 
 def partition_staging_layout(pipeline: str) -> str:
     """dlt's ``staging_dataset_name_layout`` for a partition run's pipeline: runs that merge
-    into one table side by side each stage their rows in their own dataset."""
-    return f"%s_staging_{pipeline.removeprefix(PREFIX + '_')}"
+    into one table side by side each stage their rows in their own dataset. Single
+    underscores: dlt would normalize ``__`` in a dataset name, with a warning on every run."""
+    suffix = pipeline.removeprefix(PREFIX + "_").replace("__", "_")
+    return f"%s_staging_{suffix}"
+
+
+def load_lock_name(connector: str) -> str:
+    """The lock file held while a partition run of ``connector`` loads (dlt's load step)."""
+    return f"{pipeline_name(connector)}.load.lock"
 
 
 def partition_lock_name(connector: str, partition: str) -> str:

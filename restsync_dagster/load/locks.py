@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from restsync_dagster import names
 
 if TYPE_CHECKING:
+    from dlt.pipeline.pipeline import Pipeline
+
     from restsync_dagster.settings import Settings
 
 try:
@@ -98,3 +100,28 @@ def pipeline_lock(
             lock = settings.pipelines_dir / names.partition_lock_name(connector, key)
             stack.enter_context(exclusive(lock, on_wait))
         yield
+
+
+def load_one_at_a_time(
+    pipeline: Pipeline,
+    settings: Settings,
+    connector: str,
+    on_wait: Callable[[], None] | None = None,
+) -> None:
+    """Make ``pipeline``'s load step hold ``connector``'s load lock.
+
+    Partition runs side by side extract and normalize at the same time, but two dlt loads that
+    find a table missing (or a column new) both issue the DDL, and on PostgreSQL the second fails
+    (measured: 1 of 4 loads started at once into a fresh dataset). Loads are short next to the
+    pages they load, so they take turns. dagster-dlt calls ``pipeline.run``, which ends in
+    ``self.load(...)`` (dlt 1.31): the wrapper is set on the instance, where that call finds it;
+    ``unit/test_parallel_partitions.py`` fails if dlt stops calling it.
+    """
+    original = pipeline.load
+    path = settings.pipelines_dir / names.load_lock_name(connector)
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        with exclusive(path, on_wait):
+            return original(*args, **kwargs)
+
+    pipeline.load = load  # type: ignore[method-assign]

@@ -40,7 +40,7 @@ from restsync_dagster.load.destination import (
     qualified_table_name,
     replace_where_merge_would_append,
 )
-from restsync_dagster.load.locks import pipeline_lock, warehouse_lock
+from restsync_dagster.load.locks import load_one_at_a_time, pipeline_lock, warehouse_lock
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
 from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
@@ -171,6 +171,15 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         own_pipeline = run_pipeline_name(connector, keys)
         stack.enter_context(_locks(context, connector, settings, keys if own_pipeline else []))
         pipeline = build_pipeline(connector, settings, own_pipeline)
+        if own_pipeline:
+            load_one_at_a_time(
+                pipeline,
+                settings,
+                connector.name,
+                lambda: context.log.info(
+                    f"connector {connector.name!r}: another partition is loading; waiting"
+                ),
+            )
         for resource in replace_where_merge_would_append(connector, source, pipeline.destination):
             context.log.warning(
                 f"connector {connector.name!r}, resource {resource!r}: the destination cannot "

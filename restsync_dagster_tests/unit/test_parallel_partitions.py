@@ -12,7 +12,7 @@ import pytest
 from restsync_dagster import names
 from restsync_dagster.connector import ConnectorFileError, parse_connector
 from restsync_dagster.load.destination import check_parallel_partitions
-from restsync_dagster.load.locks import pipeline_lock
+from restsync_dagster.load.locks import exclusive, load_one_at_a_time, pipeline_lock
 from restsync_dagster.orchestration.partitions import (
     build_backfill_policy,
     run_partition_keys,
@@ -106,7 +106,7 @@ def test_each_partition_run_side_by_side_has_a_pipeline_of_its_own():
         "restsync_shop__2026_01_02__2026_01_08"
     )
     assert names.partition_staging_layout("restsync_shop__2026_01_02") == (
-        "%s_staging_shop__2026_01_02"
+        "%s_staging_shop_2026_01_02"
     )
     # One at a time: the connector's own pipeline, as before.
     assert run_pipeline_name(serial, run_partition_keys(serial, one)) is None
@@ -137,3 +137,32 @@ def test_runs_of_other_days_overlap_but_runs_sharing_a_day_or_the_connector_do_n
         assert waits(settings)  # a run holding the connector's own pipeline
     with pipeline_lock(settings, "shop"):
         assert waits(settings, partitions=["2026-01-05"])
+
+
+def test_a_partition_runs_dlt_load_step_waits_for_the_connectors_load_lock(monkeypatch, tmp_path):
+    import dlt
+
+    settings = settings_for("duckdb", monkeypatch, tmp_path)
+    pipeline = dlt.pipeline(
+        pipeline_name="restsync_shop__2026_01_02",
+        pipelines_dir=str(settings.pipelines_dir),
+        destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+        dataset_name="shop",
+    )
+    waited, done = threading.Event(), threading.Event()
+    load_one_at_a_time(pipeline, settings, "shop", waited.set)
+
+    def sync() -> None:
+        pipeline.run([{"id": 1}, {"id": 2}], table_name="orders")
+        done.set()
+
+    with exclusive(settings.pipelines_dir / names.load_lock_name("shop")):
+        thread = threading.Thread(target=sync, daemon=True)
+        thread.start()
+        # pipeline.run (what dagster-dlt calls) reached the load step and waits for the lock.
+        assert waited.wait(timeout=60)
+        assert not done.is_set()
+    thread.join(timeout=60)
+    assert done.is_set()
+    with pipeline.sql_client() as client:
+        assert client.execute_sql("SELECT count(*) FROM orders") == [(2,)]

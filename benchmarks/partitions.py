@@ -69,6 +69,8 @@ def postgres_server() -> Iterator[str | None]:
         return
     script = ROOT / "scripts" / "test_postgres.py"
     with tempfile.TemporaryDirectory() as tmp:
+        # The server runs as the postgres user when we are root: it must reach the directory.
+        Path(tmp).chmod(0o711)
         root = Path(tmp) / "pg"
         subprocess.run([sys.executable, script, "start", root], check=True, capture_output=True)
         try:

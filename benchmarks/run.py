@@ -25,6 +25,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import partitions  # benchmarks/partitions.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results" / "results.json"
 API_KEY = "bench-key"
@@ -333,6 +335,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"rss_{large}_mib": rss_large,
         "ratio": rss_large / rss_small,
     }
+    results["partitions"] = partitions.run_case(demo_api, API_KEY)
     return results
 
 
@@ -380,6 +383,7 @@ def table(results: dict[str, Any]) -> str:
         (f"peak RSS {sizes[0].split('_')[1]} / {sizes[1].split('_')[1]} records", f"{mem[sizes[0]]:.0f} / {mem[sizes[1]]:.0f} MiB", ""),
         ("  ratio", f"{mem['ratio']:.2f}", "<= 1.3"),
     ]  # fmt: skip
+    rows += partitions.table_rows(results.get("partitions"))
     width = max(len(r[0]) for r in rows)
     lines = [f"{'case':<{width}}  {'measured':>22}  target", "-" * (width + 34)]
     lines += [f"{name:<{width}}  {value:>22}  {target}" for name, value, target in rows]
@@ -399,10 +403,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small data, one repetition")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--one-sync", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--only-partitions", action="store_true", help="just the partitions case")
     args = parser.parse_args()
     if args.one_sync:
         restsync_sync(args.one_sync)
         print(peak_rss_mib())
+        return 0
+    if args.only_partitions:
+        found = partitions.run_case(demo_api, API_KEY)
+        print("\n".join(f"{a:<52} {b:>22}  {c}" for a, b, c in partitions.table_rows(found)))
         return 0
     results = run(args)
     RESULTS.parent.mkdir(exist_ok=True)

@@ -29,6 +29,37 @@ def pipeline_lock_name(connector: str) -> str:
     return f"{pipeline_name(connector)}.lock"
 
 
+def _safe(text: str) -> str:
+    """``2026-01-01T00:00`` -> ``2026_01_01t00_00``: a partition key as part of a name."""
+    return "".join(c if c.isalnum() else "_" for c in text.lower())
+
+
+def partition_pipeline_name(connector: str, first: str, last: str | None = None) -> str:
+    """The dlt pipeline of one partition run (``restsync_shop__2026_01_01``; a range run adds its
+    last key) when partitions of ``connector`` sync side by side: its own working directory and
+    its own state row in the destination, so concurrent runs share no state."""
+    name = f"{pipeline_name(connector)}__{_safe(first)}"
+    return f"{name}__{_safe(last)}" if last and last != first else name
+
+
+def partition_staging_layout(pipeline: str) -> str:
+    """dlt's ``staging_dataset_name_layout`` for a partition run's pipeline: runs that merge
+    into one table side by side each stage their rows in their own dataset. Single
+    underscores: dlt would normalize ``__`` in a dataset name, with a warning on every run."""
+    suffix = pipeline.removeprefix(PREFIX + "_").replace("__", "_")
+    return f"%s_staging_{suffix}"
+
+
+def load_lock_name(connector: str) -> str:
+    """The lock file held while a partition run of ``connector`` loads (dlt's load step)."""
+    return f"{pipeline_name(connector)}.load.lock"
+
+
+def partition_lock_name(connector: str, partition: str) -> str:
+    """The lock file held by a run of one partition of ``connector``."""
+    return f"{pipeline_name(connector)}.partition.{_safe(partition)}.lock"
+
+
 def job_name(connector: str) -> str:
     """The job that syncs every resource of ``connector``."""
     return f"{connector}_sync"
@@ -93,6 +124,10 @@ TAG_RETRY_REASON = f"{PREFIX}/retry_reason"
 #: Turns a run into a full refresh (usable from the launchpad, schedules, the CLI).
 TAG_FULL_REFRESH = f"{PREFIX}/full_refresh"
 TAG_LAUNCHED_BY = f"{PREFIX}/launched_by"
+#: Dagster's own tags on a partition run (one key) and a partition-range run.
+DAGSTER_PARTITION_TAG = "dagster/partition"
+DAGSTER_RANGE_START_TAG = "dagster/asset_partition_range_start"
+DAGSTER_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def decided_tag(connector: str) -> str:

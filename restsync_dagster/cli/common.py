@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from restsync_dagster.connector import Connector, ConnectorFileError, load_connectors
+from restsync_dagster.load.destination import check_parallel_partitions
 from restsync_dagster.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -19,6 +20,8 @@ class CliError(Exception):
 def load(settings: Settings) -> list[Connector]:
     """Every connector of the settings' directories, or a :class:`CliError` listing problems."""
     try:
-        return load_connectors(settings.connector_dirs)
+        connectors = load_connectors(settings.connector_dirs)
+        check_parallel_partitions(connectors, settings)
+        return connectors
     except ConnectorFileError as exc:
         raise CliError(str(exc)) from None

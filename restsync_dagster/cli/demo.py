@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from restsync_dagster.cli.common import EXIT_OK, EXIT_USAGE, CliError, load
-from restsync_dagster.orchestration.instance import dagster_home
+from restsync_dagster.orchestration.instance import apply_pool_limits, dagster_home, open_instance
 from restsync_dagster.settings import Settings
 
 DEMO_VERTICALS = ("generic", "analytics", "ecommerce", "database", "communications")
@@ -141,7 +141,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from restsync_dagster.demo_api import DemoApi
 
     settings = Settings.from_env()
-    load(settings)  # fail early, readably, on a bad connector file
+    connectors = load(settings)  # fail early, readably, on a bad connector file
     api = DemoApi(_demo_api_config(args, args.port))
     try:
         api.start()
@@ -151,6 +151,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "pass --api-port to use another port"
         ) from None
     home = dagster_home(settings)
+    if any(c.config.partitions and c.config.partitions.max_concurrent > 1 for c in connectors):
+        with open_instance(settings) as instance:
+            apply_pool_limits(instance, connectors)
     workspace = settings.home / "workspace.yaml"
     workspace.parent.mkdir(parents=True, exist_ok=True)
     workspace.write_text(

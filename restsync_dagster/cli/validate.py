@@ -12,6 +12,7 @@ from typing import Any
 
 from restsync_dagster.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
 from restsync_dagster.connector import Connector, ConnectorFileError, load_connectors
+from restsync_dagster.load.destination import check_parallel_partitions
 from restsync_dagster.settings import Settings
 
 
@@ -19,6 +20,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
         connectors = _selected(load_connectors(settings.connector_dirs), args.connectors)
+        check_parallel_partitions(connectors, settings)
     except ConnectorFileError as exc:
         if not args.json:
             raise CliError(str(exc)) from None

@@ -127,13 +127,27 @@ class TimeWindowConfig(_Strict):
         return ScheduleConfig._valid_timezone(value)
 
 
+class BackfillConfig(_Strict):
+    """Dagster's ``BackfillPolicy.multi_run``: ``{max_partitions_per_run: 7}``."""
+
+    max_partitions_per_run: int = Field(ge=1, le=10_000)
+
+
 class PartitionsConfig(_Strict):
-    """Dagster time-window partitions mapped onto the incremental window: exactly one key."""
+    """Dagster time-window partitions mapped onto the incremental window: exactly one of
+    hourly, daily, weekly, monthly; how many partition runs may load side by side; and how a
+    backfill is cut into runs."""
 
     hourly: TimeWindowConfig | None = None
     daily: TimeWindowConfig | None = None
     weekly: TimeWindowConfig | None = None
     monthly: TimeWindowConfig | None = None
+    #: Runs of different partitions that may sync at once (needs a destination that takes
+    #: concurrent writers; DuckDB does not).
+    max_concurrent: int = Field(1, ge=1, le=64)
+    #: ``single_run`` (one run over the whole range) or ``{max_partitions_per_run: N}``;
+    #: unset: one run per partition.
+    backfill: Literal["single_run"] | BackfillConfig | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PartitionsConfig:

@@ -4,10 +4,11 @@ the dlt settings of a run."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from restsync_dagster import names
-from restsync_dagster.connector import Connector
+from restsync_dagster.connector import Connector, ConnectorFileError, Problem
 from restsync_dagster.failures.errors import DestinationConfigError
 from restsync_dagster.settings import Settings
 
@@ -22,8 +23,12 @@ def destination_kind(settings: Settings) -> str:
     return settings.destination.rsplit(".", 1)[-1]
 
 
-def build_destination(settings: Settings) -> Destination:
+def build_destination(settings: Settings, staging_layout: str | None = None) -> Destination:
     """The dlt destination: a DuckDB file by default, else any destination dlt knows by name.
+
+    Args:
+        settings: Deployment settings.
+        staging_layout: dlt's ``staging_dataset_name_layout`` (a run's own staging dataset).
 
     Raises:
         DestinationConfigError: an unknown destination, or a file format it cannot load.
@@ -36,6 +41,8 @@ def build_destination(settings: Settings) -> Destination:
         "parquet" if settings.destination == "duckdb" else None
     )
     extra: dict[str, Any] = {"preferred_loader_file_format": file_format} if file_format else {}
+    if staging_layout:
+        extra["staging_dataset_name_layout"] = staging_layout
     destination: Destination | None
     if settings.destination == "duckdb":
         import dlt
@@ -80,6 +87,29 @@ def check_destination(connector: Connector, settings: Settings) -> None:
             "'Ambiguous reference to catalog or schema'. Rename the file (RESTSYNC_DUCKDB_PATH) "
             "or set 'dataset:' in the connector file."
         )
+
+
+#: Destinations whose data is one local file that one process at a time may write.
+SINGLE_WRITER_DESTINATIONS = frozenset({"duckdb"})
+
+
+def single_writer_reason(settings: Settings) -> str | None:
+    """Why the destination cannot take runs writing side by side, or None when it can.
+
+    DuckDB lets one process open a file read-write; restsync holds its lock for the whole run.
+    dlt says so itself for others with ``loader_parallelism_strategy: sequential`` (DuckLake,
+    for one): it will not even run two load jobs of one package at once.
+    """
+    kind = destination_kind(settings)
+    if kind in SINGLE_WRITER_DESTINATIONS:
+        return f"the {kind} destination allows one writing process per database file"
+    try:
+        caps = build_destination(settings).capabilities()
+    except DestinationConfigError:
+        return None  # said where the destination is built, at the first run
+    if caps.loader_parallelism_strategy == "sequential":
+        return f"dlt loads the {kind} destination one job at a time (loader_parallelism_strategy)"
+    return None
 
 
 def replace_where_merge_would_append(
@@ -132,14 +162,18 @@ def no_dlt_telemetry() -> None:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 
-def build_pipeline(connector: Connector, settings: Settings, **kwargs: Any) -> Pipeline:
-    """The connector's dlt pipeline. Creates its working directory under ``RESTSYNC_HOME``."""
+def build_pipeline(
+    connector: Connector, settings: Settings, pipeline_name: str | None = None, **kwargs: Any
+) -> Pipeline:
+    """The connector's dlt pipeline (or, named ``pipeline_name``, one partition run's, staging
+    its merges in a dataset of its own). Creates its working directory under ``RESTSYNC_HOME``."""
     import dlt
 
+    staging = names.partition_staging_layout(pipeline_name) if pipeline_name else None
     return dlt.pipeline(
-        pipeline_name=names.pipeline_name(connector.name),
+        pipeline_name=pipeline_name or names.pipeline_name(connector.name),
         pipelines_dir=str(settings.pipelines_dir),
-        destination=build_destination(settings),
+        destination=build_destination(settings, staging),
         dataset_name=connector.config.dataset_name,
         **kwargs,
     )
@@ -195,3 +229,31 @@ def dlt_defaults(settings: Settings) -> dict[str, str]:
     if settings.destination == "duckdb":
         defaults.update(LOCAL_DLT_DEFAULTS)
     return defaults
+
+
+def check_parallel_partitions(connectors: Sequence[Connector], settings: Settings) -> None:
+    """Refuse ``partitions.max_concurrent`` above 1 where the destination takes one writer.
+
+    Raises:
+        ConnectorFileError: one line per connector asking for it, naming the destination.
+    """
+    asking = [
+        (c, c.config.partitions.max_concurrent)
+        for c in connectors
+        if c.config.partitions and c.config.partitions.max_concurrent > 1
+    ]
+    reason = single_writer_reason(settings) if asking else None
+    if reason is None:
+        return
+    raise ConnectorFileError(
+        [
+            Problem(
+                c.file.name,
+                "partitions.max_concurrent",
+                f"{limit} partition runs at once cannot share RESTSYNC_DESTINATION="
+                f"{settings.destination!r}: {reason}. Set it to 1, or load into a destination "
+                "that takes concurrent writers (postgres, ...).",
+            )
+            for c, limit in asking
+        ]
+    )

@@ -18,6 +18,7 @@ from restsync_dagster.load.locks import warehouse_lock
 from restsync_dagster.load.schema_drift import SchemaSnapshot, diff
 from restsync_dagster.load.warehouse import check_primary_key
 from restsync_dagster.orchestration.assets import asset_key
+from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.settings import Settings
 
 PRIMARY_KEY_CHECK = names.PRIMARY_KEY_CHECK
@@ -56,7 +57,8 @@ def build_connector_checks(connector: Connector) -> dg.AssetChecksDefinition:
     )
     def checks(context: AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         settings = Settings.from_env()
-        pipeline = build_pipeline(connector, settings)
+        keys = run_partition_keys(connector, context.run.tags)
+        pipeline = build_pipeline(connector, settings, run_pipeline_name(connector, keys))
         results = []
         with warehouse_lock(
             settings, lambda: context.log.info("another run is using the warehouse; waiting")

@@ -13,7 +13,7 @@ from dagster_dlt import DagsterDltResource
 
 from restsync_dagster import names
 from restsync_dagster.connector import Connector
-from restsync_dagster.load.destination import build_stand_in_pipeline
+from restsync_dagster.load.destination import build_stand_in_pipeline, check_parallel_partitions
 from restsync_dagster.orchestration.assets import build_connector_assets
 from restsync_dagster.orchestration.checks import build_connector_checks
 from restsync_dagster.orchestration.jobs import build_sync_job
@@ -93,6 +93,7 @@ def build_definitions(
     """
     if not connectors:
         return dg.Definitions()
+    check_parallel_partitions(connectors, settings)
     shared = shared or SharedParts.build(settings)
     built = [build_connector_definitions(c, settings, shared) for c in connectors]
     resources: dict[str, Any] = {names.DLT_RESOURCE_KEY: shared.dlt}

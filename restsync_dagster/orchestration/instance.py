@@ -7,10 +7,12 @@ import contextlib
 import io
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from restsync_dagster import names
+from restsync_dagster.connector import Connector
 from restsync_dagster.load.locks import exclusive
 from restsync_dagster.settings import Settings
 
@@ -81,3 +83,24 @@ def prepare_dagster_home(settings: Settings) -> Path:
         partial.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
         os.replace(partial, config)
     return home
+
+
+def apply_pool_limits(instance: Any, connectors: Iterable[Connector]) -> dict[str, int]:
+    """Give the pool of each connector whose partitions sync side by side the limit its file
+    asks for (``partitions.max_concurrent``), as ``dagster instance concurrency set`` would.
+
+    Dagster keeps pool limits in the instance, not in the code location: restsync sets them in
+    the instances it prepares (``restsync demo``); elsewhere run the Dagster command above. A
+    pool never set has the instance's ``default_limit`` (1 in restsync's ``dagster.yaml``).
+
+    Returns:
+        The limits set, by pool.
+    """
+    limits = {
+        names.pool_name(c.name): c.config.partitions.max_concurrent
+        for c in connectors
+        if c.config.partitions is not None and c.config.partitions.max_concurrent > 1
+    }
+    for pool, limit in limits.items():
+        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    return limits

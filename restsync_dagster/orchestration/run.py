@@ -42,8 +42,9 @@ from restsync_dagster.load.destination import (
     qualified_table_name,
     replace_where_merge_would_append,
 )
-from restsync_dagster.load.locks import pipeline_lock, warehouse_lock
+from restsync_dagster.load.locks import load_one_at_a_time, pipeline_lock, warehouse_lock
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
+from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.orchestration.windowed import (
     in_window,
@@ -164,9 +165,21 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         if prefetcher is not None:
             stack.callback(prefetcher.close)
         # The pipeline's working directory belongs to the run holding its lock: another run of
-        # the connector may be dropping and restoring its state right now.
-        stack.enter_context(_locks(context, connector, settings))
-        pipeline = build_pipeline(connector, settings)
+        # the connector may be dropping and restoring its state right now. Partition runs that
+        # sync side by side each have a pipeline of their own, and lock their partitions.
+        keys = run_partition_keys(connector, context.run.tags)
+        own_pipeline = run_pipeline_name(connector, keys)
+        stack.enter_context(_locks(context, connector, settings, keys if own_pipeline else []))
+        pipeline = build_pipeline(connector, settings, own_pipeline)
+        if own_pipeline:
+            load_one_at_a_time(
+                pipeline,
+                settings,
+                connector.name,
+                lambda: context.log.info(
+                    f"connector {connector.name!r}: another partition is loading; waiting"
+                ),
+            )
         stack.enter_context(_environment(dlt_defaults(settings)))
         stack.enter_context(_quiet_arrow_hints())
         rounds = plan_sync(
@@ -212,7 +225,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         results = merged_results(loaded)
         # dagster-dlt's metadata extraction pops keys (data_type, nullable...) out of the live
         # schema's columns; a fresh pipeline object reads the schema dlt saved.
-        saved = build_pipeline(connector, settings)
+        saved = build_pipeline(connector, settings, own_pipeline)
         snapshots = {
             r.asset_key.path[-1]: snapshot(saved, _table(connector, r), load_id)
             for r in results
@@ -294,9 +307,10 @@ def _environment(defaults: dict[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _locks(
-    context: dg.AssetExecutionContext, connector: Connector, settings: Settings
+    context: dg.AssetExecutionContext, connector: Connector, settings: Settings, keys: list[str]
 ) -> Iterator[None]:
-    """The connector's pipeline lock, then (for DuckDB) the database file's lock."""
+    """The connector's pipeline lock (shared, with ``keys``' own locks, for partition runs that
+    sync side by side), then (for DuckDB) the database file's lock."""
     name = connector.name
     with (
         pipeline_lock(
@@ -305,6 +319,7 @@ def _locks(
             lambda: context.log.info(
                 f"connector {name!r}: another run of this connector is syncing; waiting"
             ),
+            partitions=keys,
         ),
         warehouse_lock(
             settings,

@@ -35,7 +35,10 @@ def generic_tickets(seed: int, i: int) -> Record:
         "meta": {
             "channel": _pick(_CHANNELS, h >> 5),
             "flags": [_pick(_FLAGS, h >> (7 + k)) for k in range((h >> 11) % 3)],
-            "source": {"ip": f"10.0.{(h >> 13) % 256}.{h % 256}", "agent": None if h % 6 else "app"},
+            "source": {
+                "ip": f"10.0.{(h >> 13) % 256}.{h % 256}",
+                "agent": None if h % 6 else "app",
+            },
         },
         "comments": comments,
         "created_at": _ts(i * 300),

@@ -2,7 +2,7 @@
 
     python3 scripts/dev.py bench            # the full run (about 10 minutes on 2 cores)
     python3 scripts/dev.py bench --quick    # smaller data, one repetition (a smoke test)
-    python3 scripts/dev.py bench --only nested   # one case (benchmarks/nested.py) alone
+    python3 scripts/dev.py bench --only-nested   # one case (benchmarks/nested.py) alone
 
 Writes ``bench-results/results.json`` and prints a table. Every figure is the median of
 ``--repeat`` runs, and every ratio comes from figures of this same invocation. The demo API

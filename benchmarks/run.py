@@ -2,6 +2,7 @@
 
     python3 scripts/dev.py bench            # the full run (about 10 minutes on 2 cores)
     python3 scripts/dev.py bench --quick    # smaller data, one repetition (a smoke test)
+    python3 scripts/dev.py bench --only-nested   # one case (benchmarks/nested.py) alone
 
 Writes ``bench-results/results.json`` and prints a table. Every figure is the median of
 ``--repeat`` runs, and every ratio comes from figures of this same invocation. The demo API
@@ -25,6 +26,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import nested  # benchmarks/nested.py, beside this script
 import partitions  # benchmarks/partitions.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -336,6 +338,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio": rss_large / rss_small,
     }
     results["partitions"] = partitions.run_case(demo_api, API_KEY)
+    results["nested"] = nested.run(quick, repeat)
     return results
 
 
@@ -384,6 +387,7 @@ def table(results: dict[str, Any]) -> str:
         ("  ratio", f"{mem['ratio']:.2f}", "<= 1.3"),
     ]  # fmt: skip
     rows += partitions.table_rows(results.get("partitions"))
+    rows += nested.rows(results) if "nested" in results else []
     width = max(len(r[0]) for r in rows)
     lines = [f"{'case':<{width}}  {'measured':>22}  target", "-" * (width + 34)]
     lines += [f"{name:<{width}}  {value:>22}  {target}" for name, value, target in rows]
@@ -404,7 +408,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--one-sync", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--only-partitions", action="store_true", help="just the partitions case")
+    parser.add_argument("--only-nested", action="store_true", help="just the nested-records case")
     args = parser.parse_args()
+    if args.only_nested:
+        figures = {"nested": nested.run(args.quick, 1 if args.quick else args.repeat)}
+        print("\n".join(f"{a:<44} {b:>20}  {c}" for a, b, c in nested.rows(figures)))
+        return 0
     if args.one_sync:
         restsync_sync(args.one_sync)
         print(peak_rss_mib())

@@ -256,12 +256,15 @@ def mutate(record: Record, field_name: str, version: int) -> Record:
     return {**record, field_name: changed}
 
 
+from restsync_dagster.demo_api.nested import generic_tickets  # noqa: E402 (uses the helpers above)
+
 #: Top-level collections per vertical. The database vertical's per-database records are served
 #: separately (see :func:`database_records`), below ``/v1/databases/{id}/records``.
 VERTICALS: dict[str, dict[str, ResourceShape]] = {
     "generic": {
         "customers": ResourceShape("/v1/customers", generic_customers, 250, 3600, 86_400, "status"),
         "items": ResourceShape("/v1/items", generic_items, 420, 600, 7200, "quantity"),
+        "tickets": ResourceShape("/v1/tickets", generic_tickets, 240, 300, 3600, "priority"),
     },
     "analytics": {
         "events": ResourceShape("/v1/events", analytics_events, 640, 15, 60, "duration_ms"),

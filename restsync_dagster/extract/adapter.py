@@ -35,7 +35,12 @@ from requests.adapters import HTTPAdapter
 from requests.exceptions import ChunkedEncodingError, ConnectionError, RequestException, Timeout
 
 from restsync_dagster.extract.counters import HttpStats, resource_of
-from restsync_dagster.extract.formats import BodyFormatError, parse_records, ungzipped
+from restsync_dagster.extract.formats import (
+    BodyFormatError,
+    loads_json,
+    parse_records,
+    ungzipped,
+)
 from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.failures.errors import (
     ConnectionRefused,
@@ -91,7 +96,8 @@ class StrictJsonResponse(Response):
             self._parsed, self._has_parsed = self._records(url), True
             return self._parsed
         try:
-            value = json.loads(self._strict_text(url), **kwargs)
+            text = self._strict_text(url)
+            value = json.loads(text, **kwargs) if kwargs else loads_json(text)
         except UnknownCharsetError:
             raise
         except UnicodeDecodeError:

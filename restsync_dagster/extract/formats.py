@@ -24,7 +24,40 @@ from typing import Any
 
 from restsync_dagster.connector.extensions import RESPONSE_FORMATS
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - PyPy, where dlt does not install it
+    _orjson = None  # type: ignore[assignment]
+
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+def loads_json(body: str | bytes) -> Any:
+    """One JSON document, parsed by orjson when it can, else by the standard library.
+
+    orjson (C, installed with dlt on CPython) is 3-5 times faster on a page of records. It takes
+    only UTF-8 and strict RFC 8259 JSON; whatever it refuses (a UTF-16 body, ``NaN``, a lone
+    surrogate) is parsed by ``json.loads`` instead, so what is accepted and what is refused stays
+    what it was. orjson reads an integer past 64 bits as a float, where ``json`` keeps it exact: a
+    body with a run of 19 or more digits goes to ``json`` too.
+    """
+    if _orjson is not None and not _long_digits(body):
+        try:
+            return _orjson.loads(body)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
+
+
+#: Every byte to a space but the digits, to b"0": a run of 19 digits is then a plain substring
+#: search (``re`` takes ~20 times longer on a page).
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_NINETEEN = b"0" * 19
+
+
+def _long_digits(body: str | bytes) -> bool:
+    data = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
+    return _NINETEEN in data.translate(_DIGITS)
 
 
 class BodyFormatError(ValueError):

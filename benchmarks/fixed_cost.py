@@ -1,0 +1,110 @@
+"""Fixed costs: what a sync costs when there is little or nothing to do.
+
+- **tiny sync**: the wall time of ``restsync sync`` (a fresh process, as a user or a cron job
+  runs it) of a 100-record connector, beside the wall time of a bare
+  ``python -c "import dagster, dlt, dagster_dlt"``. The two are timed in turn, so both see the
+  same machine load; the home is warmed by one sync first (instance and tables exist), as for
+  any scheduled sync after the first.
+- **incremental no-op** at two sizes: a connector whose table holds 10k records, then one with
+  1M; after a full sync, the job wall time of syncs that find nothing new. A cost that grows
+  with the data shows as a ratio above 1.
+
+Each size runs in its own process (``--noop N``), so a 1M-record load leaves no memory behind in
+the benchmark's process.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCHMARKS = Path(__file__).resolve().parent
+
+
+def _wall(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def tiny_sync(repeat: int) -> dict[str, Any]:
+    """``restsync sync`` of 100 records against a bare import, both as fresh processes."""
+    from run import connector_env, demo_api  # type: ignore[import-not-found]
+
+    restsync = str(Path(sys.executable).with_name("restsync"))
+    sync = [restsync, "sync", "bench", "-q"]
+    bare = [sys.executable, "-c", "import dagster, dlt, dagster_dlt"]
+    records = 100
+    with demo_api(records) as url, connector_env(url):
+        env = dict(os.environ)
+        _wall(sync, env)  # the first sync creates the instance and the tables
+        syncs, imports = [], []
+        for _ in range(repeat):
+            imports.append(_wall(bare, env))
+            syncs.append(_wall(sync, env))
+    sync_s, import_s = statistics.median(syncs), statistics.median(imports)
+    return {
+        "records": records,
+        "sync_s": sync_s,
+        "import_s": import_s,
+        "ratio": sync_s / import_s,
+    }
+
+
+def noop(repeat: int, sizes: tuple[int, int]) -> dict[str, Any]:
+    """Median job wall time of an incremental no-op after a full sync, at two table sizes."""
+    from run import demo_api
+
+    seconds = {}
+    for records in sizes:
+        with demo_api(records) as url:
+            output = subprocess.run(
+                [sys.executable, str(BENCHMARKS / "run.py"), "--noop", str(records),
+                 "--noop-url", url, "--repeat", str(repeat)],
+                check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
+        seconds[records] = float(output.strip().splitlines()[-1])
+    small, large = sizes
+    return {
+        f"noop_{small}_s": seconds[small],
+        f"noop_{large}_s": seconds[large],
+        "ratio": seconds[large] / seconds[small],
+    }
+
+
+def noop_in_this_process(url: str, records: int, repeat: int) -> float:
+    """A full incremental sync of ``records``, then ``repeat`` no-ops; their median job wall."""
+    from run import connector_env, restsync_sync
+
+    with connector_env(url, extra="rate_limit: {max_concurrency: 4}", incremental=True):
+        restsync_sync(records)
+        return statistics.median(restsync_sync(records, fresh=False)[0] for _ in range(repeat))
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The table rows of these cases (those that ran)."""
+    out = []
+    if "tiny_sync" in results:
+        tiny = results["tiny_sync"]
+        out += [
+            (f"tiny sync ({tiny['records']} records, restsync sync)", f"{tiny['sync_s']:.2f} s", ""),
+            ("  import dagster, dlt, dagster_dlt", f"{tiny['import_s']:.2f} s", ""),
+            ("  ratio", f"{tiny['ratio']:.2f}", "<= 1.4"),
+        ]  # fmt: skip
+    if "noop_sizes" in results:
+        sizes = results["noop_sizes"]
+        small, large = (k for k in sizes if k.startswith("noop_"))
+        out += [
+            (
+                f"incremental no-op, {small.split('_')[1]} / {large.split('_')[1]} records",
+                f"{sizes[small]:.2f} s / {sizes[large]:.2f} s",
+                "",
+            ),
+            ("  ratio", f"{sizes['ratio']:.2f}", "<= 1.1"),
+        ]
+    return out

@@ -9,8 +9,8 @@
   1M; after a full sync, the job wall time of syncs that find nothing new. A cost that grows
   with the data shows as a ratio above 1.
 
-Each size runs in its own process (``--noop N``), so a 1M-record load leaves no memory behind in
-the benchmark's process.
+The full sync runs in one process and the no-ops in a fresh one (``--noop N``): a 1M-record
+load leaves nothing behind in the process that times the no-ops, as with a scheduled sync.
 """
 
 from __future__ import annotations
@@ -57,17 +57,22 @@ def tiny_sync(repeat: int) -> dict[str, Any]:
 
 
 def noop(repeat: int, sizes: tuple[int, int]) -> dict[str, Any]:
-    """Median job wall time of an incremental no-op after a full sync, at two table sizes."""
+    """Median job wall time of an incremental no-op after a full sync, at two table sizes: the
+    full sync in one process, the no-ops in a fresh one (as a scheduled sync runs)."""
+    import tempfile
+
     from run import demo_api
 
     seconds = {}
     for records in sizes:
-        with demo_api(records) as url:
-            output = subprocess.run(
-                [sys.executable, str(BENCHMARKS / "run.py"), "--noop", str(records),
-                 "--noop-url", url, "--repeat", str(repeat)],
-                check=True, capture_output=True, text=True,
-            ).stdout  # fmt: skip
+        with demo_api(records) as url, tempfile.TemporaryDirectory() as home:
+            for step in ("full", "noop"):
+                output = subprocess.run(
+                    [sys.executable, str(BENCHMARKS / "run.py"), "--noop", str(records),
+                     "--noop-step", step, "--noop-url", url, "--noop-home", home,
+                     "--repeat", str(repeat)],
+                    check=True, capture_output=True, text=True,
+                ).stdout  # fmt: skip
         seconds[records] = float(output.strip().splitlines()[-1])
     small, large = sizes
     return {
@@ -77,13 +82,29 @@ def noop(repeat: int, sizes: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-def noop_in_this_process(url: str, records: int, repeat: int) -> float:
-    """A full incremental sync of ``records``, then ``repeat`` no-ops; their median job wall."""
-    from run import connector_env, restsync_sync
+def noop_in_this_process(url: str, home: str, records: int, step: str, repeat: int) -> float:
+    """``full``: a full incremental sync of ``records`` into ``home``; ``noop``: one warm-up
+    no-op, then ``repeat`` more; the median of their job wall times."""
+    from run import API_KEY, CONNECTOR, INCREMENTAL, restsync_sync
 
-    with connector_env(url, extra="rate_limit: {max_concurrency: 4}", incremental=True):
-        restsync_sync(records)
-        return statistics.median(restsync_sync(records, fresh=False)[0] for _ in range(repeat))
+    connectors = Path(home, "connectors")
+    connectors.mkdir(exist_ok=True)
+    (connectors / "bench.yaml").write_text(
+        CONNECTOR.format(extra="rate_limit: {max_concurrency: 4}", incremental=INCREMENTAL)
+    )
+    os.environ.update(
+        {
+            "RESTSYNC_HOME": str(Path(home, "state")),
+            "RESTSYNC_CONNECTORS_DIR": str(connectors),
+            "RESTSYNC_INCLUDE_EXAMPLES": "false",
+            "BENCH_BASE_URL": f"{url}/generic",
+            "BENCH_API_KEY": API_KEY,
+        }
+    )
+    if step == "full":
+        return restsync_sync(records)[0]
+    restsync_sync(records, fresh=False)
+    return statistics.median(restsync_sync(records, fresh=False)[0] for _ in range(repeat))
 
 
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -463,9 +463,15 @@ def main() -> int:
     parser.add_argument("--only-nested", action="store_true", help="just the nested-records case")
     parser.add_argument("--noop", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--noop-url", help=argparse.SUPPRESS)
+    parser.add_argument("--noop-home", help=argparse.SUPPRESS)
+    parser.add_argument("--noop-step", choices=("full", "noop"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.noop:
-        print(fixed_cost.noop_in_this_process(args.noop_url, args.noop, args.repeat))
+        print(
+            fixed_cost.noop_in_this_process(
+                args.noop_url, args.noop_home, args.noop, args.noop_step, args.repeat
+            )
+        )
         return 0
     if args.only_nested:
         figures = {"nested": nested.run(args.quick, 1 if args.quick else args.repeat)}

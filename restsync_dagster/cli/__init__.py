@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from restsync_dagster.cli.common import EXIT_FAILED, CliError, collector_released
+from restsync_dagster.cli.common import EXIT_FAILED, CliError
 from restsync_dagster.cli.demo import add_demo_api_options, cmd_demo, cmd_demo_api
 from restsync_dagster.cli.init import add_init_parser
 from restsync_dagster.cli.preview import cmd_preview
@@ -126,8 +126,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    finally:
-        collector_released()
 
 
 if __name__ == "__main__":

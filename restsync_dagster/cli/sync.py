@@ -26,11 +26,11 @@ from restsync_dagster.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
-    collector_paused,
     load,
 )
 from restsync_dagster.cli.progress import showing_progress
 from restsync_dagster.connector import Connector
+from restsync_dagster.orchestration.collector import collector_paused
 from restsync_dagster.settings import Settings
 
 
@@ -63,7 +63,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     started = time.monotonic()
     mode = "quiet" if args.quiet or args.json else "auto"
     with contextlib.ExitStack() as stack:
-        with collector_paused():
+        with collector_paused(freeze=True):
             from restsync_dagster.orchestration.definitions import (
                 SharedParts,
                 build_connector_definitions,

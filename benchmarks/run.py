@@ -3,6 +3,7 @@
     python3 scripts/dev.py bench            # the full run (about 10 minutes on 2 cores)
     python3 scripts/dev.py bench --quick    # smaller data, one repetition (a smoke test)
     python3 scripts/dev.py bench --only-nested   # one case (benchmarks/nested.py) alone
+    python3 scripts/dev.py bench --cases tiny_sync,noop    # only these cases (see CASES)
 
 Writes ``bench-results/results.json`` and prints a table. Every figure is the median of
 ``--repeat`` runs, and every ratio comes from figures of this same invocation. The demo API
@@ -26,6 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import fixed_cost  # benchmarks/fixed_cost.py, beside this script
 import nested  # benchmarks/nested.py, beside this script
 import partitions  # benchmarks/partitions.py, beside this script
 
@@ -262,11 +264,41 @@ def definitions_load(connectors: int) -> float:
 # Cases
 
 
+CASES = (
+    "cpu_bound", "latency_bound", "code_location_load", "memory", "partitions", "nested",
+    "tiny_sync", "noop",
+)  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     repeat = 1 if quick else args.repeat
+    cases = set(args.cases.split(",")) if args.cases else set(CASES)
+    unknown = cases - set(CASES)
+    if unknown:
+        raise SystemExit(f"unknown case(s) {', '.join(sorted(unknown))}; cases: {', '.join(CASES)}")
     results: dict[str, Any] = {"machine": machine(), "repeat": repeat}
+    if "cpu_bound" in cases:
+        cpu_bound(results, quick, repeat)
+    if "latency_bound" in cases:
+        latency_bound(results, quick, repeat)
+    if "code_location_load" in cases:
+        code_location_load(results, quick, repeat)
+    if "memory" in cases:
+        memory(results, quick, repeat)
+    if "partitions" in cases:
+        results["partitions"] = partitions.run_case(demo_api, API_KEY)
+    if "nested" in cases:
+        results["nested"] = nested.run(quick, repeat)
+    if "tiny_sync" in cases:
+        results["tiny_sync"] = fixed_cost.tiny_sync(repeat)
+    if "noop" in cases:
+        sizes = (2_000, 100_000) if quick else (10_000, 1_000_000)
+        results["noop_sizes"] = fixed_cost.noop(repeat, sizes)
+    return results
 
+
+def cpu_bound(results: dict[str, Any], quick: bool, repeat: int) -> None:
     cpu_records = 20_000 if quick else 100_000
     with demo_api(cpu_records) as url:
         a = median_seconds(repeat, lambda: ceiling(url, cpu_records))
@@ -299,6 +331,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             / statistics.median(i for _, i in full),
         }
 
+
+def latency_bound(results: dict[str, Any], quick: bool, repeat: int) -> None:
     latency_records, latency_ms, concurrency = (4_000 if quick else 20_000), 50, 8
     pages = latency_records // 100
     ideal = pages * latency_ms / 1000 / concurrency
@@ -319,6 +353,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "restsync_inside_dlt_over_ideal": statistics.median(i for _, i in concurrent) / ideal,
     }
 
+
+def code_location_load(results: dict[str, Any], quick: bool, repeat: int) -> None:
     five = median_seconds(repeat, lambda: definitions_load(5))
     many = median_seconds(repeat, lambda: definitions_load(40 if quick else 200))
     results["code_location_load"] = {
@@ -327,6 +363,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio": many / five,
     }
 
+
+def memory(results: dict[str, Any], quick: bool, repeat: int) -> None:
     small, large = (20_000, 100_000) if quick else (100_000, 1_000_000)
     with demo_api(small) as url:
         rss_small = statistics.median(peak_rss_of_a_sync(url, small) for _ in range(repeat))
@@ -337,9 +375,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"rss_{large}_mib": rss_large,
         "ratio": rss_large / rss_small,
     }
-    results["partitions"] = partitions.run_case(demo_api, API_KEY)
-    results["nested"] = nested.run(quick, repeat)
-    return results
 
 
 def machine() -> dict[str, Any]:
@@ -365,28 +400,44 @@ def machine() -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    cpu, lat, inc = results["cpu_bound"], results["latency_bound"], results["incremental_noop"]
-    load, mem = results["code_location_load"], results["memory"]
-    many = next(k for k in load if k.startswith("connectors_") and k != "connectors_5_s")
-    sizes = [k for k in mem if k.startswith("rss_")]
-    rows = [
-        ("CPU-bound ceiling (requests loop)", f"{cpu['ceiling_rows_per_s']:,.0f} rows/s", ""),
-        ("CPU-bound plain dlt, defaults", f"{cpu['plain_dlt_rows_per_s']:,.0f} rows/s", ""),
-        ("CPU-bound restsync (through Dagster)", f"{cpu['restsync_rows_per_s']:,.0f} rows/s", ""),
-        ("  restsync / ceiling", f"{cpu['restsync_over_ceiling']:.2f}", ">= 0.5"),
-        ("  restsync / plain dlt", f"{cpu['restsync_over_plain_dlt']:.1f}x", ""),
-        (f"latency-bound ideal ({lat['pages']} pages x {lat['latency_ms']} ms / {lat['concurrency']})", f"{lat['ideal_s']:.2f} s", ""),
-        ("  plain dlt sequential / ideal", f"{lat['plain_dlt_over_ideal']:.1f}", ""),
-        ("  restsync wall / ideal", f"{lat['restsync_over_ideal']:.2f}", "<= 1.5"),
-        ("  restsync inside dlt / ideal", f"{lat['restsync_inside_dlt_over_ideal']:.2f}", ""),
-        ("incremental no-op / full sync", f"{inc['noop_over_full']:.3f}", "<= 0.05"),
-        ("  inside dlt only", f"{inc['noop_over_full_inside_dlt']:.3f}", ""),
-        (f"code location load: 5 / {many.split('_')[1]} connectors", f"{load['connectors_5_s']:.1f} s / {load[many]:.1f} s", ""),
-        ("  ratio", f"{load['ratio']:.2f}", "<= 2"),
-        (f"peak RSS {sizes[0].split('_')[1]} / {sizes[1].split('_')[1]} records", f"{mem[sizes[0]]:.0f} / {mem[sizes[1]]:.0f} MiB", ""),
-        ("  ratio", f"{mem['ratio']:.2f}", "<= 1.3"),
-    ]  # fmt: skip
-    rows += partitions.table_rows(results.get("partitions"))
+    rows: list[tuple[str, str, str]] = []
+    if "cpu_bound" in results:
+        cpu, inc = results["cpu_bound"], results["incremental_noop"]
+        rows += [
+            ("CPU-bound ceiling (requests loop)", f"{cpu['ceiling_rows_per_s']:,.0f} rows/s", ""),
+            ("CPU-bound plain dlt, defaults", f"{cpu['plain_dlt_rows_per_s']:,.0f} rows/s", ""),
+            ("CPU-bound restsync (through Dagster)", f"{cpu['restsync_rows_per_s']:,.0f} rows/s", ""),
+            ("  restsync / ceiling", f"{cpu['restsync_over_ceiling']:.2f}", ">= 0.5"),
+            ("  restsync / plain dlt", f"{cpu['restsync_over_plain_dlt']:.1f}x", ""),
+            ("incremental no-op / full sync", f"{inc['noop_over_full']:.3f}", "<= 0.05"),
+            ("  inside dlt only", f"{inc['noop_over_full_inside_dlt']:.3f}", ""),
+        ]  # fmt: skip
+    if "latency_bound" in results:
+        lat = results["latency_bound"]
+        rows += [
+            (f"latency-bound ideal ({lat['pages']} pages x {lat['latency_ms']} ms / {lat['concurrency']})", f"{lat['ideal_s']:.2f} s", ""),
+            ("  plain dlt sequential / ideal", f"{lat['plain_dlt_over_ideal']:.1f}", ""),
+            ("  restsync wall / ideal", f"{lat['restsync_over_ideal']:.2f}", "<= 1.5"),
+            ("  restsync inside dlt / ideal", f"{lat['restsync_inside_dlt_over_ideal']:.2f}", ""),
+        ]  # fmt: skip
+    if "code_location_load" in results:
+        load = results["code_location_load"]
+        many = next(k for k in load if k.startswith("connectors_") and k != "connectors_5_s")
+        count = int(many.split("_")[1])
+        rows += [
+            (f"code location load: 5 / {count} connectors", f"{load['connectors_5_s']:.1f} s / {load[many]:.1f} s", ""),
+            ("  ratio", f"{load['ratio']:.2f}", "<= 2"),
+            ("  per extra connector", f"{(load[many] - load['connectors_5_s']) / (count - 5) * 1000:.1f} ms", "<= 10 ms"),
+        ]  # fmt: skip
+    if "memory" in results:
+        mem = results["memory"]
+        sizes = [k for k in mem if k.startswith("rss_")]
+        rows += [
+            (f"peak RSS {sizes[0].split('_')[1]} / {sizes[1].split('_')[1]} records", f"{mem[sizes[0]]:.0f} / {mem[sizes[1]]:.0f} MiB", ""),
+            ("  ratio", f"{mem['ratio']:.2f}", "<= 1.3"),
+        ]  # fmt: skip
+    rows += fixed_cost.rows(results)
+    rows += partitions.table_rows(results["partitions"]) if "partitions" in results else []
     rows += nested.rows(results) if "nested" in results else []
     width = max(len(r[0]) for r in rows)
     lines = [f"{'case':<{width}}  {'measured':>22}  target", "-" * (width + 34)]
@@ -406,10 +457,22 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small data, one repetition")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--cases", help=f"comma-separated, among: {', '.join(CASES)}")
     parser.add_argument("--one-sync", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--only-partitions", action="store_true", help="just the partitions case")
     parser.add_argument("--only-nested", action="store_true", help="just the nested-records case")
+    parser.add_argument("--noop", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--noop-url", help=argparse.SUPPRESS)
+    parser.add_argument("--noop-home", help=argparse.SUPPRESS)
+    parser.add_argument("--noop-step", choices=("full", "noop"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.noop:
+        print(
+            fixed_cost.noop_in_this_process(
+                args.noop_url, args.noop_home, args.noop, args.noop_step, args.repeat
+            )
+        )
+        return 0
     if args.only_nested:
         figures = {"nested": nested.run(args.quick, 1 if args.quick else args.repeat)}
         print("\n".join(f"{a:<44} {b:>20}  {c}" for a, b, c in nested.rows(figures)))

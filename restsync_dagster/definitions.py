@@ -14,6 +14,7 @@ import dagster as dg
 
 from restsync_dagster.connector import file_stamps, load_connectors
 from restsync_dagster.load.destination import no_dlt_telemetry
+from restsync_dagster.orchestration.collector import collector_paused
 from restsync_dagster.orchestration.definitions import build_definitions
 from restsync_dagster.settings import Settings
 
@@ -49,5 +50,6 @@ def defs() -> dg.Definitions:
     key = (settings, *file_stamps(settings.connector_dirs))
     if key not in _LOADED:
         _LOADED.clear()
-        _LOADED[key] = load_definitions(settings)
+        with collector_paused(freeze=True):
+            _LOADED[key] = load_definitions(settings)
     return _LOADED[key]

@@ -1,6 +1,7 @@
 """``restsync sync``: run each connector's ``<connector>_sync`` job through Dagster.
 
-The job comes from the same definitions the UI loads and runs against the same ``DAGSTER_HOME``
+The job is the one the UI's definitions hold (the same builder, for the selected connectors only:
+no schedules, sensor or other connectors are built), and runs against the same ``DAGSTER_HOME``
 (``$RESTSYNC_HOME/dagster_home`` unless set), so its runs show up in the UI. Each resource ends
 ``ok``, ``failed`` (with its own error) or ``not_run`` (with the reason), and names the table it
 loads either way.
@@ -9,6 +10,7 @@ loads either way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import os
@@ -19,9 +21,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from restsync_dagster import names
-from restsync_dagster.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, load
+from restsync_dagster.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    load,
+)
 from restsync_dagster.cli.progress import showing_progress
 from restsync_dagster.connector import Connector
+from restsync_dagster.orchestration.collector import collector_paused
 from restsync_dagster.settings import Settings
 
 
@@ -50,20 +59,30 @@ class Plan:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from restsync_dagster.orchestration.definitions import build_definitions
-    from restsync_dagster.orchestration.instance import open_instance
-
-    settings = Settings.from_env()
-    connectors = load(settings)
-    plans = _plans(connectors, args)  # every usage error before anything runs
-    definitions = build_definitions(connectors, settings)
     outcomes: list[ResourceOutcome] = []
     started = time.monotonic()
     mode = "quiet" if args.quiet or args.json else "auto"
-    with (
-        open_instance(settings) as instance,
-        showing_progress(mode, settings.progress_interval_seconds),
-    ):
+    with contextlib.ExitStack() as stack:
+        with collector_paused(freeze=True):
+            from restsync_dagster.orchestration.definitions import (
+                SharedParts,
+                build_connector_definitions,
+            )
+            from restsync_dagster.orchestration.instance import open_instance
+
+            settings = Settings.from_env()
+            connectors = load(settings)
+            plans = _plans(connectors, args)  # every usage error before anything runs
+            # Only the jobs to run: no schedules, sensor or other connectors' assets.
+            shared = SharedParts.build(settings)
+            jobs = {
+                plan.connector.name: build_connector_definitions(
+                    plan.connector, settings, shared
+                ).job
+                for plan in plans
+            }
+            instance = stack.enter_context(open_instance(settings))
+        stack.enter_context(showing_progress(mode, settings.progress_interval_seconds))
         for plan in plans:
             connector = plan.connector
             missing = [name for name in connector.required_env if not os.environ.get(name)]
@@ -74,7 +93,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 )
                 outcomes.extend(_unrun(connector, plan, settings, "failed", message))
                 continue
-            result = _execute(definitions, instance, plan, args)
+            result = _execute(jobs[connector.name], instance, plan, args)
             outcomes.extend(_outcomes(connector, plan, settings, result))
     _print_outcomes(outcomes, args, time.monotonic() - started)
     return EXIT_OK if all(o.status == "ok" for o in outcomes) else EXIT_FAILED
@@ -140,13 +159,12 @@ def _partition_key(connector: Connector, requested: str | None) -> str | None:
     return last
 
 
-def _execute(definitions: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> Any:
+def _execute(job: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> Any:
     import dagster as dg
 
     tags = {names.TAG_LAUNCHED_BY: "cli"}
     if args.full_refresh:
         tags[names.TAG_FULL_REFRESH] = "true"
-    job = definitions.resolve_job_def(names.job_name(plan.connector.name))
     everything = len(plan.resources) == len(plan.connector.resources)
     selection = (
         None

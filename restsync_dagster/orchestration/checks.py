@@ -1,12 +1,14 @@
 """Asset checks per resource: primary key unique and not null, and schema drift.
 
 One ``@multi_asset_check`` per connector, run after its assets in the same job. The key check
-asks the destination through dlt's SQL client; the drift check compares the schema snapshot of
+asks the destination through dlt's SQL client, except after a run that loaded no row into a
+merge or append table: the table is then the one the previous check saw, and scanning it again
+would make a sync with nothing to do cost more the more data there is. The drift check compares the schema snapshot of
 the latest materialization with the one before (see :mod:`restsync_dagster.load.schema_drift`).
 Freshness is not a check here: it is Dagster's ``FreshnessPolicy`` on each asset (see assets.py).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 from dagster import AssetCheckExecutionContext
@@ -67,10 +69,16 @@ def build_connector_checks(connector: Connector) -> dg.AssetChecksDefinition:
                 context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()
             ):
                 info = infos[check_key.asset_key.path[-1]]
+                records = context.instance.fetch_materializations(
+                    check_key.asset_key, limit=2
+                ).records
                 if check_key.name == PRIMARY_KEY_CHECK:
-                    results.append(_primary_key_result(pipeline, check_key.asset_key, info))
+                    results.append(
+                        _unchanged_result(context, check_key, info, records)
+                        or _primary_key_result(pipeline, check_key.asset_key, info)
+                    )
                 else:
-                    results.append(_drift_result(context.instance, check_key.asset_key))
+                    results.append(_drift_result(check_key.asset_key, records))
         yield from results
 
     return checks
@@ -107,8 +115,51 @@ def _primary_key_result(
     )
 
 
-def _drift_result(instance: dg.DagsterInstance, key: dg.AssetKey) -> dg.AssetCheckResult:
-    records = instance.fetch_materializations(key, limit=2).records
+def _unchanged_result(
+    context: AssetCheckExecutionContext,
+    check_key: dg.AssetCheckKey,
+    info: ResolvedResource,
+    records: Sequence[dg.EventLogRecord],
+) -> dg.AssetCheckResult | None:
+    """The previous key check's result again, when this run materialized the asset without
+    loading a row into a table that a load only adds to (merge, append); None otherwise."""
+    if info.write_disposition not in ("merge", "append") or not records:
+        return None
+    latest = records[0]
+    metadata = latest.asset_materialization.metadata if latest.asset_materialization else {}
+    rows = metadata.get("rows_loaded")
+    refreshed = metadata.get("full_refresh")
+    if (
+        latest.run_id != context.run.run_id
+        or getattr(rows, "value", rows) != 0
+        or getattr(refreshed, "value", refreshed)
+    ):
+        return None
+    # The newest executions: this run's (planned), then the one before, which ran to a result
+    # unless it failed or was skipped: then the table is scanned.
+    history = context.instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=2
+    )
+    previous = [r for r in history if r.run_id != context.run.run_id][:1]
+    event = previous[0].event if previous else None
+    evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
+    if not isinstance(evaluation, dg.AssetCheckEvaluation):
+        return None
+    return dg.AssetCheckResult(
+        asset_key=check_key.asset_key,
+        check_name=PRIMARY_KEY_CHECK,
+        passed=evaluation.passed,
+        severity=evaluation.severity,
+        metadata={**evaluation.metadata, "unchanged_since_run": previous[0].run_id},
+        description=(
+            f"no row loaded in this run: the table is as the check of run "
+            f"{previous[0].run_id[:8]} found it"
+            + (f" ({evaluation.description})" if evaluation.description else "")
+        ),
+    )
+
+
+def _drift_result(key: dg.AssetKey, records: Sequence[dg.EventLogRecord]) -> dg.AssetCheckResult:
     snapshots = []
     for record in records:
         materialization = record.asset_materialization

@@ -226,8 +226,12 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         # dagster-dlt's metadata extraction pops keys (data_type, nullable...) out of the live
         # schema's columns; a fresh pipeline object reads the schema dlt saved.
         saved = build_pipeline(connector, settings, own_pipeline)
+        # A table this load put no row in has no column the load filled: no query (it would
+        # scan the table for the load id, a cost that grows with the table).
         snapshots = {
-            r.asset_key.path[-1]: snapshot(saved, _table(connector, r), load_id)
+            r.asset_key.path[-1]: snapshot(
+                saved, _table(connector, r), load_id if _rows_loaded(r) else None
+            )
             for r in results
             if r.asset_key is not None
         }
@@ -243,14 +247,13 @@ def _materializations(run: _Run, loaded: _Loaded) -> Iterator[dg.MaterializeResu
         metadata = dict(result.metadata or {})
         # dagster-dlt lists dlt's load files by their local paths: noise, and it exposes paths.
         metadata.pop("jobs", None)
-        rows: Any = metadata.get("rows_loaded")
         found = loaded.snapshots.get(resource)
         metadata.update(
             {
                 names.TABLE_NAME_KEY: qualified_table_name(
                     connector, settings, _table(connector, result)
                 ),
-                "rows_loaded": dg.MetadataValue.int(int(getattr(rows, "value", rows) or 0)),
+                "rows_loaded": dg.MetadataValue.int(_rows_loaded(result)),
                 "load_id": loaded.load_id or "",
                 "full_refresh": run.full_refresh,
                 "sync_seconds": dg.MetadataValue.float(round(loaded.seconds, 3)),
@@ -261,6 +264,11 @@ def _materializations(run: _Run, loaded: _Loaded) -> Iterator[dg.MaterializeResu
         yield dg.MaterializeResult(
             asset_key=result.asset_key, metadata=run.redactor.redact_value(metadata)
         )
+
+
+def _rows_loaded(result: Any) -> int:
+    rows: Any = (result.metadata or {}).get("rows_loaded")
+    return int(getattr(rows, "value", rows) or 0)
 
 
 def _table(connector: Connector, result: Any) -> str:

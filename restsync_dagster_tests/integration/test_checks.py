@@ -84,3 +84,25 @@ def test_a_new_nullable_column_is_a_drift_warning(demo_env, instance):
     check = evaluations(sync(instance))[("generic/items", "schema_drift")]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.description == "new nullable: coupon"
+
+
+def test_a_run_that_loads_no_row_repeats_the_key_check_instead_of_scanning_the_table(
+    demo_env, restsync_home, instance
+):
+    assert sync(instance, "ecommerce_sync").success
+    first = evaluations(sync(instance, "ecommerce_sync"))  # cursors now at the newest records
+    # Rows planted behind restsync's back are what a scan would find, and a no-op must not.
+    with warehouse(restsync_home, read_only=False) as con:
+        con.execute("insert into ecommerce.orders select * from ecommerce.orders limit 1")
+    noop = evaluations(sync(instance, "ecommerce_sync"))
+    orders = noop[("ecommerce/orders", "primary_key_unique_not_null")]
+    assert orders.passed
+    assert "no row loaded in this run" in (orders.description or "")
+    rows = first[("ecommerce/orders", "primary_key_unique_not_null")].metadata["rows"]
+    assert orders.metadata["rows"] == rows
+    # The products are re-read on every run: their table is scanned each time.
+    products = noop[("ecommerce/products", "primary_key_unique_not_null")]
+    assert "no row loaded" not in (products.description or "")
+    # A check run on its own always scans, and finds the planted duplicate.
+    alone = evaluations(checks_only(instance, "ecommerce/orders"))
+    assert not alone[("ecommerce/orders", "primary_key_unique_not_null")].passed

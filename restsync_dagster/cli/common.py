@@ -19,6 +19,6 @@ class CliError(Exception):
 def load(settings: Settings) -> list[Connector]:
     """Every connector of the settings' directories, or a :class:`CliError` listing problems."""
     try:
-        return load_connectors(settings.connector_dirs)
+        return load_connectors(settings.connector_dirs, trust=settings.trust)
     except ConnectorFileError as exc:
         raise CliError(str(exc)) from None

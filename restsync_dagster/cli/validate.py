@@ -18,7 +18,9 @@ from restsync_dagster.settings import Settings
 def cmd_validate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
-        connectors = _selected(load_connectors(settings.connector_dirs), args.connectors)
+        connectors = _selected(
+            load_connectors(settings.connector_dirs, trust=settings.trust), args.connectors
+        )
     except ConnectorFileError as exc:
         if not args.json:
             raise CliError(str(exc)) from None
@@ -50,7 +52,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
-        connectors = load_connectors(settings.connector_dirs)
+        connectors = load_connectors(settings.connector_dirs, trust=settings.trust)
     except ConnectorFileError as exc:
         raise CliError(f"{exc}\n(restsync validate --json lists them as JSON)") from None
     if args.json:

@@ -50,6 +50,7 @@ def own_postgres() -> Iterator[tuple[Path, PostgresServer]]:
         [sys.executable, str(SCRIPT), "start", str(root)], capture_output=True, text=True
     )
     if started.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
         message = f"cannot start a PostgreSQL server: {started.stderr.strip()[-300:]}"
         if required("RESTSYNC_REQUIRE_POSTGRES"):
             pytest.fail(message, pytrace=False)

@@ -31,7 +31,7 @@ def load_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     # The dry build of each source (~7 ms a connector) is left to `restsync validate` and to the
     # run, which builds the source anyway: the code location's load time grows with the files.
-    connectors = load_connectors(settings.connector_dirs, dry_build=False)
+    connectors = load_connectors(settings.connector_dirs, dry_build=False, trust=settings.trust)
     return build_definitions(connectors, settings)
 
 

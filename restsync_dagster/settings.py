@@ -14,6 +14,9 @@
 | ``RESTSYNC_RETRY_SENSOR_INTERVAL_SECONDS`` | ``30`` | how often the retry sensor looks at failed runs |
 | ``RESTSYNC_PROGRESS_INTERVAL_SECONDS`` | ``5`` | seconds between two progress lines in a run's log |
 | ``RESTSYNC_EXAMPLE_SCHEDULES`` | ``running`` (``stopped`` in ``restsync demo``) | how the examples' schedules start |
+| ``RESTSYNC_CONFINE_ENV`` | ``false`` | each connector reads only its own variables (docs/security.md) |
+| ``RESTSYNC_SHARED_ENV_VARS`` | (none) | with confinement: variables a connector may list in its ``env:`` |
+| ``RESTSYNC_ALLOWED_CALLABLE_MODULES`` | (any) | modules processing-step callables may come from; ``none``: no callable |
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from pathlib import Path
 
 from restsync_dagster.failures.errors import SettingsError
 
-__all__ = ["BUNDLED_CONNECTORS_DIR", "Settings", "SettingsError"]
+__all__ = ["BUNDLED_CONNECTORS_DIR", "Settings", "SettingsError", "TrustPolicy"]
 
 BUNDLED_CONNECTORS_DIR = Path(__file__).parent / "connectors"
 _FALSE = {"0", "false", "no", "off"}
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -61,6 +65,61 @@ def _schedules(env: Mapping[str, str], name: str) -> bool:
     return raw == "running"
 
 
+def _names(env: Mapping[str, str], name: str, pattern: str, what: str) -> tuple[str, ...] | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if raw.lower() == "none":
+        return ()
+    items = tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
+    bad = [item for item in items if not re.fullmatch(pattern, item)]
+    if bad:
+        raise SettingsError(
+            f"{name}: {', '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not {what}"
+        )
+    return items
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """What a connector file may reach beyond its own API: the deployment's answer to "who wrote
+    this file?" (docs/security.md, "The trust boundary of a connector file").
+
+    The defaults trust a file as much as code, as dlt and Dagster trust their configuration.
+    """
+
+    #: Each connector reads only the variables it owns: ``<NAME>_*`` (its name upper-cased, then
+    #: ``_``) and those its ``env:`` lists that ``shared_env_vars`` allows.
+    confine_env: bool = False
+    #: Variables any connector may list in its ``env:`` (with ``confine_env``).
+    shared_env_vars: tuple[str, ...] = ()
+    #: Modules (and their submodules) processing-step callables may come from; ``None``: any.
+    allowed_callable_modules: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrustPolicy:
+        """Read ``RESTSYNC_CONFINE_ENV``, ``RESTSYNC_SHARED_ENV_VARS`` and
+        ``RESTSYNC_ALLOWED_CALLABLE_MODULES`` from ``environ`` (default: the process's)."""
+        env = os.environ if environ is None else environ
+        confine = (env.get("RESTSYNC_CONFINE_ENV") or "false").strip().lower()
+        if confine not in _FALSE | _TRUE:
+            raise SettingsError(f"RESTSYNC_CONFINE_ENV={confine!r}: use 'true' or 'false'")
+        shared = _names(
+            env, "RESTSYNC_SHARED_ENV_VARS", r"[A-Za-z_][A-Za-z0-9_]*", "a variable name"
+        )
+        modules = _names(
+            env,
+            "RESTSYNC_ALLOWED_CALLABLE_MODULES",
+            r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*",
+            "a module name such as mycompany.steps",
+        )
+        return cls(
+            confine_env=confine in _TRUE,
+            shared_env_vars=shared or (),
+            allowed_callable_modules=modules,
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings of the code location."""
@@ -78,6 +137,8 @@ class Settings:
     duckdb_memory_limit: str | None = None
     #: Whether the bundled examples' schedules start running (``restsync demo`` stops them).
     example_schedules_running: bool = True
+    #: What connector files may reach beyond their API (variables, callables).
+    trust: TrustPolicy = TrustPolicy()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -116,6 +177,7 @@ class Settings:
             or None,
             duckdb_memory_limit=_memory(env, "RESTSYNC_DUCKDB_MEMORY_LIMIT"),
             example_schedules_running=_schedules(env, "RESTSYNC_EXAMPLE_SCHEDULES"),
+            trust=TrustPolicy.from_env(env),
         )
 
     @staticmethod

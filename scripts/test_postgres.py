@@ -3,6 +3,8 @@
 
     python3 scripts/test_postgres.py start DIR   # prints the path of an env file to source
     python3 scripts/test_postgres.py stop DIR    # stops the server and deletes DIR
+    python3 scripts/test_postgres.py pause DIR   # stops the server at once, keeping DIR
+    python3 scripts/test_postgres.py resume DIR  # starts it again, same port and data
 
 ``start`` creates a cluster in ``DIR`` with Debian's ``postgresql`` binaries, listening on
 127.0.0.1 only, on a free port, with a role ``restsync`` (random password, ``CREATEDB``: each test
@@ -64,7 +66,7 @@ def start(root: Path) -> int:
         os.chmod(root, 0o711)  # the server's user must reach cluster/, not read root/
         os.chown(cluster, user.pw_uid, user.pw_gid)
     os.chmod(cluster, 0o700)
-    data, log = cluster / "data", cluster / "postgres.log"
+    data = cluster / "data"
     password = secrets.token_urlsafe(18)
     port = free_port()
     run = as_server_user()
@@ -78,11 +80,8 @@ def start(root: Path) -> int:
         f"-c listen_addresses=127.0.0.1 -p {port} -k {cluster} "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
-    subprocess.run(
-        [*run, bin_dir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    (root / "options").write_text(options, encoding="utf-8")  # for resume
+    _pg_ctl_start(root)
     sql = (
         f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{password}';\n"
         f"CREATE DATABASE {ROLE} OWNER {ROLE};\n"
@@ -104,6 +103,33 @@ def start(root: Path) -> int:
     return 0
 
 
+def _pg_ctl_start(root: Path) -> None:
+    cluster = root / "cluster"
+    options = (root / "options").read_text(encoding="utf-8")
+    subprocess.run(
+        [*as_server_user(), binaries() / "pg_ctl", "-D", cluster / "data",
+         "-l", cluster / "postgres.log", "-o", options, "-w", "-t", "60", "start"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def pause(root: Path) -> int:
+    """Stop the server as a crash would (``-m immediate``: clients are cut off mid-statement)."""
+    data = root / "cluster" / "data"
+    subprocess.run(
+        [*as_server_user(), binaries() / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return 0
+
+
+def resume(root: Path) -> int:
+    """Start a paused server again, on its port, with its data."""
+    _pg_ctl_start(root)
+    return 0
+
+
 def stop(root: Path) -> int:
     data = root / "cluster" / "data"
     if (data / "postmaster.pid").exists():
@@ -117,11 +143,11 @@ def stop(root: Path) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) != 3 or sys.argv[1] not in {"start", "stop"}:
+    commands = {"start": start, "stop": stop, "pause": pause, "resume": resume}
+    if len(sys.argv) != 3 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
-    root = Path(sys.argv[2]).absolute()
-    return start(root) if sys.argv[1] == "start" else stop(root)
+    return commands[sys.argv[1]](Path(sys.argv[2]).absolute())
 
 
 if __name__ == "__main__":

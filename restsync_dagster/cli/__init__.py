@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from restsync_dagster.cli.common import EXIT_FAILED, CliError
+from restsync_dagster.cli.common import EXIT_FAILED, CliError, storage_unreachable
 from restsync_dagster.cli.demo import add_demo_api_options, cmd_demo, cmd_demo_api
 from restsync_dagster.cli.init import add_init_parser
 from restsync_dagster.cli.preview import cmd_preview
@@ -120,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("RESTSYNC_DEBUG"):
             raise
+        storage = storage_unreachable(exc)
+        if storage is not None:
+            print(f"restsync: {storage}", file=sys.stderr)
+            return EXIT_FAILED
         print(
             f"restsync: unexpected error: {type(exc).__name__}: {exc}\n"
             "(set RESTSYNC_DEBUG=1 for the traceback)",

@@ -20,8 +20,36 @@ class CliError(Exception):
 def load(settings: Settings) -> list[Connector]:
     """Every connector of the settings' directories, or a :class:`CliError` listing problems."""
     try:
-        connectors = load_connectors(settings.connector_dirs)
+        connectors = load_connectors(settings.connector_dirs, trust=settings.trust)
         check_parallel_partitions(connectors, settings)
         return connectors
     except ConnectorFileError as exc:
         raise CliError(str(exc)) from None
+
+
+#: What Dagster's storage raises when its database cannot be reached: dagster-postgres gives
+#: up after its retries with ``DagsterPostgresException``; SQLAlchemy's ``OperationalError`` is
+#: what is under it (and what the SQLite storage raises on a locked or vanished file).
+_STORAGE_ERRORS = {
+    ("dagster_postgres.utils", "DagsterPostgresException"),
+    ("sqlalchemy.exc", "OperationalError"),
+}
+
+
+def storage_unreachable(exc: BaseException) -> str | None:
+    """The line to print when ``exc`` is Dagster's own storage being unreachable, else None."""
+    import os
+
+    from restsync_dagster.failures.classify import iter_chain
+
+    for error in iter_chain(exc):
+        if (type(error).__module__, type(error).__name__) in _STORAGE_ERRORS:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            home = os.environ.get("DAGSTER_HOME", "(unset)")
+            return (
+                f"Dagster's instance storage is unreachable (DAGSTER_HOME={home}): {first}. "
+                "A run this command started may show as STARTED until Dagster's run monitoring "
+                "marks it failed (run_monitoring in dagster.yaml, see docs/deployment.md); the "
+                "next sync loads from the last committed load."
+            )
+    return None

@@ -19,7 +19,9 @@ from restsync_dagster.settings import Settings
 def cmd_validate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
-        connectors = _selected(load_connectors(settings.connector_dirs), args.connectors)
+        connectors = _selected(
+            load_connectors(settings.connector_dirs, trust=settings.trust), args.connectors
+        )
         check_parallel_partitions(connectors, settings)
     except ConnectorFileError as exc:
         if not args.json:
@@ -52,7 +54,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
-        connectors = load_connectors(settings.connector_dirs)
+        connectors = load_connectors(settings.connector_dirs, trust=settings.trust)
     except ConnectorFileError as exc:
         raise CliError(f"{exc}\n(restsync validate --json lists them as JSON)") from None
     if args.json:

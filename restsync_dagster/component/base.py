@@ -20,6 +20,7 @@ import dagster as dg
 from pydantic import BaseModel, PrivateAttr
 
 from restsync_dagster.connector import Connector, ConnectorFileError, Problem
+from restsync_dagster.connector.trust import env_owner_problems
 from restsync_dagster.load.destination import no_dlt_telemetry
 from restsync_dagster.orchestration.definitions import SharedParts, build_definitions
 from restsync_dagster.settings import Settings
@@ -84,6 +85,7 @@ class RestsyncComponent(dg.Component, dg.Model):
         fresh = built is not None and (built.settings, built.source) == (settings, source)
         connectors = built.connectors if built is not None and fresh else self.connectors()
         problems = self.name_problems(context, connectors)
+        problems += env_owner_problems(connectors, settings.trust, self._index(context))
         if problems:
             raise ConnectorFileError(problems)
         if built is None or not fresh:

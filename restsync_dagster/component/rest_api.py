@@ -87,6 +87,9 @@ class RestApiComponent(RestsyncComponent, dg.Resolvable):
     schema_discovery: AsWritten = attribute(
         "Resource -> {path, fields_selector, ...}: column hints from the API."
     )
+    env: AsWritten = attribute(
+        "Variables beyond <NAME>_* the connector reads (RESTSYNC_CONFINE_ENV, docs/security.md)."
+    )
     source: AsWritten = attribute(
         "A dlt RESTAPIConfig (client, resource_defaults, resources), verbatim; "
         "secrets as {{ env.NAME }}.",

@@ -4,7 +4,8 @@
 (``cron`` words a wrong cron field); ``rules`` checks what types cannot, with ``source_rules``
 (auth, paginators), ``parents`` (resolve) and ``dry_build`` (dlt builds the resources offline),
 and ``messages`` words it; ``extensions`` names restsync's own keys inside ``source:``; ``templates`` parses ``{{ env.NAME }}``; ``resources`` merges each resource
-with ``resource_defaults`` once; ``tree`` walks nested values.
+with ``resource_defaults`` once; ``tree`` walks nested values; ``callables`` imports processing
+steps and ``trust`` says which variables and modules a file may reach.
 """
 
 from restsync_dagster.connector.connector import Connector, EnvVarUse

@@ -21,6 +21,8 @@ from restsync_dagster.connector.messages import pydantic_problems
 from restsync_dagster.connector.model import ConnectorConfig
 from restsync_dagster.connector.problems import ConnectorFileError, Problem, dedupe
 from restsync_dagster.connector.rules import cross_problems, source_problems
+from restsync_dagster.connector.trust import env_owner_problems, env_policy_problems
+from restsync_dagster.settings import TrustPolicy
 
 # --------------------------------------------------------------------------------------------
 # Loading
@@ -50,7 +52,9 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def parse_connector(text: str, file: str | Path, *, dry_build: bool = True) -> Connector:
+def parse_connector(
+    text: str, file: str | Path, *, dry_build: bool = True, trust: TrustPolicy | None = None
+) -> Connector:
     """Validate the text of one connector file.
 
     Args:
@@ -59,6 +63,8 @@ def parse_connector(text: str, file: str | Path, *, dry_build: bool = True) -> C
         dry_build: Also build the real dlt resources offline, with placeholders for the
             variables (:mod:`restsync_dagster.connector.dry_build`), to catch what dlt only
             catches then; ~7 ms per connector.
+        trust: What the file may reach (variables, callables); default: the deployment's
+            (:meth:`TrustPolicy.from_env`).
 
     Returns:
         The validated connector.
@@ -71,7 +77,7 @@ def parse_connector(text: str, file: str | Path, *, dry_build: bool = True) -> C
         document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConnectorFileError([Problem(label, "", _yaml_message(exc))]) from None
-    return parse_connector_document(document, file, dry_build=dry_build, text=text)
+    return parse_connector_document(document, file, dry_build=dry_build, text=text, trust=trust)
 
 
 def parse_connector_document(
@@ -81,6 +87,7 @@ def parse_connector_document(
     *,
     dry_build: bool = True,
     text: str | None = None,
+    trust: TrustPolicy | None = None,
 ) -> Connector:
     """Validate one connector document: a connector file's YAML once parsed, or the attributes of
     a Dagster component (:mod:`restsync_dagster.component`), which are the same keys.
@@ -91,6 +98,7 @@ def parse_connector_document(
         label: How messages name ``file`` (default: its file name).
         dry_build: See :func:`parse_connector`.
         text: The YAML text, when there is one: problems then carry their line numbers.
+        trust: See :func:`parse_connector`.
 
     Returns:
         The validated connector.
@@ -105,6 +113,8 @@ def parse_connector_document(
         raise ConnectorFileError(
             [Problem(label, "", f"a connector file is a YAML mapping, this one is {kind}")]
         )
+    trust = trust if trust is not None else TrustPolicy.from_env()
+    name = document.get("name") if isinstance(document.get("name"), str) else None
     problems: list[Problem] = []
     try:
         config = ConnectorConfig.model_validate(document)
@@ -113,9 +123,15 @@ def parse_connector_document(
         # Still check ``source:`` so one run reports everything that is wrong.
         source = document.get("source")
         if isinstance(source, dict):
-            problems.extend(source_problems(label, source, dry_build=dry_build)[0])
+            checked = source_problems(
+                label, source, dry_build=dry_build, trust=trust, connector=name
+            )
+            problems.extend(checked[0])
         raise ConnectorFileError(with_lines(dedupe(problems), lines)) from None
-    problems, env_vars = source_problems(label, config.source, dry_build=dry_build)
+    problems, env_vars = source_problems(
+        label, config.source, dry_build=dry_build, trust=trust, connector=config.name
+    )
+    problems.extend(env_policy_problems(label, config.name, env_vars, config.env, trust))
     if not problems:
         problems = cross_problems(label, config)
     if problems:
@@ -128,13 +144,16 @@ def name_taken(label: str, name: str, other: str | Path) -> Problem:
     return Problem(label, "name", f"connector name {name!r} is already used by {other}")
 
 
-def load_connector_file(path: Path, *, dry_build: bool = True) -> Connector:
-    """Read and validate one connector file (``dry_build``: see :func:`parse_connector`)."""
+def load_connector_file(
+    path: Path, *, dry_build: bool = True, trust: TrustPolicy | None = None
+) -> Connector:
+    """Read and validate one connector file (``dry_build``, ``trust``: see
+    :func:`parse_connector`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConnectorFileError([Problem(path.name, "", f"cannot read: {exc}")]) from None
-    return parse_connector(text, path, dry_build=dry_build)
+    return parse_connector(text, path, dry_build=dry_build, trust=trust)
 
 
 def connector_files(directories: Iterable[Path]) -> list[Path]:
@@ -157,12 +176,17 @@ def file_stamps(directories: Iterable[Path]) -> list[tuple[str, int, int]]:
     return stamps
 
 
-def load_connectors(directories: Iterable[Path], *, dry_build: bool = True) -> list[Connector]:
-    """Load every connector file of ``directories`` (``dry_build``: see :func:`parse_connector`).
+def load_connectors(
+    directories: Iterable[Path], *, dry_build: bool = True, trust: TrustPolicy | None = None
+) -> list[Connector]:
+    """Load every connector file of ``directories`` (``dry_build``, ``trust``: see
+    :func:`parse_connector`).
 
     Raises:
-        ConnectorFileError: listing the problems of every bad file, and connector names used twice.
+        ConnectorFileError: listing the problems of every bad file, connector names used twice,
+            and variables one connector reads that belong to another (``trust.confine_env``).
     """
+    trust = trust if trust is not None else TrustPolicy.from_env()
     problems: list[Problem] = []
     connectors: list[Connector] = []
     dirs = list(directories)
@@ -171,7 +195,7 @@ def load_connectors(directories: Iterable[Path], *, dry_build: bool = True) -> l
             problems.append(Problem(str(directory), "", "connector directory does not exist"))
     for path in connector_files(d for d in dirs if d.is_dir()):
         try:
-            connectors.append(load_connector_file(path, dry_build=dry_build))
+            connectors.append(load_connector_file(path, dry_build=dry_build, trust=trust))
         except ConnectorFileError as exc:
             problems.extend(exc.problems)
     first_file: dict[str, Connector] = {}
@@ -182,6 +206,7 @@ def load_connectors(directories: Iterable[Path], *, dry_build: bool = True) -> l
             )
         else:
             first_file[connector.name] = connector
+    problems.extend(env_owner_problems(connectors, trust))
     if problems:
         raise ConnectorFileError(problems)
     return connectors

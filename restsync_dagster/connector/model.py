@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from restsync_dagster.connector.cron import cron_problem
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESOURCE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
 DEFAULT_RETRY_STATUSES: tuple[int, ...] = (429, 500, 502, 503, 504)
 
@@ -241,7 +242,18 @@ class ConnectorConfig(_Strict):
     freshness: FreshnessConfig | None = None
     #: Resource name -> where the API describes its fields.
     schema_discovery: dict[str, DiscoveryConfig] = Field(default_factory=dict)
+    #: Variables beyond ``<NAME>_*`` this connector reads (with ``RESTSYNC_CONFINE_ENV``, each
+    #: must be one of ``RESTSYNC_SHARED_ENV_VARS``; see docs/security.md).
+    env: tuple[str, ...] = ()
     source: dict[str, Any]
+
+    @field_validator("env")
+    @classmethod
+    def _valid_env_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not ENV_NAME_PATTERN.match(name)]
+        if bad:
+            raise ValueError(f"{bad} are not variable names (letters, digits, '_')")
+        return value
 
     @field_validator("name")
     @classmethod

@@ -8,11 +8,11 @@ the project's keys must agree with the resources. Every rule reports :class:`Pro
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterator
 from typing import Any
 
+from restsync_dagster.connector.callables import callable_problems, resolve_callables
 from restsync_dagster.connector.connector import EnvVarUse
 from restsync_dagster.connector.dry_build import dry_build_problems
 from restsync_dagster.connector.extensions import without_extensions
@@ -23,16 +23,15 @@ from restsync_dagster.connector.problems import Problem
 from restsync_dagster.connector.resources import resolve_resources
 from restsync_dagster.connector.source_rules import auth_and_paginator_problems
 from restsync_dagster.connector.templates import EnvRef, TemplateError, find_refs, has_refs
-from restsync_dagster.connector.tree import Keys, key_path, leaves, map_leaves, nearest_key
+from restsync_dagster.connector.tree import key_path, leaves, nearest_key
 from restsync_dagster.failures.redaction import is_credential_name
+from restsync_dagster.settings import TrustPolicy
 
 # Dicts whose keys are credentials when named like one. Elsewhere a key such as ``token`` may
 # be a paginator setting (``cursor_param``), so the check is scoped to these containers.
 _CREDENTIAL_CONTAINERS = frozenset({"auth", "headers", "params", "json", "data"})
 # ``name`` in an api_key auth is the parameter's name, not its value.
 _NOT_SECRET_IN_AUTH = frozenset({"type", "name", "location", "username", "client_id"})
-_CALLABLE_KEYS = frozenset({"map", "filter", "yield_map", "convert"})
-_CALLABLE_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def cross_problems(label: str, spec: ConnectorConfig) -> list[Problem]:
@@ -78,8 +77,15 @@ def cross_problems(label: str, spec: ConnectorConfig) -> list[Problem]:
 
 
 def source_problems(
-    label: str, source: dict[str, Any], *, dry_build: bool = True
+    label: str,
+    source: dict[str, Any],
+    *,
+    dry_build: bool = True,
+    trust: TrustPolicy | None = None,
+    connector: str | None = None,
 ) -> tuple[list[Problem], list[EnvVarUse]]:
+    """Every problem of ``source:``, and the variables it reads (``trust``: which callables it
+    may name; the variables are checked against it by the caller, who knows the name)."""
     problems: list[Problem] = []
 
     def problem(path: str, message: str) -> None:
@@ -116,6 +122,7 @@ def source_problems(
                 problem(where, "a credential cannot have a default value; drop '| default(...)'")
 
     problems.extend(_resource_problems(label, source))
+    problems.extend(callable_problems(label, source, trust, connector))
     env_vars = []
     for name, uses in refs.items():
         defaults = {ref.default for _, ref, _ in uses}
@@ -130,7 +137,7 @@ def source_problems(
             )
         )
     if not problems:
-        problems.extend(_dlt_problems(label, source, dry_build))
+        problems.extend(_dlt_problems(label, source, dry_build, trust))
     return problems, env_vars
 
 
@@ -219,45 +226,16 @@ def _resource_problems(label: str, source: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def resolve_callable(reference: str) -> Any:
-    """Import ``package.module:attribute``, used for processing steps written in YAML."""
-    module_name, _, attribute = reference.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute)
-
-
-def resolve_callables(source: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """A copy of ``source`` with ``map``/``filter``/``yield_map``/``convert`` references imported.
-
-    Returns:
-        The copy, and ``(key_path, message)`` for each reference that cannot be imported.
-    """
-    errors: list[tuple[str, str]] = []
-
-    def imported(keys: Keys, leaf: Any) -> Any:
-        if not keys or keys[-1] not in _CALLABLE_KEYS or not isinstance(leaf, str):
-            return leaf
-        path = key_path("source", keys)
-        if not _CALLABLE_REF.match(leaf):
-            errors.append((path, "write a callable as 'package.module:function'"))
-            return leaf
-        try:
-            return resolve_callable(leaf)
-        except Exception as exc:
-            errors.append((path, f"cannot import {leaf!r}: {exc}"))
-            return leaf
-
-    return map_leaves(source, imported), errors
-
-
-def _dlt_problems(label: str, source: dict[str, Any], dry_build: bool = True) -> list[Problem]:
+def _dlt_problems(
+    label: str, source: dict[str, Any], dry_build: bool, trust: TrustPolicy | None
+) -> list[Problem]:
     """What dlt would refuse, worded for people: the build-time rules, dlt's own validation of a
     ``RESTAPIConfig`` (its first complaint), then a build of the real resources offline."""
     from dlt.common.exceptions import DictValidationException
     from dlt.common.validation import validate_dict
     from dlt.sources.rest_api.typing import RESTAPIConfig
 
-    resolved, errors = resolve_callables(source)
+    resolved, errors = resolve_callables(source, trust)
     if errors:
         return [Problem(label, path, message) for path, message in errors]
     problems = auth_and_paginator_problems(label, resolved)

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from restsync_dagster.connector import Connector, ResolvedResource
+from restsync_dagster.connector.callables import resolve_callables
 from restsync_dagster.connector.extensions import without_extensions
 from restsync_dagster.connector.resources import resolve_resources
-from restsync_dagster.connector.rules import resolve_callables
 from restsync_dagster.connector.templates import render_tree
 from restsync_dagster.extract.arrow import ArrowPages
 from restsync_dagster.extract.body_actions import install_body_actions
@@ -31,6 +31,7 @@ from restsync_dagster.extract.report_jobs import expand_report_job
 from restsync_dagster.extract.transport import check_transport
 from restsync_dagster.extract.windows import Window
 from restsync_dagster.failures.errors import ConfigurationError
+from restsync_dagster.settings import TrustPolicy
 
 if TYPE_CHECKING:
     from dlt.extract.source import DltSource
@@ -45,8 +46,10 @@ def render_source_config(connector: Connector, env: Mapping[str, str]) -> dict[s
         MissingEnvVarError: a required variable is missing from ``env``.
     """
     rendered = render_tree(copy.deepcopy(connector.config.source), env)
-    resolved, errors = resolve_callables(rendered)
-    if errors:  # load-time validation imports the same references; this is a changed module
+    # The definitions' load checked the same references against the same policy; checked again
+    # here, before any import, since a run is where the code would execute.
+    resolved, errors = resolve_callables(rendered, TrustPolicy.from_env(), connector.name)
+    if errors:  # a changed module, or a policy changed since the load
         path, message = errors[0]
         raise ConfigurationError(f"{connector.file.name}: {path}: {message}")
     return resolved

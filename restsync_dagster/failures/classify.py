@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from restsync_dagster.failures.disk_full import disk_full
 from restsync_dagster.failures.errors import (
     FailureKind,
     MissingEnvVarError,
@@ -151,6 +152,10 @@ class Hints:
     base_url_variable: str | None = None
     #: The variables holding credentials.
     secret_variables: tuple[str, ...] = ()
+    #: The pipeline's dlt working directory, and the destination (a DuckDB file's path, or the
+    #: destination's name): where a full disk may be.
+    working_dir: str | None = None
+    destination: str | None = None
 
 
 def classify(
@@ -173,7 +178,9 @@ def classify(
     redactor = redactor or Redactor()
     hints = hints or Hints()
     chain = list(iter_chain(exc))
-    facts = next((f for f in (_facts_of(e, hints) for e in chain) if f is not None), None)
+    facts = _disk_full_facts(chain, hints) or next(
+        (f for f in (_facts_of(e, hints) for e in chain) if f is not None), None
+    )
     if facts is None:
         innermost = chain[-1] if chain else exc
         facts = _Facts(FailureKind.UNKNOWN, f"{type(innermost).__name__}: {_first_line(innermost)}")
@@ -227,6 +234,14 @@ def _facts_of(e: BaseException, hints: Hints) -> _Facts | None:
         detail = "The connection failed after the connector's retries."
         return _Facts(FailureKind.CONNECTION_ERROR, detail, url=_request_url(e))
     return None
+
+
+def _disk_full_facts(chain: list[BaseException], hints: Hints) -> _Facts | None:
+    full = disk_full(chain)
+    if full is None:
+        return None
+    detail = full.detail(hints.working_dir, hints.destination)
+    return _Facts(FailureKind.DISK_FULL, detail, resource=full.resource, transient=False)
 
 
 def _restsync_facts(e: RestsyncError, hints: Hints) -> _Facts:

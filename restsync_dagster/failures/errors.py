@@ -54,6 +54,7 @@ class FailureKind(StrEnum):
     DESTINATION_CONFIG = "destination_config"
     SCHEMA_DISCOVERY = "schema_discovery"
     API_ERROR = "api_error"
+    DISK_FULL = "disk_full"
     UNKNOWN = "unknown"
 
     @property
@@ -78,6 +79,7 @@ _SUMMARIES = {
     FailureKind.INSECURE_TRANSPORT: "the connector would send credentials unencrypted",
     FailureKind.DESTINATION_CONFIG: "the destination settings cannot work for this connector",
     FailureKind.SCHEMA_DISCOVERY: "the API's description of its fields cannot be used",
+    FailureKind.DISK_FULL: "no space left on device",
     FailureKind.UNKNOWN: "the sync failed",
 }
 

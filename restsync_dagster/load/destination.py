@@ -23,6 +23,18 @@ def destination_kind(settings: Settings) -> str:
     return settings.destination.rsplit(".", 1)[-1]
 
 
+def where_written(connector: Connector, settings: Settings) -> tuple[str, str]:
+    """The connector's dlt working directory, and its destination as a message names it (the
+    DuckDB file's path, or the destination's name): where a sync writes, for a full disk."""
+    working_dir = settings.pipelines_dir / names.pipeline_name(connector.name)
+    destination = (
+        f"DuckDB file {settings.duckdb_path}"
+        if destination_kind(settings) == "duckdb"
+        else f"destination {settings.destination!r}"
+    )
+    return f"dlt's working directory {working_dir}", destination
+
+
 def build_destination(settings: Settings, staging_layout: str | None = None) -> Destination:
     """The dlt destination: a DuckDB file by default, else any destination dlt knows by name.
 

@@ -12,6 +12,7 @@ with the original exception chain dropped so no secret travels with it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -31,7 +32,7 @@ from restsync_dagster.extract.http import prefetcher_for, session_for
 from restsync_dagster.extract.progress import Progress
 from restsync_dagster.extract.source import build_source
 from restsync_dagster.extract.windows import Round
-from restsync_dagster.failures.classify import SyncFailure, classify
+from restsync_dagster.failures.classify import Hints, SyncFailure, classify
 from restsync_dagster.failures.errors import ConfigurationError
 from restsync_dagster.failures.redaction import Redactor, redacted_output
 from restsync_dagster.load.destination import (
@@ -41,6 +42,7 @@ from restsync_dagster.load.destination import (
     forget_trace,
     qualified_table_name,
     replace_where_merge_would_append,
+    where_written,
 )
 from restsync_dagster.load.locks import load_one_at_a_time, pipeline_lock, warehouse_lock
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
@@ -145,10 +147,15 @@ def run_sync(
                 connector=connector.name,
                 retry_statuses=connector.config.retry.statuses,
                 redactor=run.redactor,
-                hints=connector.hints,
+                hints=_hints(connector, run.settings),
             )
             run.fail(in_window(failure, run.current))
         yield from _materializations(run, loaded)
+
+
+def _hints(connector: Connector, settings: Settings) -> Hints:
+    working_dir, destination = where_written(connector, settings)
+    return dataclasses.replace(connector.hints, working_dir=working_dir, destination=destination)
 
 
 def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:

@@ -94,3 +94,33 @@ def test_contract_errors_and_missing_variables_are_permanent():
     assert "offset 200" in bad.message()
     missing = classify(MissingEnvVarError("X_KEY"), connector="a", retry_statuses=RETRY)
     assert missing.kind == "missing_env_var" and "X_KEY" in missing.message()
+
+
+def test_a_full_disk_names_the_step_and_the_file_and_is_not_transient():
+    import errno
+    from types import SimpleNamespace
+
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from restsync_dagster.failures.classify import Hints
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/dlt/restsync_shop/x.jsonl")
+    pipeline = SimpleNamespace(pipeline_name="restsync_shop", has_pending_data=False)
+    step_failed = PipelineStepFailed(pipeline, "extract", "1.5", full)  # type: ignore[arg-type]
+    failure = classify(
+        step_failed,
+        connector="shop",
+        retry_statuses=RETRY,
+        hints=Hints(working_dir="dlt's working directory /data/dlt/restsync_shop"),
+    )
+    assert (failure.kind, failure.transient) == ("disk_full", False)
+    assert failure.detail.startswith(
+        "Out of space while extracting (writing dlt's working files): writing "
+        "/data/dlt/restsync_shop/x.jsonl, in dlt's working directory /data/dlt/restsync_shop; "
+        "the destination was not written."
+    )
+
+
+def test_an_error_that_only_mentions_space_in_passing_is_not_a_full_disk():
+    failure = classify(RuntimeError("quota of requests exceeded"), connector="x", retry_statuses=())
+    assert failure.kind == "unknown"

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,8 +42,9 @@ from restsync_dagster.load.destination import (
     replace_where_merge_would_append,
     where_written,
 )
-from restsync_dagster.load.locks import load_one_at_a_time, pipeline_lock, warehouse_lock
+from restsync_dagster.load.locks import load_one_at_a_time
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
+from restsync_dagster.orchestration.held import connector_locks, dlt_environment, quiet_arrow_hints
 from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.orchestration.windowed import (
@@ -176,7 +175,9 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         # sync side by side each have a pipeline of their own, and lock their partitions.
         keys = run_partition_keys(connector, context.run.tags)
         own_pipeline = run_pipeline_name(connector, keys)
-        stack.enter_context(_locks(context, connector, settings, keys if own_pipeline else []))
+        stack.enter_context(
+            connector_locks(context, connector, settings, keys if own_pipeline else [])
+        )
         pipeline = build_pipeline(connector, settings, own_pipeline)
         if own_pipeline:
             load_one_at_a_time(
@@ -187,8 +188,8 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                     f"connector {connector.name!r}: another partition is loading; waiting"
                 ),
             )
-        stack.enter_context(_environment(dlt_defaults(settings)))
-        stack.enter_context(_quiet_arrow_hints())
+        stack.enter_context(dlt_environment(dlt_defaults(settings)))
+        stack.enter_context(quiet_arrow_hints())
         rounds = plan_sync(
             context, connector, pipeline, partitioned=run.window is not None,
             full_refresh=run.full_refresh,
@@ -287,61 +288,3 @@ def _partition_window(context: dg.AssetExecutionContext) -> tuple[datetime, date
         return None
     window = context.partition_time_window
     return window.start, window.end
-
-
-class _QuietArrowHints(logging.Filter):
-    """dlt warns on every Arrow table whose types differ from the column hints; restsync keeps
-    incremental cursors as text on purpose (see extract/arrow.py), so that warning says nothing."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "when merging arrow schema with dlt schema" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _quiet_arrow_hints() -> Iterator[None]:
-    quiet = _QuietArrowHints()
-    dlt_logger = logging.getLogger("dlt")
-    dlt_logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        dlt_logger.removeFilter(quiet)
-
-
-@contextlib.contextmanager
-def _environment(defaults: dict[str, str]) -> Iterator[None]:
-    """Set ``defaults`` in the environment (where unset) for the block, then restore it."""
-    added = {k: v for k, v in defaults.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-
-
-@contextlib.contextmanager
-def _locks(
-    context: dg.AssetExecutionContext, connector: Connector, settings: Settings, keys: list[str]
-) -> Iterator[None]:
-    """The connector's pipeline lock (shared, with ``keys``' own locks, for partition runs that
-    sync side by side), then (for DuckDB) the database file's lock."""
-    name = connector.name
-    with (
-        pipeline_lock(
-            settings,
-            name,
-            lambda: context.log.info(
-                f"connector {name!r}: another run of this connector is syncing; waiting"
-            ),
-            partitions=keys,
-        ),
-        warehouse_lock(
-            settings,
-            lambda: context.log.info(
-                f"connector {name!r}: another run is using {settings.duckdb_path.name} "
-                "(DuckDB allows one writing process); waiting"
-            ),
-        ),
-    ):
-        yield

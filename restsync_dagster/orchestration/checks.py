@@ -16,10 +16,10 @@ from dagster import AssetCheckExecutionContext
 from restsync_dagster import names
 from restsync_dagster.connector import Connector, ResolvedResource
 from restsync_dagster.load.destination import build_pipeline
-from restsync_dagster.load.locks import warehouse_lock
 from restsync_dagster.load.schema_drift import SchemaSnapshot, diff
 from restsync_dagster.load.warehouse import check_primary_key
 from restsync_dagster.orchestration.assets import asset_key
+from restsync_dagster.orchestration.held import connector_locks
 from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.settings import Settings
 
@@ -60,11 +60,10 @@ def build_connector_checks(connector: Connector) -> dg.AssetChecksDefinition:
     def checks(context: AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         settings = Settings.from_env()
         keys = run_partition_keys(connector, context.run.tags)
-        pipeline = build_pipeline(connector, settings, run_pipeline_name(connector, keys))
+        own_pipeline = run_pipeline_name(connector, keys)
         results = []
-        with warehouse_lock(
-            settings, lambda: context.log.info("another run is using the warehouse; waiting")
-        ):
+        with connector_locks(context.log, connector, settings, keys if own_pipeline else []):
+            pipeline = build_pipeline(connector, settings, own_pipeline)
             for check_key in sorted(
                 context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()
             ):

@@ -176,7 +176,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         keys = run_partition_keys(connector, context.run.tags)
         own_pipeline = run_pipeline_name(connector, keys)
         stack.enter_context(
-            connector_locks(context, connector, settings, keys if own_pipeline else [])
+            connector_locks(context.log, connector, settings, keys if own_pipeline else [])
         )
         pipeline = build_pipeline(connector, settings, own_pipeline)
         if own_pipeline:

@@ -1,0 +1,76 @@
+"""What a run holds while dlt loads: the connector's locks, dlt's environment defaults, and a
+filter on one dlt warning that says nothing here. Each is a context manager released when the
+run's load ends, so nothing outlives the run."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+import dagster as dg
+
+from restsync_dagster.connector import Connector
+from restsync_dagster.load.locks import pipeline_lock, warehouse_lock
+from restsync_dagster.settings import Settings
+
+
+class _QuietArrowHints(logging.Filter):
+    """dlt warns on every Arrow table whose types differ from the column hints; restsync keeps
+    incremental cursors as text on purpose (see extract/arrow.py), so that warning says nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet_arrow_hints() -> Iterator[None]:
+    quiet = _QuietArrowHints()
+    dlt_logger = logging.getLogger("dlt")
+    dlt_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        dlt_logger.removeFilter(quiet)
+
+
+@contextlib.contextmanager
+def dlt_environment(defaults: dict[str, str]) -> Iterator[None]:
+    """Set ``defaults`` in the environment (where unset) for the block, then restore it."""
+    added = {k: v for k, v in defaults.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
+def connector_locks(
+    log: dg.DagsterLogManager, connector: Connector, settings: Settings, keys: list[str]
+) -> Iterator[None]:
+    """The connector's pipeline lock (shared, with ``keys``' own locks, for partition runs that
+    sync side by side), then (for DuckDB) the database file's lock. The sync step and the checks
+    step both hold them: building a dlt pipeline writes to its working directory, which another
+    run of the connector may be dropping."""
+    name = connector.name
+    with (
+        pipeline_lock(
+            settings,
+            name,
+            lambda: log.info(
+                f"connector {name!r}: another run of this connector is syncing; waiting"
+            ),
+            partitions=keys,
+        ),
+        warehouse_lock(
+            settings,
+            lambda: log.info(
+                f"connector {name!r}: another run is using {settings.duckdb_path.name} "
+                "(DuckDB allows one writing process); waiting"
+            ),
+        ),
+    ):
+        yield

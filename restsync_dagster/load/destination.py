@@ -4,6 +4,7 @@ the dlt settings of a run."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -194,14 +195,22 @@ def build_pipeline(
 def build_stand_in_pipeline(settings: Settings) -> Pipeline:
     """The one dlt pipeline object ``@dlt_assets`` keeps with the asset specs of every connector
     (never run: each run builds its connector's own pipeline). Its working directory holds no
-    state."""
+    state, and is the process's own (a temporary folder removed with the object): dlt writes
+    into it when the object is made, and two processes loading the definitions at once (two
+    ``restsync sync``, or a sync beside the UI) would otherwise write into one folder."""
+    import tempfile
+    import weakref
+
     import dlt
 
-    return dlt.pipeline(
+    folder = tempfile.mkdtemp(prefix="restsync-definitions-")
+    pipeline = dlt.pipeline(
         pipeline_name=names.DEFINITIONS_PIPELINE,
-        pipelines_dir=str(settings.pipelines_dir),
+        pipelines_dir=folder,
         destination=build_destination(settings),
     )
+    weakref.finalize(pipeline, shutil.rmtree, folder, True)
+    return pipeline
 
 
 def qualified_table_name(connector: Connector, settings: Settings, table: str) -> str:

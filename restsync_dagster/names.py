@@ -93,6 +93,8 @@ TAG_RETRY_REASON = f"{PREFIX}/retry_reason"
 #: Turns a run into a full refresh (usable from the launchpad, schedules, the CLI).
 TAG_FULL_REFRESH = f"{PREFIX}/full_refresh"
 TAG_LAUNCHED_BY = f"{PREFIX}/launched_by"
+#: The process a run's sync step runs in, ``<host>:<pid>``: a run whose process is gone is dead.
+TAG_WORKER = f"{PREFIX}/worker"
 
 
 def decided_tag(connector: str) -> str:

@@ -42,6 +42,7 @@ from restsync_dagster.load.destination import (
 )
 from restsync_dagster.load.locks import pipeline_lock, warehouse_lock
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
+from restsync_dagster.orchestration.dead_runs import worker_tag
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.settings import Settings
 
@@ -106,6 +107,8 @@ def run_sync(
 ) -> Iterator[dg.MaterializeResult]:
     """Extract, normalize and load the selected resources of ``connector``; yield one
     materialization per resource once the load is committed."""
+    # The process this step runs in: if it dies, the next sync can tell (orchestration/dead_runs.py).
+    context.instance.add_run_tags(context.run_id, worker_tag())
     env = runtime_env(connector, env_resource.values())
     run = _Run(
         context=context,

@@ -1,0 +1,135 @@
+"""One soak cycle: change the truth, turn faults on, start syncs, kill one, settle, compare."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from restsync_dagster_tests.soak import faults
+from restsync_dagster_tests.soak.connectors import CONNECTORS, TABLES
+from restsync_dagster_tests.soak.launch import Sync, kill_in_phase, packages, start, watch_loads
+from restsync_dagster_tests.soak.verify import Discrepancy, compare_table, cursors_behind_data, sensor_rules
+from restsync_dagster_tests.soak.world import World
+
+SENSOR_TICKS = 6
+
+
+@dataclass
+class Tally:
+    """What the soak did and saw, summed over cycles."""
+
+    cycles: int = 0
+    syncs: Counter[str] = field(default_factory=Counter)
+    runs: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    kills: Counter[str] = field(default_factory=Counter)
+    missed_kills: int = 0
+    recoveries: Counter[str] = field(default_factory=Counter)
+    truth: Counter[str] = field(default_factory=Counter)
+    http_retried: int = 0
+
+
+def _faulty_answers(world: World) -> int:
+    counts = world.api.stats()["status_counts"]
+    return sum(n for status, n in counts.items() if status in ("429", "500", "502", "503", "504"))
+
+
+def _finish(syncs: list[Sync], tally: Tally) -> list[tuple[Sync, int, str]]:
+    done = []
+    for sync in syncs:
+        code, out = sync.wait()
+        tally.syncs[sync.how] += 1
+        tally.runs += len(sync.outcome(out).get("runs", [])) if sync.how != "cli" else 1
+        done.append((sync, code, out))
+    return done
+
+
+def _bounce(world: World, rng: random.Random) -> Any:
+    pause = rng.uniform(1, 3)
+
+    def bounce() -> None:
+        def run() -> None:
+            assert world.postgres is not None
+            world.postgres.stop()
+            time.sleep(pause)
+            world.postgres.start()
+
+        threading.Thread(target=run, daemon=True).start()
+
+    return bounce
+
+
+def compare(world: World) -> list[Discrepancy]:
+    found = cursors_behind_data(world)
+    for table in TABLES:
+        found += compare_table(world, table)
+    return found
+
+
+def settle_by_sensor(world: World, tally: Tally) -> int:
+    """Tick the retry sensor until it has nothing due; returns retry runs that succeeded."""
+    succeeded = 0
+    for _ in range(SENSOR_TICKS):
+        time.sleep(1.0)
+        (sync, _, out), = _finish([start(world, "sensor", ())], tally)
+        outcome = sync.outcome(out)
+        succeeded += sum(1 for r in outcome.get("runs", []) if r["success"])
+        if not outcome.get("runs") and "due in" not in (outcome.get("skip") or ""):
+            break
+    return succeeded
+
+
+def run_cycle(world: World, instance: dg.DagsterInstance, rng: random.Random, tally: Tally,
+              connectors: dict[str, Any]) -> tuple[dict[str, Any], list[Discrepancy]]:
+    """One cycle; returns what it did and the discrepancies found (empty: all well)."""
+    plan = faults.draw(rng, world.destination)
+    story: dict[str, Any] = {"truth": faults.change_truth(world, rng, tally.truth), "plan": plan}
+    before, faulty = packages(world.pipelines_dir), _faulty_answers(world)
+    timers = faults.turn_on(world, rng, plan.faults)
+    tally.faults.update(plan.faults)
+    hows = ("cli", "schedule") if plan.launch == "two_at_once" else (plan.launch,)
+    syncs = [start(world, how, CONNECTORS) for how in hows]
+    bounce = _bounce(world, rng) if plan.restart_postgres else None
+    if bounce is not None:
+        tally.faults["postgres_restart"] += 1
+    if plan.kill:
+        victim = rng.choice(syncs)
+        phase, sig = plan.kill
+        if kill_in_phase(world, instance, victim, phase, signal.Signals[sig], before, bounce):
+            tally.kills[f"{phase} ({sig})"] += 1
+            if any(s.process.poll() is None for s in syncs if s is not victim):
+                # The daemon's next sensor tick, while the other sync waits for the pool slot.
+                time.sleep(0.5)
+                syncs.append(start(world, "sensor", ()))
+        else:
+            tally.missed_kills += 1
+    elif bounce is not None:
+        watch_loads(world, syncs[0], before, bounce)
+    finished = _finish(syncs, tally)
+    found = cursors_behind_data(world)  # right after the kill, before anything repairs it
+    first_time = all(code == 0 for _, code, _ in finished)
+    if first_time and _faulty_answers(world) > faulty:
+        tally.recoveries["http retry"] += 1
+    faults.heal(world, timers)
+    time.sleep(0.5)  # a Postgres restart finishing
+    if not first_time:
+        if settle_by_sensor(world, tally):
+            tally.recoveries["run retry"] += 1
+        found += sensor_rules(instance, connectors)
+    current = compare(world)
+    if current and not first_time:
+        (sync, code, out), = _finish([start(world, "schedule", CONNECTORS)], tally)
+        if code != 0:
+            found.append(Discrepancy("lost", "the next schedule failed too:\n" + out[-3000:]))
+        tally.recoveries["next schedule"] += 1
+        current = compare(world)
+    story["outputs"] = [out[-3000:] for _, code, out in finished if code != 0]
+    tally.cycles += 1
+    return story, found + current

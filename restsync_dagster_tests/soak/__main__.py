@@ -63,7 +63,9 @@ def main(argv: list[str]) -> int:
         settings = Settings.from_env(world.env)
         connectors = {c.name: c for c in load_connectors(settings.connector_dirs)}
         with open_instance(settings) as instance:
-            while time.monotonic() < deadline and (args.cycles is None or tally.cycles < args.cycles):
+            while time.monotonic() < deadline and (
+                args.cycles is None or tally.cycles < args.cycles
+            ):
                 number = tally.cycles + 1
                 story, found = run_cycle(world, instance, rng, tally, connectors)
                 plan = story["plan"]

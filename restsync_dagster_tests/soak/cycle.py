@@ -15,7 +15,12 @@ import dagster as dg
 from restsync_dagster_tests.soak import faults
 from restsync_dagster_tests.soak.connectors import CONNECTORS, TABLES
 from restsync_dagster_tests.soak.launch import Sync, kill_in_phase, packages, start, watch_loads
-from restsync_dagster_tests.soak.verify import Discrepancy, compare_table, cursors_behind_data, sensor_rules
+from restsync_dagster_tests.soak.verify import (
+    Discrepancy,
+    compare_table,
+    cursors_behind_data,
+    sensor_rules,
+)
 from restsync_dagster_tests.soak.world import World
 
 SENSOR_TICKS = 6
@@ -51,19 +56,27 @@ def _finish(syncs: list[Sync], tally: Tally) -> list[tuple[Sync, int, str]]:
     return done
 
 
-def _bounce(world: World, rng: random.Random) -> Any:
-    pause = rng.uniform(1, 3)
+class _Bounce:
+    """Stops the PostgreSQL destination as a load starts, starts it again after ``pause`` s."""
 
-    def bounce() -> None:
-        def run() -> None:
-            assert world.postgres is not None
-            world.postgres.stop()
-            time.sleep(pause)
-            world.postgres.start()
+    def __init__(self, world: World, pause: float) -> None:
+        self.world, self.pause = world, pause
+        self.thread: threading.Thread | None = None
 
-        threading.Thread(target=run, daemon=True).start()
+    def __call__(self) -> None:
+        self.thread = threading.Thread(target=self._bounce, daemon=True)
+        self.thread.start()
 
-    return bounce
+    def _bounce(self) -> None:
+        assert self.world.postgres is not None
+        self.world.postgres.stop()
+        time.sleep(self.pause)
+        self.world.postgres.start()
+
+    def join(self) -> None:
+        """Wait until the server is back."""
+        if self.thread is not None:
+            self.thread.join()
 
 
 def compare(world: World) -> list[Discrepancy]:
@@ -78,7 +91,7 @@ def settle_by_sensor(world: World, tally: Tally) -> int:
     succeeded = 0
     for _ in range(SENSOR_TICKS):
         time.sleep(1.0)
-        (sync, _, out), = _finish([start(world, "sensor", ())], tally)
+        ((sync, _, out),) = _finish([start(world, "sensor", ())], tally)
         outcome = sync.outcome(out)
         succeeded += sum(1 for r in outcome.get("runs", []) if r["success"])
         if not outcome.get("runs") and "due in" not in (outcome.get("skip") or ""):
@@ -86,8 +99,13 @@ def settle_by_sensor(world: World, tally: Tally) -> int:
     return succeeded
 
 
-def run_cycle(world: World, instance: dg.DagsterInstance, rng: random.Random, tally: Tally,
-              connectors: dict[str, Any]) -> tuple[dict[str, Any], list[Discrepancy]]:
+def run_cycle(
+    world: World,
+    instance: dg.DagsterInstance,
+    rng: random.Random,
+    tally: Tally,
+    connectors: dict[str, Any],
+) -> tuple[dict[str, Any], list[Discrepancy]]:
     """One cycle; returns what it did and the discrepancies found (empty: all well)."""
     plan = faults.draw(rng, world.destination)
     story: dict[str, Any] = {"truth": faults.change_truth(world, rng, tally.truth), "plan": plan}
@@ -96,9 +114,7 @@ def run_cycle(world: World, instance: dg.DagsterInstance, rng: random.Random, ta
     tally.faults.update(plan.faults)
     hows = ("cli", "schedule") if plan.launch == "two_at_once" else (plan.launch,)
     syncs = [start(world, how, CONNECTORS) for how in hows]
-    bounce = _bounce(world, rng) if plan.restart_postgres else None
-    if bounce is not None:
-        tally.faults["postgres_restart"] += 1
+    bounce = _Bounce(world, rng.uniform(1, 3)) if plan.restart_postgres else None
     if plan.kill:
         victim = rng.choice(syncs)
         phase, sig = plan.kill
@@ -113,19 +129,21 @@ def run_cycle(world: World, instance: dg.DagsterInstance, rng: random.Random, ta
     elif bounce is not None:
         watch_loads(world, syncs[0], before, bounce)
     finished = _finish(syncs, tally)
+    if bounce is not None and bounce.thread is not None:
+        bounce.join()
+        tally.faults["postgres_restart"] += 1
     found = cursors_behind_data(world)  # right after the kill, before anything repairs it
     first_time = all(code == 0 for _, code, _ in finished)
     if first_time and _faulty_answers(world) > faulty:
         tally.recoveries["http retry"] += 1
     faults.heal(world, timers)
-    time.sleep(0.5)  # a Postgres restart finishing
     if not first_time:
         if settle_by_sensor(world, tally):
             tally.recoveries["run retry"] += 1
         found += sensor_rules(instance, connectors)
     current = compare(world)
     if current and not first_time:
-        (sync, code, out), = _finish([start(world, "schedule", CONNECTORS)], tally)
+        ((_, code, out),) = _finish([start(world, "schedule", CONNECTORS)], tally)
         if code != 0:
             found.append(Discrepancy("lost", "the next schedule failed too:\n" + out[-3000:]))
         tally.recoveries["next schedule"] += 1

@@ -66,9 +66,13 @@ def change_truth(world: World, rng: random.Random, tally: Counter[str]) -> list[
             tally["new nullable field"] += 1
             done.append(f"{table.collection}: a new nullable field")
         else:
-            world.api.change_schema(table.collection, retype=[VERTICALS[vertical][name].mutable_field])
+            world.api.change_schema(
+                table.collection, retype=[VERTICALS[vertical][name].mutable_field]
+            )
             tally["changed type"] += 1
-            done.append(f"{table.collection}: {VERTICALS[vertical][name].mutable_field} sent as text")
+            done.append(
+                f"{table.collection}: {VERTICALS[vertical][name].mutable_field} sent as text"
+            )
     return done
 
 

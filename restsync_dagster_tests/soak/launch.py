@@ -59,7 +59,9 @@ def instance_phases(instance: dg.DagsterInstance, since: float) -> set[str]:
         if record.create_timestamp.timestamp() < since:
             continue
         run_id = record.dagster_run.run_id
-        if instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1).records:
+        if instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1
+        ).records:
             phases.add("instance")
         for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START):
             if entry.step_key and "check" in entry.step_key:
@@ -97,7 +99,13 @@ def start(world: World, how: str, connectors: tuple[str, ...]) -> Sync:
     if how == "cli":
         command = [sys.executable, "-m", "restsync_dagster.cli", "sync", *connectors, "--quiet"]
     elif how == "schedule":
-        command = [sys.executable, "-m", "restsync_dagster_tests.soak.worker", "schedule", *connectors]
+        command = [
+            sys.executable,
+            "-m",
+            "restsync_dagster_tests.soak.worker",
+            "schedule",
+            *connectors,
+        ]
     else:
         command = [sys.executable, "-m", "restsync_dagster_tests.soak.worker", "sensor"]
     process = subprocess.Popen(
@@ -108,8 +116,14 @@ def start(world: World, how: str, connectors: tuple[str, ...]) -> Sync:
 
 
 def kill_in_phase(
-    world: World, instance: dg.DagsterInstance, sync: Sync, phase: str, sig: signal.Signals,
-    before: set[str], during_load: Any = None, limit: float = 120,
+    world: World,
+    instance: dg.DagsterInstance,
+    sync: Sync,
+    phase: str,
+    sig: signal.Signals,
+    before: set[str],
+    during_load: Any = None,
+    limit: float = 120,
 ) -> bool:
     """Send ``sig`` to ``sync``'s process group as soon as it is in ``phase``; False if it ended
     first. ``during_load`` is called once when a load starts (the PostgreSQL restart)."""
@@ -133,7 +147,9 @@ def kill_in_phase(
     return False
 
 
-def watch_loads(world: World, sync: Sync, before: set[str], during_load: Any, limit: float = 120) -> None:
+def watch_loads(
+    world: World, sync: Sync, before: set[str], during_load: Any, limit: float = 120
+) -> None:
     """Call ``during_load`` once when ``sync`` starts loading (no kill)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and sync.process.poll() is None:

@@ -53,13 +53,17 @@ def compare_table(world: World, table: Table) -> list[Discrepancy]:
     stored = world.query(f"select * from {name}")
     found: list[Discrepancy] = []
     counts = Counter(r["id"] for r in stored)
-    found += [Discrepancy("duplicated", f"{name}: id {i} {n} times") for i, n in counts.items() if n > 1]
+    found += [
+        Discrepancy("duplicated", f"{name}: id {i} {n} times") for i, n in counts.items() if n > 1
+    ]
     by_id = {r["id"]: r for r in stored}
     for record in served(world, table):
         row = by_id.get(record["id"])
         if table.deletes and record.get("deleted_at"):
             if row is not None:
-                found.append(Discrepancy("stale", f"{name}: id {record['id']} deleted upstream, still here"))
+                found.append(
+                    Discrepancy("stale", f"{name}: id {record['id']} deleted upstream, still here")
+                )
             continue
         if row is None:
             found.append(Discrepancy("lost", f"{name}: id {record['id']} missing"))
@@ -75,14 +79,23 @@ def compare_table(world: World, table: Table) -> list[Discrepancy]:
     return found
 
 
-def compare_children(world: World, table: Table, records: dict[int, dict[str, Any]]) -> list[Discrepancy]:
+def compare_children(
+    world: World, table: Table, records: dict[int, dict[str, Any]]
+) -> list[Discrepancy]:
     """Child rows: none without a parent, each parent's lines as many as the API sends."""
-    parent, child = f"{table.connector}.{table.resource}", f"{table.connector}.{table.resource}__{table.child}"
+    parent, child = (
+        f"{table.connector}.{table.resource}",
+        f"{table.connector}.{table.resource}__{table.child}",
+    )
     orphans = world.query(
         f"select c._dlt_parent_id from {child} c left join {parent} p on c._dlt_parent_id = p._dlt_id "
         "where p._dlt_id is null"
     )
-    found = [Discrepancy("duplicated", f"{child}: {len(orphans)} row(s) without a parent")] if orphans else []
+    found = (
+        [Discrepancy("duplicated", f"{child}: {len(orphans)} row(s) without a parent")]
+        if orphans
+        else []
+    )
     lines = world.query(
         f"select p.id as id, count(*) as n from {child} c join {parent} p on c._dlt_parent_id = p._dlt_id group by p.id"
     )
@@ -91,7 +104,9 @@ def compare_children(world: World, table: Table, records: dict[int, dict[str, An
         want = len(records.get(row_id, {}).get(table.child) or [])
         if n != want:
             word = "duplicated" if n > want else "lost"
-            found.append(Discrepancy(word, f"{child}: order {row_id} has {n} line(s), the API {want}"))
+            found.append(
+                Discrepancy(word, f"{child}: order {row_id} has {n} line(s), the API {want}")
+            )
     return found
 
 
@@ -144,21 +159,34 @@ def cursors_behind_data(world: World) -> list[Discrepancy]:
 def sensor_rules(instance: dg.DagsterInstance, connectors: dict[str, Any]) -> list[Discrepancy]:
     """Retry runs: never after a 401, at most ``run_retries`` per chain, each attempt once."""
     found: list[Discrepancy] = []
-    retries = instance.get_runs(filters=dg.RunsFilter(tags={TAG_RETRY_OF: ""}), limit=5000) if False else [
-        r for r in instance.get_runs(limit=5000) if TAG_RETRY_OF in r.tags
-    ]
-    chains = Counter((r.tags[TAG_RETRY_OF], r.tags.get(TAG_CONNECTOR), r.tags.get(TAG_ATTEMPT)) for r in retries)
-    found += [Discrepancy("sensor", f"retry {k[2]} of chain {k[0]} ({k[1]}) launched {n} times")
-              for k, n in chains.items() if n > 1]  # fmt: skip
-    for run in retries:
-        attempt = int(run.tags.get(TAG_ATTEMPT, "0"))
+    retries = [r for r in instance.get_runs(limit=5000) if TAG_RETRY_OF in r.tags]
+    chains = Counter(
+        (r.tags[TAG_RETRY_OF], r.tags.get(TAG_CONNECTOR), r.tags.get(TAG_ATTEMPT)) for r in retries
+    )
+    for (root, connector, attempt), n in chains.items():
+        if n > 1:
+            found.append(
+                Discrepancy("sensor", f"retry {attempt} of {root} ({connector}): {n} runs")
+            )
+    by_attempt = {
+        (r.tags[TAG_RETRY_OF], r.tags.get(TAG_CONNECTOR), int(r.tags.get(TAG_ATTEMPT, "0"))): r
+        for r in retries
+    }
+    for (root, connector, attempt), run in by_attempt.items():
         if attempt > RUN_RETRIES:
-            found.append(Discrepancy("sensor", f"run {run.run_id}: attempt {attempt} > run_retries {RUN_RETRIES}"))
-        previous = run.tags[TAG_RETRY_OF] if attempt == 1 else None
-        if previous:
-            records = instance.get_run_records(filters=dg.RunsFilter(run_ids=[previous]))
-            if records:
-                failed = read_failed_run(instance, records[0], connectors)
-                if any(f.status == 401 for f in failed.failures):
-                    found.append(Discrepancy("sensor", f"run {run.run_id} retried a 401 ({previous})"))
+            found.append(
+                Discrepancy("sensor", f"run {run.run_id}: attempt {attempt} > {RUN_RETRIES}")
+            )
+        previous = (
+            root
+            if attempt == 1
+            else getattr(by_attempt.get((root, connector, attempt - 1)), "run_id", None)
+        )
+        records = (
+            instance.get_run_records(filters=dg.RunsFilter(run_ids=[previous])) if previous else []
+        )
+        if records:
+            failed = read_failed_run(instance, records[0], connectors)
+            if any(f.status == 401 for f in failed.failures if f.connector == connector):
+                found.append(Discrepancy("sensor", f"run {run.run_id} retried a 401 ({previous})"))
     return found

@@ -54,7 +54,9 @@ def schedule_tick(connectors: list[str]) -> dict[str, Any]:
             ) as context:
                 data = schedule.evaluate_tick(context)
             for request in data.run_requests or []:
-                request = request.with_replaced_attrs(job_name=request.job_name or schedule.job_name)
+                request = request.with_replaced_attrs(
+                    job_name=request.job_name or schedule.job_name
+                )
                 runs.append(execute(definitions, instance, request, **{
                     "dagster/schedule_name": schedule.name,
                 }))  # fmt: skip

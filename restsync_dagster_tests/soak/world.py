@@ -18,8 +18,7 @@ from typing import Any
 import duckdb
 
 from restsync_dagster.demo_api.server import DemoApi, DemoApiConfig
-from restsync_dagster.load.locks import warehouse_lock_path
-from restsync_dagster.load.locks import exclusive
+from restsync_dagster.load.locks import exclusive, warehouse_lock_path
 from restsync_dagster_tests.soak.connectors import connector_env, write_connectors
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,6 +67,8 @@ class World:
         self.api = DemoApi(DemoApiConfig(port=0, seed=seed, counts=START_COUNTS)).start()
         write_connectors(root / "connectors")
         self.home = root / "home"
+        if destination == "postgres":
+            root.chmod(0o711)  # mkdtemp's 0700: the server's own user must reach its cluster
         self.postgres = Postgres(root / "pg") if destination == "postgres" else None
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("RESTSYNC_", "DAGSTER"))},

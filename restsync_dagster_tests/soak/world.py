@@ -43,7 +43,14 @@ class Postgres:
     def _pg_ctl(self, *args: str) -> None:
         data = self.root / "cluster" / "data"
         command = [*self._script.as_server_user(), self._script.binaries() / "pg_ctl"]
-        subprocess.run([*command, "-D", data, *args], check=False, capture_output=True)
+        log = self.root / "cluster" / "postgres.log"
+        # The server outlives pg_ctl: it must not hold a pipe of ours open (its log is a file).
+        subprocess.run(
+            [*command, "-D", data, "-l", log, *args],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         """Gone at once, as a crash or a failover would leave it (``-m immediate``)."""

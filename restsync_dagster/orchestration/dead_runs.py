@@ -7,10 +7,14 @@ Kubernetes launcher of ``deploy/dagster.yaml``); the default launcher of ``dagst
 ``execute_in_process`` (``restsync sync``) cannot.
 
 What restsync adds: every run records the process its sync step runs in (``restsync/worker``,
-``<host>:<pid>``). Before ``restsync sync`` starts a connector, and on every tick of the retry
-sensor, the in-progress runs of the connector on this host whose process no longer exists are
-reported failed (with a message saying so) and their pool slots freed. Runs on other hosts are
-left to Dagster's run monitoring.
+``<host>:<pid>``; ``restsync sync`` sets it when it creates the run). A run killed before its
+step began has no such tag yet, but already holds its slot: on an instance with SQLite storage
+(one machine by construction) the process is then the one Dagster's executor named in the run's
+event log ("Executing steps in process (pid: N)"). Before ``restsync sync`` starts a connector, and on every tick of the retry sensor, the
+in-progress runs of the connector whose process on this host no longer exists are reported
+failed (with a message saying so) and their pool slots freed. Runs on other hosts are left to
+Dagster's run monitoring. (The storage is told by its class name, ``Sqlite...Storage``, as of
+dagster 1.13.)
 """
 
 from __future__ import annotations
@@ -45,6 +49,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _single_machine(instance: dg.DagsterInstance) -> bool:
+    return type(instance.event_log_storage).__name__.startswith("Sqlite")
+
+
+def _worker_pid(instance: dg.DagsterInstance, run: dg.DagsterRun, host: str) -> int | None:
+    """The process ``run`` executes in, if it is on this host; None when unknown."""
+    worker_host, _, pid = run.tags.get(TAG_WORKER, "").rpartition(":")
+    if pid.isdigit():
+        return int(pid) if worker_host == host else None
+    if not _single_machine(instance):
+        return None
+    # Dagster's executors say "Executing steps in process (pid: N)" before any step claims a slot.
+    for entry in reversed(instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)):
+        event = entry.dagster_event
+        data = event.engine_event_data if event is not None else None
+        text = getattr((data.metadata if data else {}).get("pid"), "value", None)
+        if text is not None and str(text).isdigit():
+            return int(str(text))
+    return None
+
+
 def release_dead_runs(instance: dg.DagsterInstance, connectors: list[str]) -> list[str]:
     """Fail the in-progress runs of ``connectors`` whose process on this host is gone, and free
     their pool slots; returns their run ids."""
@@ -56,8 +81,8 @@ def release_dead_runs(instance: dg.DagsterInstance, connectors: list[str]) -> li
             limit=100,
         )
         for run in runs:
-            worker_host, _, pid = run.tags.get(TAG_WORKER, "").rpartition(":")
-            if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+            pid = _worker_pid(instance, run, host)
+            if pid is None or _alive(pid):
                 continue
             instance.report_run_failed(
                 run,

@@ -62,3 +62,52 @@ def test_the_sync_after_a_killed_one_gets_the_pool_slot_and_the_dead_run_is_mark
     finally:
         instance.dispose()
     assert table_ids(restsync_home, "generic.items") == list(range(1, 421))
+
+
+WORKER = """
+import os, sys
+import dagster as dg
+from dagster._core.events import EngineEventData
+instance = dg.DagsterInstance.from_config(sys.argv[1])
+run = instance.get_run_by_id(sys.argv[2])
+# What Dagster's in-process executor writes before any step claims a slot.
+instance.report_engine_event(f"Executing steps in process (pid: {os.getpid()})", run,
+    EngineEventData(metadata={"pid": dg.MetadataValue.text(str(os.getpid()))}))
+instance.handle_run_event(run.run_id, dg.DagsterEvent(
+    event_type_value="PIPELINE_START", job_name=run.job_name, message="started"))
+instance.event_log_storage.claim_concurrency_slot("restsync_generic", run.run_id, "generic_assets")
+"""
+
+
+@dg.op
+def generic_assets() -> None:
+    """Stands for the connector's sync step (never executed here)."""
+
+
+@dg.job
+def generic_sync() -> None:
+    generic_assets()
+
+
+def test_a_run_killed_before_its_sync_step_began_is_told_dead_by_its_events(tmp_path):
+    """The window the soak found second (seed 7, cycle 2): a run launched by a schedule, killed
+    after it claimed its pool slot and before its step recorded its process."""
+    from restsync_dagster.orchestration.dead_runs import release_dead_runs
+
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        instance.event_log_storage.set_concurrency_slots("restsync_generic", 1)
+        run = instance.create_run_for_job(
+            job_def=generic_sync,
+            tags={TAG_CONNECTOR: "generic"},
+        )
+        # The run's worker: starts the run, claims the slot, and is gone.
+        subprocess.run([sys.executable, "-c", WORKER, str(tmp_path), run.run_id], check=True)
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+        pool = instance.event_log_storage.get_concurrency_info("restsync_generic")
+        assert pool.claimed_slots, "the dead worker holds the slot"
+
+        assert release_dead_runs(instance, ["generic"]) == [run.run_id]
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        pool = instance.event_log_storage.get_concurrency_info("restsync_generic")
+        assert not pool.claimed_slots
+        assert release_dead_runs(instance, ["generic"]) == [], "once"

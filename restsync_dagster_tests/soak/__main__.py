@@ -20,6 +20,7 @@ from restsync_dagster.connector import load_connectors
 from restsync_dagster.orchestration.instance import open_instance
 from restsync_dagster.settings import Settings
 from restsync_dagster_tests.soak.cycle import Tally, run_cycle
+from restsync_dagster_tests.soak.launch import stop_all
 from restsync_dagster_tests.soak.world import World
 
 
@@ -84,6 +85,7 @@ def main(argv: list[str]) -> int:
                           f"--destination {args.destination})")  # fmt: skip
                     return 1
     finally:
+        stop_all()
         world.close()
         if not args.keep:
             import shutil

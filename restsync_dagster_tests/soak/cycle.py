@@ -110,7 +110,7 @@ def run_cycle(
     plan = faults.draw(rng, world.destination)
     story: dict[str, Any] = {"truth": faults.change_truth(world, rng, tally.truth), "plan": plan}
     before, faulty = packages(world.pipelines_dir), _faulty_answers(world)
-    timers = faults.turn_on(world, rng, plan.faults)
+    timers = faults.turn_on(world, rng, plan)
     tally.faults.update(plan.faults)
     hows = ("cli", "schedule") if plan.launch == "two_at_once" else (plan.launch,)
     syncs = [start(world, how, CONNECTORS) for how in hows]
@@ -133,9 +133,18 @@ def run_cycle(
         bounce.join()
         tally.faults["postgres_restart"] += 1
     found = cursors_behind_data(world)  # right after the kill, before anything repairs it
+    found += [
+        Discrepancy("stale", f"a {sync.how} sync did not end within 300 s (killed)")
+        for sync, _, _ in finished
+        if sync.hung
+    ]
     first_time = all(code == 0 for _, code, _ in finished)
-    if first_time and _faulty_answers(world) > faulty:
+    # A stalled or truncated answer given (its path healed itself) and read again.
+    absorbed = any(path not in world.api.config.misbehave for path in plan.broken_paths)
+    if first_time and (_faulty_answers(world) > faulty or absorbed):
         tally.recoveries["http retry"] += 1
+    elif first_time and "token_expiry" in plan.faults:
+        tally.recoveries["token refresh"] += 1
     faults.heal(world, timers)
     if not first_time:
         if settle_by_sensor(world, tally):

@@ -32,6 +32,8 @@ class Plan:
     launch: str = "cli"
     kill: tuple[str, str] | None = None  # (phase, SIGKILL | SIGTERM)
     restart_postgres: bool = False
+    #: Paths given one stalled or truncated answer (healed once it was given).
+    broken_paths: list[str] = field(default_factory=list)
 
 
 def draw(rng: random.Random, destination: str) -> Plan:
@@ -76,11 +78,11 @@ def change_truth(world: World, rng: random.Random, tally: Counter[str]) -> list[
     return done
 
 
-def turn_on(world: World, rng: random.Random, faults: list[str]) -> list[threading.Timer]:
+def turn_on(world: World, rng: random.Random, plan: Plan) -> list[threading.Timer]:
     """Switch the cycle's faults on; returns timers that fire during the sync."""
     timers = []
     api = world.api
-    for fault in faults:
+    for fault in plan.faults:
         if fault == "429":
             api.set_faults(0.2, (429,), retry_after=1)
         elif fault == "5xx":
@@ -88,6 +90,7 @@ def turn_on(world: World, rng: random.Random, faults: list[str]) -> list[threadi
         elif fault in ("stall", "truncated"):
             table = rng.choice(TABLES)
             api.misbehave(table.path, fault, from_offset=rng.choice((0, 50, 100)), times=1)
+            plan.broken_paths.append(table.path)
         elif fault == "outage":
             api.start_outage(HTTP_PATIENCE + rng.uniform(2, 8))
         elif fault == "token_expiry":

@@ -77,12 +77,14 @@ class Sync:
     process: subprocess.Popen[str]
     started: float = field(default_factory=time.time)
     killed: tuple[str, str] | None = None  # (phase, signal name)
+    hung: bool = False
 
     def wait(self, timeout: float = 300) -> tuple[int, str]:
         try:
             out, _ = self.process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.hung = True
+            os.killpg(self.process.pid, signal.SIGKILL)
             out, _ = self.process.communicate()
         return self.process.returncode, out
 
@@ -112,7 +114,20 @@ def start(world: World, how: str, connectors: tuple[str, ...]) -> Sync:
         command, env=world.env, cwd=world.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )  # fmt: skip
+    STARTED.append(process)
     return Sync(how, process)
+
+
+#: Every sync process started (each in a session of its own, so a kill reaches its children).
+STARTED: list[subprocess.Popen[str]] = []
+
+
+def stop_all() -> None:
+    """SIGKILL the syncs still running (the soak is ending)."""
+    for process in STARTED:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def kill_in_phase(

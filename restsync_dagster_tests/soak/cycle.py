@@ -79,6 +79,15 @@ class _Bounce:
             self.thread.join()
 
 
+def _tick_while_others_run(world: World, others: list[Sync], tally: Tally) -> None:
+    """The daemon's sensor ticks while the other syncs run (one may wait for the dead run's
+    pool slot, which a tick frees)."""
+    deadline = time.monotonic() + 240
+    while any(s.process.poll() is None for s in others) and time.monotonic() < deadline:
+        _finish([start(world, "sensor", ())], tally)
+        time.sleep(2)
+
+
 def compare(world: World) -> list[Discrepancy]:
     found = cursors_behind_data(world)
     for table in TABLES:
@@ -120,10 +129,7 @@ def run_cycle(
         phase, sig = plan.kill
         if kill_in_phase(world, instance, victim, phase, signal.Signals[sig], before, bounce):
             tally.kills[f"{phase} ({sig})"] += 1
-            if any(s.process.poll() is None for s in syncs if s is not victim):
-                # The daemon's next sensor tick, while the other sync waits for the pool slot.
-                time.sleep(0.5)
-                syncs.append(start(world, "sensor", ()))
+            _tick_while_others_run(world, [s for s in syncs if s is not victim], tally)
         else:
             tally.missed_kills += 1
     elif bounce is not None:

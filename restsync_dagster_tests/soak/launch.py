@@ -8,6 +8,7 @@ checks step started; the first materialization written, when the instance is mid
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -157,6 +158,10 @@ def kill_in_phase(
             except ProcessLookupError:
                 return False
             sync.killed = (phase, sig.name)
+            # Reaped at once, as a shell or a daemon would: a zombie still looks alive.
+            # (A SIGTERM not obeyed within 30 s: the final wait tells.)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                sync.process.wait(timeout=30)
             return True
         time.sleep(0.01)
     return False

@@ -128,6 +128,8 @@ TAG_LAUNCHED_BY = f"{PREFIX}/launched_by"
 DAGSTER_PARTITION_TAG = "dagster/partition"
 DAGSTER_RANGE_START_TAG = "dagster/asset_partition_range_start"
 DAGSTER_RANGE_END_TAG = "dagster/asset_partition_range_end"
+#: The process a run's sync step runs in, ``<host>:<pid>``: a run whose process is gone is dead.
+TAG_WORKER = f"{PREFIX}/worker"
 
 
 def decided_tag(connector: str) -> str:

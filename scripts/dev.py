@@ -5,6 +5,7 @@
     python3 scripts/dev.py test        # install, then lint, type-check and run the test suite
     python3 scripts/dev.py install     # install only (into .venv)
     python3 scripts/dev.py bench       # the throughput benchmark (docs/throughput.md)
+    python3 scripts/dev.py soak        # the chaos soak (docs/reliability.md): --minutes, --seed...
     python3 scripts/dev.py embedded-elt  # second environment with the dagster-embedded-elt extra
     python3 scripts/dev.py lock        # re-resolve the lock files after changing pyproject.toml
 
@@ -113,6 +114,12 @@ def cmd_bench(extra: list[str]) -> int:
     return run(python, "benchmarks/run.py", *extra)
 
 
+def cmd_soak(extra: list[str]) -> int:
+    """The chaos soak (restsync_dagster_tests/soak): syncs through random faults and kills."""
+    python = ensure_venv(MAIN_VENV, LOCK)
+    return run(python, "-m", "restsync_dagster_tests.soak", *extra)
+
+
 def cmd_install(extra: list[str]) -> int:
     ensure_venv(MAIN_VENV, LOCK)
     print(f"installed; activate with: source {MAIN_VENV.name}/{BIN}/activate")
@@ -159,6 +166,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "install": cmd_install,
     "bench": cmd_bench,
+    "soak": cmd_soak,
     "embedded-elt": cmd_embedded_elt,
     "lock": cmd_lock,
 }

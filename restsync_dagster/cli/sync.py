@@ -162,7 +162,12 @@ def _partition_key(connector: Connector, requested: str | None) -> str | None:
 def _execute(job: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> Any:
     import dagster as dg
 
-    tags = {names.TAG_LAUNCHED_BY: "cli"}
+    from restsync_dagster.orchestration.dead_runs import release_dead_runs, worker_tag
+
+    # A run of this connector killed earlier still holds its pool slot: free it, or this one
+    # would wait for the slot forever.
+    release_dead_runs(instance, [plan.connector.name])
+    tags = {names.TAG_LAUNCHED_BY: "cli", **worker_tag()}
     if args.full_refresh:
         tags[names.TAG_FULL_REFRESH] = "true"
     everything = len(plan.resources) == len(plan.connector.resources)

@@ -2,8 +2,8 @@
 
 The base records come from :mod:`restsync_dagster.demo_api.data` (pure functions of the index).
 On top, a simulated clock lets tests insert and update records between syncs deterministically
-(:meth:`Collection.advance`), ``updated_since``/``updated_until`` select by ``updated_at``, and
-schema changes (a field dropped, sent as another type, or added) plant drift for the asset checks.
+(:meth:`Collection.advance`), soft-delete some (``deleted_at`` set, ``updated_at`` moved, the record
+still served), ``updated_since``/``updated_until`` select by ``updated_at``, and schema changes (a field dropped, sent as another type, or added) plant drift for the asset checks.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ class Collection:
         self.base_count = base_count
         self.inserted_at: list[datetime] = []
         self.updates: dict[int, tuple[int, datetime]] = {}
+        #: Soft-deleted records: index -> when (served with ``deleted_at``, never updated again).
+        self.deleted: dict[int, datetime] = {}
         self.schema_change = SchemaChange()
         self.revision = 0
         self._clock: datetime | None = None
@@ -83,6 +85,8 @@ class Collection:
             version, when = self.updates[i]
             record = mutate(record, self.shape.mutable_field, version)
             record["updated_at"] = format_instant(when)
+        if i in self.deleted:
+            record["updated_at"] = record["deleted_at"] = format_instant(self.deleted[i])
         change = self.schema_change
         if change.drop or change.retype or change.add:
             record = {k: v for k, v in record.items() if k not in change.drop}
@@ -109,7 +113,7 @@ class Collection:
             if until is None
             else min(self.base_count, int((until - EPOCH).total_seconds()) // step + 1)
         )
-        candidates = set(range(low, max(low, high))) | set(self.updates)
+        candidates = set(range(low, max(low, high))) | set(self.updates) | set(self.deleted)
         candidates |= set(range(self.base_count, self.total))
         selected = sorted(i for i in candidates if self._updated_in(i, since, until))
         self._cache[key] = selected
@@ -121,23 +125,30 @@ class Collection:
         moment = parse_instant(self.record(i)["updated_at"])
         return (since is None or moment >= since) and (until is None or moment < until)
 
-    def advance(self, insert: int, update: int, hours: float) -> dict[str, list[int]]:
-        """Move the clock ``hours`` on; insert and update records within that time.
+    def advance(
+        self, insert: int, update: int, hours: float, delete: int = 0
+    ) -> dict[str, list[int]]:
+        """Move the clock ``hours`` on; insert, update and soft-delete records within that time.
 
         Which records are updated is drawn from a generator seeded by the collection's seed and
         revision, so the same calls give the same data.
 
         Returns:
-            The ids (``id`` field) of the inserted and updated records.
+            The ids (``id`` field) of the inserted, updated and deleted records.
         """
         start = self.clock
         span = timedelta(hours=hours)
         rng = random.Random(f"{self.seed}:{self.shape.path}:{self.revision}")
         existing = self.total
-        updated = sorted(rng.sample(range(existing), min(update, existing)))
+        alive = [i for i in range(existing) if i not in self.deleted]
+        updated = sorted(rng.sample(alive, min(update, len(alive))))
         for k, i in enumerate(updated):
             version = self.updates.get(i, (0, start))[0] + 1
             self.updates[i] = (version, start + span * (k + 1) / (len(updated) + 1))
+        others = [i for i in alive if i not in set(updated)]
+        deleted = sorted(rng.sample(others, min(delete, len(others))))
+        for k, i in enumerate(deleted):
+            self.deleted[i] = start + span * (k + 1) / (len(deleted) + 1)
         inserted = list(range(existing, existing + insert))
         for k in range(insert):
             self.inserted_at.append(start + span * (k + 1) / (insert + 1))
@@ -147,6 +158,7 @@ class Collection:
         return {
             "inserted": [self.record(i)["id"] for i in inserted],
             "updated": [self.record(i)["id"] for i in updated],
+            "deleted": [self.record(i)["id"] for i in deleted],
         }
 
     def change_schema(self, drop: set[str], retype: set[str], add: set[str]) -> None:

@@ -59,6 +59,16 @@ class TokenIssuer:
                 answer["refresh_token"] = self.refresh_token
             return 200, answer
 
+    def set_lifetime(self, expires_in: float) -> None:
+        """Tokens issued from now on live ``expires_in`` seconds."""
+        with self._lock:
+            self.expires_in = expires_in
+
+    def revoke(self) -> None:
+        """Every access token issued so far stops working (answers 401) before it expires."""
+        with self._lock:
+            self._tokens.clear()
+
     def valid(self, authorization: str | None) -> bool:
         """Whether an ``Authorization`` header holds a live access token."""
         if not authorization or not authorization.startswith("Bearer "):

@@ -147,6 +147,8 @@ class _State:
         self.consecutive_faults: Counter[str] = Counter()
         #: ``busy_twice`` answers given per request (path and parameters).
         self.busy: Counter[str] = Counter()
+        #: Broken answers a path still gives before it heals (``misbehave(..., times=N)``).
+        self.misbehave_left: Counter[str] = Counter()
         self.log: deque[SeenRequest] = deque(maxlen=200_000)
         self.status_counts: Counter[int] = Counter()
         self.in_flight = 0
@@ -338,6 +340,11 @@ class _Handler(BaseHTTPRequestHandler):
             state.busy[request_key] += 1
             if state.busy[request_key] > BUSY_TIMES:
                 return None  # asked often enough: the real page
+        if path in state.misbehave_left:
+            state.misbehave_left[path] -= 1
+            if state.misbehave_left[path] <= 0:  # the last broken answer: healed from now on
+                del state.misbehave_left[path]
+                state.config.misbehave.pop(path, None)
         return broken[0]
 
     def _report(
@@ -449,7 +456,10 @@ class _Handler(BaseHTTPRequestHandler):
             ):
                 self._send(400, {"error": f"mode must be one of {MISBEHAVIOURS} or none"}, {})
                 return
-            self.server.misbehave(params.get("path", ""), mode, int(params.get("from_offset", "0")))
+            times = int(params["times"]) if params.get("times") else None
+            self.server.misbehave(
+                params.get("path", ""), mode, int(params.get("from_offset", "0")), times
+            )
             self._send(200, {"ok": True}, {})
         elif path == "/_demo/advance" and method == "POST":
             try:
@@ -458,6 +468,7 @@ class _Handler(BaseHTTPRequestHandler):
                     int(params.get("insert", "0")),
                     int(params.get("update", "0")),
                     float(params.get("hours", "1")),
+                    int(params.get("delete", "0")),
                 )
             except (KeyError, ValueError) as exc:
                 self._send(400, {"error": f"bad advance request: {exc}"}, {})
@@ -475,6 +486,12 @@ class _Handler(BaseHTTPRequestHandler):
             except KeyError as exc:
                 self._send(400, {"error": f"unknown collection {exc}"}, {})
                 return
+            self._send(200, {"ok": True}, {})
+        elif path == "/_demo/oauth" and method == "POST":
+            if params.get("expires_in"):
+                self.server.state.tokens.set_lifetime(float(params["expires_in"]))
+            if params.get("revoke") == "true":
+                self.server.state.tokens.revoke()
             self._send(200, {"ok": True}, {})
         elif path == "/_demo/ratelimit" and method == "POST":
             self._set_rate_limit(params)
@@ -556,9 +573,11 @@ class _DemoHTTPServer(ThreadingHTTPServer):
         with self.state.lock:
             self.state.budget = budget
 
-    def advance(self, collection: str, insert: int, update: int, hours: float) -> dict[str, Any]:
+    def advance(
+        self, collection: str, insert: int, update: int, hours: float, delete: int = 0
+    ) -> dict[str, Any]:
         with self.state.lock:
-            return self.state.collection(collection).advance(insert, update, hours)
+            return self.state.collection(collection).advance(insert, update, hours, delete)
 
     def change_schema(
         self, collection: str, drop: set[str], retype: set[str], add: set[str]
@@ -573,12 +592,15 @@ class _DemoHTTPServer(ThreadingHTTPServer):
             current = self.state.collection(collection)
             return [current.record(i) for i in current.ids(since, until)]
 
-    def misbehave(self, path: str, mode: str, from_offset: int) -> None:
+    def misbehave(self, path: str, mode: str, from_offset: int, times: int | None = None) -> None:
         with self.state.lock:
+            self.state.misbehave_left.pop(path, None)
             if mode == "none":
                 self.state.config.misbehave.pop(path, None)
             else:
                 self.state.config.misbehave[path] = (mode, from_offset)
+                if times is not None:
+                    self.state.misbehave_left[path] = times
 
     def reset_log(self) -> None:
         with self.state.lock:
@@ -655,12 +677,32 @@ class DemoApi:
         ``headers`` style (see :mod:`restsync_dagster.demo_api.ratelimit`); None: no limit."""
         self._require_server().set_rate_limit(limit, window, headers)
 
-    def misbehave(self, path: str, mode: str, from_offset: int = 0) -> None:
+    def misbehave(
+        self, path: str, mode: str, from_offset: int = 0, times: int | None = None
+    ) -> None:
         """Answer requests of ``path`` at ``offset >= from_offset`` in a broken way (``mode`` is one
-        of :data:`MISBEHAVIOURS`, or ``none`` to heal)."""
+        of :data:`MISBEHAVIOURS`, or ``none`` to heal); with ``times``, only that many answers
+        are broken (JSON collections), then the path heals itself."""
         if mode != "none" and mode not in ALL_MISBEHAVIOURS:
             raise ValueError(f"unknown misbehaviour {mode!r}; choose from {ALL_MISBEHAVIOURS}")
-        self._require_server().misbehave(path, mode, from_offset)
+        self._require_server().misbehave(path, mode, from_offset, times)
+
+    def set_faults(
+        self, rate: float, statuses: tuple[int, ...] = (429, 503), retry_after: int | None = None
+    ) -> None:
+        """Answer a fraction ``rate`` of API requests with one of ``statuses`` (0: no faults)."""
+        state = self._require_server().state
+        with state.lock:
+            cfg = state.config
+            cfg.fault_rate, cfg.fault_statuses, cfg.fault_retry_after = rate, statuses, retry_after
+
+    def set_token_lifetime(self, seconds: float) -> None:
+        """OAuth access tokens issued from now on expire after ``seconds``."""
+        self._require_server().state.tokens.set_lifetime(seconds)
+
+    def revoke_tokens(self) -> None:
+        """Every OAuth access token issued so far answers 401 from now on."""
+        self._require_server().state.tokens.revoke()
 
     def reset_log(self) -> None:
         """Forget the requests seen so far."""
@@ -689,11 +731,16 @@ class DemoApi:
         )
 
     def advance(
-        self, collection: str, insert: int = 0, update: int = 0, hours: float = 1.0
+        self,
+        collection: str,
+        insert: int = 0,
+        update: int = 0,
+        hours: float = 1.0,
+        delete: int = 0,
     ) -> dict[str, list[int]]:
-        """Move ``vertical.collection``'s simulated clock ``hours`` on, inserting and updating
-        records within that time. Returns the ids inserted and updated."""
-        return self._require_server().advance(collection, insert, update, hours)
+        """Move ``vertical.collection``'s simulated clock ``hours`` on, inserting, updating and
+        soft-deleting (``deleted_at`` set) records within that time. Returns the ids of each."""
+        return self._require_server().advance(collection, insert, update, hours, delete)
 
     def change_schema(
         self,

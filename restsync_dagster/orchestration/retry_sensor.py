@@ -24,6 +24,7 @@ from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.failures.classify import SyncFailure
 from restsync_dagster.names import TAG_ATTEMPT, TAG_CONNECTOR, TAG_RETRY_OF, TAG_RETRY_REASON
+from restsync_dagster.orchestration.dead_runs import release_dead_runs
 from restsync_dagster.orchestration.retry_decisions import (
     Decision,
     FailedRun,
@@ -99,6 +100,8 @@ def evaluate(
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick: a run request per due retry, tags and log lines for the rest."""
     instance = context.instance
+    for run_id in release_dead_runs(instance, sorted(connectors)):
+        context.log.warning(f"run {run_id}: its process is gone; marked failed, pool slots freed")
     requests: list[dg.RunRequest] = []
     waiting: list[str] = []
     busy: set[str] = _connectors_with_pending_retry(instance)

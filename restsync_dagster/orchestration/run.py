@@ -44,6 +44,7 @@ from restsync_dagster.load.destination import (
 )
 from restsync_dagster.load.locks import load_one_at_a_time
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
+from restsync_dagster.orchestration.dead_runs import worker_tag
 from restsync_dagster.orchestration.held import connector_locks, dlt_environment, quiet_arrow_hints
 from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
@@ -118,6 +119,8 @@ def run_sync(
 ) -> Iterator[dg.MaterializeResult]:
     """Extract, normalize and load the selected resources of ``connector``; yield one
     materialization per resource once the load is committed."""
+    # The process this step runs in: if it dies, the next sync can tell (orchestration/dead_runs.py).
+    context.instance.add_run_tags(context.run_id, worker_tag())
     env = runtime_env(connector, env_resource.values())
     run = _Run(
         context=context,

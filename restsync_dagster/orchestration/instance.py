@@ -14,6 +14,7 @@ from typing import Any
 from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.load.locks import exclusive
+from restsync_dagster.orchestration.pool_queue import hand_over_lost_slots
 from restsync_dagster.settings import Settings
 
 
@@ -32,6 +33,8 @@ class open_instance:
         with exclusive(home / ".restsync-instance.lock"), _quiet_about_the_instance():
             self._instance = DagsterInstance.from_config(str(home))
             self._instance.get_runs_count()
+            # Dagster's slot queue can hand a freed slot to nobody (see pool_queue.py).
+            hand_over_lost_slots(self._instance)
             if self._instance.telemetry_enabled:
                 # Dagster prints its telemetry notice when it first names this instance, in the
                 # middle of the first run. The user's choice stands (it is on); only the notice

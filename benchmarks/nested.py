@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import jobs  # benchmarks/jobs.py, beside this script
 
 API_KEY = "bench-key"
 PAGE = 100
@@ -108,25 +109,8 @@ def connector_env(url: str) -> Iterator[Path]:
 
 def restsync_sync(records: int) -> float:
     """Seconds of a fresh ``nested_sync`` job through Dagster (environment from connector_env)."""
-    import dagster as dg
-
-    from restsync_dagster.definitions import load_definitions
-
-    shutil.rmtree(os.environ["RESTSYNC_HOME"], ignore_errors=True)
-    job = load_definitions().resolve_job_def("nested_sync")
-    with dg.instance_for_test() as instance:
-        started = time.perf_counter()
-        result = job.execute_in_process(
-            instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        )
-        elapsed = time.perf_counter() - started
-    assert result.success
-    (event,) = [
-        e for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key.path[-1] == "tickets"
-    ]  # fmt: skip
-    assert event.materialization.metadata["rows_loaded"].value == records
+    elapsed, metadata = jobs.timed_sync_job("nested_sync", "tickets")
+    assert metadata["rows_loaded"].value == records
     return elapsed
 
 

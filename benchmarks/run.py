@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import fixed_cost  # benchmarks/fixed_cost.py, beside this script
+import jobs  # benchmarks/jobs.py, beside this script
 import nested  # benchmarks/nested.py, beside this script
 import partitions  # benchmarks/partitions.py, beside this script
 
@@ -184,28 +185,7 @@ def connector_env(url: str, extra: str = "", incremental: bool = False) -> Itera
 def restsync_sync(records: int, fresh: bool = True) -> tuple[float, float]:
     """``bench_sync`` through Dagster, as ``restsync sync`` runs it. Returns (job wall time,
     seconds of dlt's extract, normalize and load); the environment is set by :func:`connector_env`."""
-    import shutil
-
-    import dagster as dg
-
-    from restsync_dagster.definitions import load_definitions
-
-    if fresh:
-        shutil.rmtree(os.environ["RESTSYNC_HOME"], ignore_errors=True)
-    job = load_definitions().resolve_job_def("bench_sync")
-    with dg.instance_for_test() as instance:
-        started = time.perf_counter()
-        result = job.execute_in_process(
-            instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        )
-        elapsed = time.perf_counter() - started
-    assert result.success
-    (event,) = [
-        e for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key.path[-1] == "items"
-    ]  # fmt: skip
-    metadata = event.materialization.metadata
+    elapsed, metadata = jobs.timed_sync_job("bench_sync", "items", fresh)
     if fresh:
         assert metadata["rows_loaded"].value == records, metadata["rows_loaded"]
     return elapsed, float(metadata["sync_seconds"].value)

@@ -6,7 +6,7 @@
 | ``RESTSYNC_DUCKDB_PATH`` | ``$RESTSYNC_HOME/warehouse.duckdb`` | the DuckDB database file |
 | ``RESTSYNC_DESTINATION`` | ``duckdb`` | any dlt destination name (credentials via dlt's env vars) |
 | ``RESTSYNC_LOADER_FILE_FORMAT`` | the destination's | dlt's load file format: ``parquet``, ``jsonl``... |
-| ``RESTSYNC_DUCKDB_MEMORY_LIMIT`` | DuckDB's (80% of RAM) | DuckDB's memory during a load; beyond it DuckDB spills to disk |
+| ``RESTSYNC_DUCKDB_MEMORY_LIMIT`` | ``128MB``, falling back to DuckDB's own | DuckDB's memory during a load; beyond it DuckDB spills to disk; ``duckdb``: DuckDB's own (80% of RAM) |
 | ``RESTSYNC_CONNECTORS_DIR`` | (none) | extra connector directories, separated by ``os.pathsep`` |
 | ``RESTSYNC_INCLUDE_EXAMPLES`` | ``true`` without ``RESTSYNC_CONNECTORS_DIR``, else ``false`` | load the five bundled example connectors |
 | ``RESTSYNC_RUN_RETRIES`` | ``3`` | retry runs per failed run (a connector's ``retry.run_retries`` wins) |
@@ -49,12 +49,22 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -
     return value
 
 
+#: The variable that sets DuckDB's memory limit, and restsync's default for it.
+MEMORY_LIMIT_VARIABLE = "RESTSYNC_DUCKDB_MEMORY_LIMIT"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "128MB"
+
+
 def _memory(env: Mapping[str, str], name: str) -> str | None:
     raw = (env.get(name) or "").strip()
     if not raw:
+        return DEFAULT_DUCKDB_MEMORY_LIMIT
+    if raw.lower() == "duckdb":
         return None
     if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", raw, re.IGNORECASE):
-        raise SettingsError(f"{name}={raw!r} is not an amount of memory such as 128MB or 2GB")
+        raise SettingsError(
+            f"{name}={raw!r} is not an amount of memory such as 128MB or 2GB (or 'duckdb' for "
+            "DuckDB's own limit)"
+        )
     return raw
 
 
@@ -134,7 +144,10 @@ class Settings:
     retry_sensor_interval_seconds: int = 30
     progress_interval_seconds: float = 5.0
     loader_file_format: str | None = None
-    duckdb_memory_limit: str | None = None
+    #: DuckDB's memory limit during a load (None: DuckDB's own, 80% of RAM).
+    duckdb_memory_limit: str | None = DEFAULT_DUCKDB_MEMORY_LIMIT
+    #: Whether that limit is restsync's default, which a load that cannot fit falls back from.
+    duckdb_memory_limit_is_default: bool = True
     #: Whether the bundled examples' schedules start running (``restsync demo`` stops them).
     example_schedules_running: bool = True
     #: What connector files may reach beyond their API (variables, callables).
@@ -175,7 +188,8 @@ class Settings:
             ),
             loader_file_format=(env.get("RESTSYNC_LOADER_FILE_FORMAT") or "").strip().lower()
             or None,
-            duckdb_memory_limit=_memory(env, "RESTSYNC_DUCKDB_MEMORY_LIMIT"),
+            duckdb_memory_limit=_memory(env, MEMORY_LIMIT_VARIABLE),
+            duckdb_memory_limit_is_default=not (env.get(MEMORY_LIMIT_VARIABLE) or "").strip(),
             example_schedules_running=_schedules(env, "RESTSYNC_EXAMPLE_SCHEDULES"),
             trust=TrustPolicy.from_env(env),
         )

@@ -124,6 +124,7 @@ def iter_chain(exc: BaseException) -> Iterator[BaseException]:
         yield current
         for linked in (
             getattr(current, "exception", None),  # dlt PipelineStepFailed
+            getattr(current, "client_exception", None),  # dlt LoadClientJobRetry
             current.__cause__,
             current.__context__,
         ):

@@ -64,8 +64,8 @@ def build_destination(settings: Settings, staging_layout: str | None = None) -> 
         credentials = DuckDbCredentials(str(settings.duckdb_path))
         if settings.duckdb_memory_limit:
             # A merge deduplicates and joins the whole load in memory; bounded, DuckDB spills
-            # to disk instead. Opt-in: values that cannot spill (rows of 100 kB strings) make
-            # a load fail at 128MB where DuckDB's own limit (80% of RAM) loads them.
+            # to disk instead. Values that cannot spill (rows of 100 kB strings) fail under
+            # restsync's default; the run then loads again without it (load/memory.py).
             credentials.global_config = {"memory_limit": settings.duckdb_memory_limit}
         destination = dlt.destinations.duckdb(credentials=credentials, **extra)
     else:

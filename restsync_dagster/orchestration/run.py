@@ -43,6 +43,7 @@ from restsync_dagster.load.destination import (
     where_written,
 )
 from restsync_dagster.load.locks import load_one_at_a_time
+from restsync_dagster.load.memory import fall_back_on_duckdb_memory
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
 from restsync_dagster.orchestration.dead_runs import worker_tag
 from restsync_dagster.orchestration.held import connector_locks, dlt_environment, quiet_arrow_hints
@@ -191,6 +192,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                     f"connector {connector.name!r}: another partition is loading; waiting"
                 ),
             )
+        fall_back_on_duckdb_memory(pipeline, settings, context.log.warning)
         stack.enter_context(dlt_environment(dlt_defaults(settings)))
         stack.enter_context(quiet_arrow_hints())
         rounds = plan_sync(

@@ -206,25 +206,39 @@ def test_a_load_file_format_the_destination_cannot_load_is_refused_with_what_it_
     )
 
 
-def test_the_configured_memory_limit_reaches_duckdb(restsync_home):
-    settings = Settings.from_env(
-        {"RESTSYNC_HOME": str(restsync_home), "RESTSYNC_DUCKDB_MEMORY_LIMIT": "96MB"}
-    )
-    destination = build_destination(settings)
+def duckdb_memory_limit(restsync_home: Path, **env: str) -> str:
+    settings = Settings.from_env({"RESTSYNC_HOME": str(restsync_home), **env})
     pipeline = dlt.pipeline(
         pipeline_name="memory_limit",
         pipelines_dir=str(restsync_home / "dlt"),
-        destination=destination,
+        destination=build_destination(settings),
         dataset_name="memory_limit",
     )
     with pipeline.sql_client() as client:
         ((limit,),) = client.execute_sql("select current_setting('memory_limit')")
-    assert limit == "91.5 MiB", "DuckDB reports 96MB in MiB"
+    return str(limit)
+
+
+@pytest.mark.parametrize(
+    ("variable", "reported"),
+    [("96MB", "91.5 MiB"), ("", "122.0 MiB")],
+    ids=["as set", "restsync's default of 128MB when unset"],
+)
+def test_the_memory_limit_reaches_duckdb(restsync_home, variable, reported):
+    limit = duckdb_memory_limit(restsync_home, RESTSYNC_DUCKDB_MEMORY_LIMIT=variable)
+    assert limit == reported, "DuckDB reports the limit in MiB"
+
+
+def test_a_memory_limit_of_duckdb_leaves_duckdbs_own(restsync_home):
+    own = duckdb.connect().execute("select current_setting('memory_limit')").fetchone()[0]
+    limit = duckdb_memory_limit(restsync_home, RESTSYNC_DUCKDB_MEMORY_LIMIT="duckdb")
+    assert limit == own != "122.0 MiB"
 
 
 def test_a_memory_limit_that_is_not_an_amount_is_refused_naming_the_variable():
     with pytest.raises(SettingsError) as error:
         Settings.from_env({"RESTSYNC_DUCKDB_MEMORY_LIMIT": "lots"})
     assert str(error.value) == (
-        "RESTSYNC_DUCKDB_MEMORY_LIMIT='lots' is not an amount of memory such as 128MB or 2GB"
+        "RESTSYNC_DUCKDB_MEMORY_LIMIT='lots' is not an amount of memory such as 128MB or 2GB "
+        "(or 'duckdb' for DuckDB's own limit)"
     )

@@ -109,3 +109,51 @@ def test_a_10_mb_page_loads_whole(hostile, demo_api, restsync_home, instance):
     rows = table_rows(restsync_home, "hostile.items")
     assert len(rows) == 420 and all(len(r["blob"]) == 100_000 for r in rows)
     assert_no_duplicates(restsync_home)
+
+
+def logged(instance, result) -> str:
+    return "\n".join(str(e.message) for e in instance.all_logs(result.run_id))
+
+
+def test_a_load_too_big_for_the_default_memory_limit_loads_under_duckdbs_own_and_says_so(
+    hostile, demo_api, restsync_home, instance
+):
+    # 420 rows of 100 kB strings: DuckDB cannot spill them, and runs out under 128MB.
+    hostile(OFFSET)
+    demo_api.misbehave("/generic/v1/items", "huge", from_offset=0)
+    result = sync(instance)
+    assert result.success
+    assert (
+        "DuckDB ran out of memory under restsync's default limit of 128MB (values it cannot "
+        "spill to disk); loading the same package again under DuckDB's own limit"
+    ) in logged(instance, result)
+    assert len(table_rows(restsync_home, "hostile.items")) == 420
+    assert_no_duplicates(restsync_home)
+
+
+def test_a_memory_limit_set_too_small_fails_naming_it_and_the_next_sync_loads_everything(
+    hostile, demo_api, restsync_home, instance, monkeypatch
+):
+    hostile(OFFSET)
+    assert sync(instance).success
+    before = table_rows(restsync_home, "hostile.items")
+    demo_api.misbehave("/generic/v1/items", "huge", from_offset=0)
+    monkeypatch.setenv("RESTSYNC_DUCKDB_MEMORY_LIMIT", "64MB")
+
+    result = sync(instance)
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.to_string()
+    assert "under RESTSYNC_DUCKDB_MEMORY_LIMIT=64MB; raise it" in message, message
+    assert "connector 'hostile'" in message, message
+    # dlt adds the new column before the merge that fails; the rows are the same.
+    after = table_rows(restsync_home, "hostile.items")
+    assert [{k: v for k, v in r.items() if k != "blob"} for r in after] == before
+    assert all(r.get("blob") is None for r in after)
+
+    monkeypatch.delenv("RESTSYNC_DUCKDB_MEMORY_LIMIT")
+    assert sync(instance).success
+    rows = table_rows(restsync_home, "hostile.items")
+    assert len(rows) == 420 and all(len(r["blob"]) == 100_000 for r in rows)
+    assert_no_duplicates(restsync_home)

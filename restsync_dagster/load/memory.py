@@ -30,7 +30,9 @@ _OUT_OF_MEMORY = ("Out of Memory Error", "OutOfMemoryException")
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether DuckDB ran out of memory anywhere in ``exc``'s chain."""
-    return any(any(w in f"{type(e).__name__}: {e}" for w in _OUT_OF_MEMORY) for e in iter_chain(exc))
+    return any(
+        any(w in f"{type(e).__name__}: {e}" for w in _OUT_OF_MEMORY) for e in iter_chain(exc)
+    )
 
 
 def fall_back_on_duckdb_memory(
@@ -69,6 +71,8 @@ def fall_back_on_duckdb_memory(
             f"{settings.duckdb_memory_limit} (values it cannot spill to disk); loading the same "
             f"package again under DuckDB's own limit. Set {MEMORY_LIMIT_VARIABLE} to choose."
         )
-        return original(*args, **{**kwargs, "credentials": DuckDbCredentials(str(settings.duckdb_path))})
+        return original(
+            *args, **{**kwargs, "credentials": DuckDbCredentials(str(settings.duckdb_path))}
+        )
 
     pipeline.load = load

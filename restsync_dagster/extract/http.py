@@ -5,14 +5,17 @@ Retries are dlt's own (``dlt.sources.helpers.requests.Client``), configured per 
 ``Retry-After`` honoured, every wait capped at ``max_delay_seconds``). What restsync adds sits in
 the adapter each attempt passes through (:mod:`restsync_dagster.extract.adapter`): rate and
 concurrency limits, counters per resource, prefetched pages and strict bodies. The session is
-handed to ``rest_api_source`` as ``client.session``.
+handed to ``rest_api_source`` as ``client.session``. It reads the environment's proxy and CA
+settings once per host (:class:`EnvironmentSettings`), set through dlt's ``session_attrs``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.adapter import RestsyncAdapter, RetryNotices
@@ -46,6 +49,41 @@ class RetryPolicy:
         )
 
 
+class EnvironmentSettings:
+    """``requests.Session.merge_environment_settings``, read once per scheme and host of a run.
+
+    For every request, requests looks up the proxy variables (walking the whole environment twice,
+    in ``urllib.request.getproxies_environment``) and the CA-bundle variables: 0.56 s of a 100k-row
+    flat sync's main thread under cProfile (1,000 pages; a tenth of the sync). A run's
+    environment does not change while it runs, so the answer for a host is kept. What a caller
+    passes itself (proxies, stream, verify, cert) is merged as requests merges it, uncached.
+    """
+
+    def __init__(self) -> None:
+        import requests
+
+        #: A session with requests' defaults: dlt's sessions change none of these settings.
+        self._defaults = requests.Session()
+        self._lock = threading.Lock()
+        self._by_host: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def __call__(
+        self, url: str | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return dict(
+                self._defaults.merge_environment_settings(url, proxies, stream, verify, cert)
+            )
+        parts = urlsplit(url or "")
+        key = (parts.scheme, parts.netloc)
+        with self._lock:
+            found = self._by_host.get(key)
+            if found is None:
+                found = dict(self._defaults.merge_environment_settings(url, {}, None, None, None))
+                self._by_host[key] = found
+        return {**found, "proxies": dict(found.get("proxies") or {})}
+
+
 def build_session(
     policy: RetryPolicy,
     stats: HttpStats | None = None,
@@ -77,6 +115,7 @@ def build_session(
         request_max_retry_delay=policy.max_delay_seconds,
         respect_retry_after_header=True,
         retry_condition=retry_on_body,  # a 200 whose body asks for a retry (body_actions.py)
+        session_attrs={"merge_environment_settings": EnvironmentSettings()},
     )
     session = client.session
     adapter = RestsyncAdapter(

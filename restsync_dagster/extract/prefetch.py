@@ -48,9 +48,6 @@ class Prefetcher:
         self._lock = threading.Lock()
         self._waiting: dict[RequestKey, Future[Response]] = {}
         self._closed = False
-        #: ``merge_environment_settings`` per scheme and host: requests reads the proxy and CA
-        #: variables anew for every request, and the environment does not change within a run.
-        self._settings: dict[tuple[str, str], dict[str, Any]] = {}
 
     def ahead(self, request: Request, params: Iterable[dict[str, Any]]) -> None:
         """Send ``request`` once per parameter set of ``params`` (each merged into a copy of its
@@ -83,11 +80,8 @@ class Prefetcher:
             return self._waiting.pop(request_key(request), None)
 
     def _send(self, adapter: Any, prepared: PreparedRequest) -> Response:
-        parts = urlsplit(prepared.url or "")
-        settings = self._settings.get((parts.scheme, parts.netloc))
-        if settings is None:
-            settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
-            self._settings[(parts.scheme, parts.netloc)] = settings
+        # The run's session reads the proxy and CA settings once per host (http.py).
+        settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
         response: Response = adapter.send_now(prepared, timeout=self.session.timeout, **settings)
         _ = response.content  # read the body here, on the worker
         return response

@@ -81,7 +81,8 @@ class ArrowPages:
     def __call__(self, page: Any, meta: Any = None) -> Any:
         if self._as_records or not isinstance(page, list):
             return page
-        if page and not isinstance(page[0], dict):
+        if page and (not isinstance(page[0], dict) or _nests(page[0])):
+            # Not flat records: dlt's normalizer takes them, page by page, from here on.
             self._as_records = True
             return self._take() + page if self._buffer else page
         self._buffer.extend(page)
@@ -113,6 +114,11 @@ class ArrowPages:
     def _take(self) -> list[dict[str, Any]]:
         rows, self._buffer = self._buffer, []
         return rows
+
+
+def _nests(record: dict[str, Any]) -> bool:
+    """Whether a record holds an object or a list (which :func:`records_to_arrow` refuses)."""
+    return any(isinstance(value, (dict, list)) for value in record.values())
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from restsync_dagster import names
 from restsync_dagster.connector import Connector, ConnectorFileError, Problem
 from restsync_dagster.failures.errors import DestinationConfigError
+from restsync_dagster.load.normalize import FILE_MAX_ITEMS
 from restsync_dagster.settings import Settings
 
 if TYPE_CHECKING:
@@ -235,10 +236,12 @@ def forget_trace(pipeline: Pipeline) -> None:
 
 
 #: dlt settings restsync applies to its runs unless the environment sets them: row ids and load
-#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer).
+#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer), and
+#: extracted files small enough to normalize side by side (load/normalize.py).
 DLT_DEFAULTS = {
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "DATA_WRITER__FILE_MAX_ITEMS": str(FILE_MAX_ITEMS),
 }
 #: For a local DuckDB file, compressing intermediate files only costs time.
 LOCAL_DLT_DEFAULTS = {"DATA_WRITER__DISABLE_COMPRESSION": "true"}

@@ -44,6 +44,7 @@ from restsync_dagster.load.destination import (
 )
 from restsync_dagster.load.locks import load_one_at_a_time
 from restsync_dagster.load.memory import fall_back_on_duckdb_memory
+from restsync_dagster.load.normalize import normalize_on_every_core
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
 from restsync_dagster.orchestration.dead_runs import worker_tag
 from restsync_dagster.orchestration.held import connector_locks, dlt_environment, quiet_arrow_hints
@@ -193,6 +194,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                 ),
             )
         fall_back_on_duckdb_memory(pipeline, settings, context.log.warning)
+        normalize_on_every_core(pipeline, context.log.info)
         stack.enter_context(dlt_environment(dlt_defaults(settings)))
         stack.enter_context(quiet_arrow_hints())
         rounds = plan_sync(

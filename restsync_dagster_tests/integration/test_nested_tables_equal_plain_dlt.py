@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from restsync_dagster.definitions import load_definitions
+from restsync_dagster.load.normalize import usable_cores
 from restsync_dagster_tests.helpers import warehouse
 
 KEY = "nested-key"
@@ -96,6 +97,29 @@ def tables(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 def test_nested_records_land_as_plain_dlt_lands_them(
     mode, start_demo_api, restsync_home, instance, tmp_path, monkeypatch
 ):
+    compare_with_plain_dlt(mode, start_demo_api, restsync_home, instance, tmp_path, monkeypatch)
+
+
+def test_nested_records_normalized_by_several_processes_land_as_plain_dlt_lands_them(
+    start_demo_api, restsync_home, instance, tmp_path, monkeypatch
+):
+    if usable_cores() < 2:
+        pytest.skip("one core: restsync normalizes in one process")
+    # 1,250 tickets in extracted files of 300 (dlt starts a file when it flushes its buffer):
+    # five files, more than one worker's worth.
+    monkeypatch.setenv("DATA_WRITER__FILE_MAX_ITEMS", "300")
+    monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "100")
+    logs = compare_with_plain_dlt(
+        "merge", start_demo_api, restsync_home, instance, tmp_path, monkeypatch
+    )
+    assert f"normalizing 5 files of records in {min(5, usable_cores())} processes" in logs
+
+
+def compare_with_plain_dlt(
+    mode: str, start_demo_api: Any, restsync_home: Path, instance: Any, tmp_path: Path, monkeypatch
+) -> str:
+    """Two syncs by restsync and by plain dlt, then the tables compared; returns restsync's logs."""
+    logs = []
     api = start_demo_api(api_keys={"*": KEY}, counts={"generic.tickets": 1_250})
     connectors = tmp_path / "connectors"
     connectors.mkdir()
@@ -107,7 +131,9 @@ def test_nested_records_land_as_plain_dlt_lands_them(
     plain = plain_pipeline(tmp_path)
     for _ in range(2):
         job = load_definitions().resolve_job_def("nest_sync")
-        assert job.execute_in_process(instance=instance).success
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        logs += [str(e.message) for e in instance.all_logs(result.run_id)]
         plain.run(rest_api_source(api.url(), mode))
         api.advance("generic.tickets", insert=60, update=90, hours=1)
     with (
@@ -117,6 +143,7 @@ def test_nested_records_land_as_plain_dlt_lands_them(
         expected = tables(theirs)
         assert expected["tickets__comments__tags"][1], "two levels deep: the shape is exercised"
         assert tables(ours) == expected
+    return "\n".join(logs)
 
 
 def plain_pipeline(home: Path) -> Any:

@@ -18,10 +18,10 @@ Why nested records stay dlt's (measured against dlt 1.31, 2026-12-01):
   must not name a resource). Child tables written as tables of their own would lose the
   parent link, so a merge would keep the old children of an updated record. Flattening into
   Arrow here would land different tables, so it is not done.
-* dlt's parallel normalize (``normalize.workers: 2``, extract files of 25k items) gained nothing
-  on 2 cores: 50k tickets through ``rest_api_source`` reached 0.148 of a ``requests`` loop
-  against 0.155 with one worker (same run); normalizing alone, 7.1-11 s against 5.9-15 s over
-  two rounds of 100k, that is, noise (the cores are shared, and the pool pays for processes).
+* dlt's parallel normalize (``normalize.workers``) is what restsync uses instead, for packages
+  large enough to pay for its worker processes (``load/normalize.py``): 200k tickets normalize
+  in 7.7-8.4 s with two workers against 11.3-11.9 s in one process (2 cores, quiet machine,
+  2026-12-01; on the loaded machine of an earlier run it had shown no gain).
 * What remains is dlt's per-record normalizer: 70% of a 50k-ticket sync in a profile
   (``JsonLItemsNormalizer``: flattening, child rows, coercing every row). JSON parsing is
   already orjson's (:func:`~restsync_dagster.extract.formats.loads_json`).

@@ -56,7 +56,11 @@ def normalize_on_every_core(pipeline: Any, on_parallel: Callable[[str], None]) -
 
     def normalize(*args: Any, **kwargs: Any) -> Any:
         if not args and "workers" not in kwargs:
-            files = [os.path.basename(f) for f in pipeline.list_extracted_resources()]
+            files = [
+                os.path.basename(job.file_path)
+                for load_id in pipeline.list_extracted_load_packages()
+                for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", [])
+            ]
             workers = normalize_workers(files, usable_cores())
             if workers > 1:
                 records = len(_record_files(files))

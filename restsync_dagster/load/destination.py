@@ -241,7 +241,7 @@ def forget_trace(pipeline: Pipeline) -> None:
 DLT_DEFAULTS = {
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
-    "DATA_WRITER__FILE_MAX_ITEMS": str(FILE_MAX_ITEMS),
+    "SOURCES__DATA_WRITER__FILE_MAX_ITEMS": str(FILE_MAX_ITEMS),
 }
 #: For a local DuckDB file, compressing intermediate files only costs time.
 LOCAL_DLT_DEFAULTS = {"DATA_WRITER__DISABLE_COMPRESSION": "true"}

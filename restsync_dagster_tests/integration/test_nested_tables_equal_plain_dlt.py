@@ -107,8 +107,8 @@ def test_nested_records_normalized_by_several_processes_land_as_plain_dlt_lands_
         pytest.skip("one core: restsync normalizes in one process")
     # 1,250 tickets in extracted files of 300 (dlt starts a file when it flushes its buffer):
     # five files, more than one worker's worth.
-    monkeypatch.setenv("DATA_WRITER__FILE_MAX_ITEMS", "300")
-    monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "100")
+    monkeypatch.setenv("SOURCES__DATA_WRITER__FILE_MAX_ITEMS", "300")
+    monkeypatch.setenv("SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS", "100")
     logs = compare_with_plain_dlt(
         "merge", start_demo_api, restsync_home, instance, tmp_path, monkeypatch
     )

@@ -8,9 +8,10 @@ the parent polls them every 0.3 s. That would put a second or more on every smal
 
 What restsync adds: extracted files hold at most :data:`FILE_MAX_ITEMS` items (dlt's
 ``sources.data_writer.file_max_items``, in :data:`~restsync_dagster.load.destination.DLT_DEFAULTS`:
-extracted files only; more load files made a 1M-row DuckDB merge peak 30 MiB higher), and a run with at least :data:`MIN_FILES` extracted files of records for dlt's normalizer (Arrow
-tables need none) asks dlt for a worker per file, up to the cores this process may use. Smaller
-syncs normalize in their own process, as before. Measured on 2 cores (nested tickets, dlt's
+extracted files only; more load files made a 1M-row DuckDB merge peak 30 MiB higher), and a
+run with at least :data:`MIN_FILES` extracted files of records for dlt's normalizer (Arrow
+tables need none) asks dlt for a worker per file, up to the cores this process may use.
+Smaller syncs normalize in their own process, as before. Measured on 2 cores (nested tickets, dlt's
 normalize step alone, two runs each): 200k records (4 files) 11.3-11.9 s in one process,
 7.7-8.4 s with two workers; 100k (2 files) 5.8-6.0 s in one, 5.9-6.2 s with two, which is why
 two files are not enough. ``NORMALIZE__WORKERS`` in the environment wins, as it does in dlt.

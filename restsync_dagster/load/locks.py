@@ -10,6 +10,7 @@ two.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,3 +126,14 @@ def load_one_at_a_time(
             return original(*args, **kwargs)
 
     pipeline.load = load  # type: ignore[method-assign]
+
+
+def process_exists(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -24,6 +24,7 @@ import socket
 
 import dagster as dg
 
+from restsync_dagster.load.locks import process_exists
 from restsync_dagster.names import TAG_CONNECTOR, TAG_WORKER
 
 IN_PROGRESS = [
@@ -37,16 +38,6 @@ IN_PROGRESS = [
 def worker_tag() -> dict[str, str]:
     """``restsync/worker`` for a run executing in this process."""
     return {TAG_WORKER: f"{socket.gethostname()}:{os.getpid()}"}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True
 
 
 def _single_machine(instance: dg.DagsterInstance) -> bool:
@@ -82,7 +73,7 @@ def release_dead_runs(instance: dg.DagsterInstance, connectors: list[str]) -> li
         )
         for run in runs:
             pid = _worker_pid(instance, run, host)
-            if pid is None or _alive(pid):
+            if pid is None or process_exists(pid):
                 continue
             instance.report_run_failed(
                 run,

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 import pytest
@@ -168,14 +167,7 @@ def postgres_server() -> PostgresServer:
         if required(REQUIRE_POSTGRES_VAR):
             pytest.fail(f"{REQUIRE_POSTGRES_VAR}=1 but {message}", pytrace=False)
         pytest.skip(message)
-    url = urlsplit(dsn)
-    server = PostgresServer(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 5432,
-        user=unquote(url.username or ""),
-        password=unquote(url.password or ""),
-        database=url.path.lstrip("/") or "postgres",
-    )
+    server = PostgresServer.from_dsn(dsn)
     try:
         server.execute("SELECT 1")
     except Exception as exc:

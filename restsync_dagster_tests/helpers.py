@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import dagster as dg
 import duckdb
@@ -203,6 +203,18 @@ class PostgresServer:
     user: str
     password: str = field(repr=False)
     database: str
+
+    @classmethod
+    def from_dsn(cls, dsn: str) -> PostgresServer:
+        """The server a libpq URL names (its database ``postgres`` when the URL names none)."""
+        url = urlsplit(dsn)
+        return cls(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 5432,
+            user=unquote(url.username or ""),
+            password=unquote(url.password or ""),
+            database=url.path.lstrip("/") or "postgres",
+        )
 
     def dsn(self, database: str | None = None) -> str:
         """A libpq URL for ``database`` (default: the server's own database)."""

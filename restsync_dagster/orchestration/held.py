@@ -16,23 +16,31 @@ from restsync_dagster.load.locks import pipeline_lock, warehouse_lock
 from restsync_dagster.settings import Settings
 
 
-class _QuietArrowHints(logging.Filter):
-    """dlt warns on every Arrow table whose types differ from the column hints; restsync keeps
-    incremental cursors as text on purpose (see extract/arrow.py), so that warning says nothing."""
+class _Without(logging.Filter):
+    def __init__(self, phrase: str) -> None:
+        super().__init__()
+        self.phrase = phrase
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "when merging arrow schema with dlt schema" not in record.getMessage()
+        return self.phrase not in record.getMessage()
 
 
 @contextlib.contextmanager
-def quiet_arrow_hints() -> Iterator[None]:
-    quiet = _QuietArrowHints()
-    dlt_logger = logging.getLogger("dlt")
-    dlt_logger.addFilter(quiet)
+def without_log_lines(logger_name: str, phrase: str) -> Iterator[None]:
+    """Drop the records of logger ``logger_name`` that contain ``phrase``, for the block."""
+    quiet = _Without(phrase)
+    logger = logging.getLogger(logger_name)
+    logger.addFilter(quiet)
     try:
         yield
     finally:
-        dlt_logger.removeFilter(quiet)
+        logger.removeFilter(quiet)
+
+
+def quiet_arrow_hints() -> contextlib.AbstractContextManager[None]:
+    """dlt warns on every Arrow table whose types differ from the column hints; restsync keeps
+    incremental cursors as text on purpose (see extract/arrow.py), so that warning says nothing."""
+    return without_log_lines("dlt", "when merging arrow schema with dlt schema")
 
 
 @contextlib.contextmanager

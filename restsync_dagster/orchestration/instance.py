@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.load.locks import exclusive
+from restsync_dagster.orchestration.held import without_log_lines
 from restsync_dagster.orchestration.pool_queue import hand_over_lost_slots
 from restsync_dagster.settings import Settings
 
@@ -49,23 +49,10 @@ class open_instance:
         self._instance.dispose()
 
 
-class _NoMissingConfigWarning(logging.Filter):
+def _quiet_about_the_instance() -> contextlib.AbstractContextManager[None]:
     """Dagster warns, on every open, that a ``DAGSTER_HOME`` has no ``dagster.yaml``: a home the
     user chose that way is theirs, and restsync has nothing to add."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "No dagster instance configuration file" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _quiet_about_the_instance() -> Iterator[None]:
-    quiet = _NoMissingConfigWarning()
-    logger = logging.getLogger("dagster")
-    logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        logger.removeFilter(quiet)
+    return without_log_lines("dagster", "No dagster instance configuration file")
 
 
 def dagster_home(settings: Settings) -> Path:

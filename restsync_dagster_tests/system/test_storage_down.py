@@ -22,7 +22,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 import pytest
@@ -56,14 +55,7 @@ def own_postgres() -> Iterator[tuple[Path, PostgresServer]]:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     dsn = (root / "env").read_text().split("=", 1)[1].strip()
-    url = urlsplit(dsn)
-    server = PostgresServer(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 5432,
-        user=unquote(url.username or ""),
-        password=unquote(url.password or ""),
-        database=url.path.lstrip("/"),
-    )
+    server = PostgresServer.from_dsn(dsn)
     try:
         yield root, server
     finally:

@@ -19,8 +19,9 @@ two files are not enough. ``NORMALIZE__WORKERS`` in the environment wins, as it 
 A worker process outlives a run killed by SIGKILL (the out-of-memory killer, ``kill -9``): it
 finishes the file it holds, then waits for more forever, its parent gone (measured with
 ``concurrent.futures`` on Python 3.11). Workers inherit :data:`PARENT_VARIABLE`, naming the run's
-process; before each normalize, :func:`stop_orphaned_workers` ends those whose run's process no
-longer exists (Linux: it reads ``/proc``; elsewhere it does nothing).
+process and the pipeline's working directory; before each normalize, :func:`stop_orphaned_workers`
+ends that pipeline's workers whose run's process no longer exists (Linux: it reads ``/proc``;
+elsewhere it does nothing). Another pipeline's orphans are left to that pipeline's next normalize.
 """
 
 from __future__ import annotations
@@ -40,8 +41,14 @@ __all__ = ["FILE_MAX_ITEMS", "MIN_FILES", "normalize_on_every_core", "normalize_
 FILE_MAX_ITEMS = 50_000
 #: Files of records below which the worker processes cost what they save.
 MIN_FILES = 3
-#: Set while a run normalizes: its worker processes inherit the run's process id.
+#: Set while a run normalizes, to ``<run's process id>:<pipeline's working directory>``: its
+#: worker processes inherit it.
 PARENT_VARIABLE = "RESTSYNC_NORMALIZE_PARENT"
+
+
+def parent_marker(pid: int, working_dir: str) -> str:
+    """The value of :data:`PARENT_VARIABLE` for run ``pid`` normalizing in ``working_dir``."""
+    return f"{pid}:{working_dir}"
 
 
 def normalize_workers(extracted_files: list[str], cores: int) -> int:
@@ -80,9 +87,10 @@ def normalize_on_every_core(pipeline: Any, on_parallel: Callable[[str], None]) -
                 records = len(_record_files(files))
                 on_parallel(f"normalizing {records} files of records in {workers} processes")
             kwargs["workers"] = workers
-        stop_orphaned_workers()
+        working_dir = str(pipeline.working_dir)
+        stop_orphaned_workers(working_dir)
         saved = os.environ.get(PARENT_VARIABLE)
-        os.environ[PARENT_VARIABLE] = str(os.getpid())
+        os.environ[PARENT_VARIABLE] = parent_marker(os.getpid(), working_dir)
         try:
             return original(*args, **kwargs)
         finally:
@@ -99,25 +107,33 @@ def _record_files(extracted_files: list[str]) -> list[str]:
     return [f for f in extracted_files if not f.endswith(".parquet") and not f.startswith("_dlt")]
 
 
-def orphaned_workers(proc: Path = Path("/proc")) -> list[int]:
-    """Processes carrying :data:`PARENT_VARIABLE` whose named parent no longer exists."""
+def orphaned_workers(working_dir: str, proc: Path = Path("/proc")) -> list[int]:
+    """Processes carrying :data:`PARENT_VARIABLE` for ``working_dir`` whose named parent no longer
+    exists."""
     marker = f"{PARENT_VARIABLE}=".encode()
     found = []
     for entry in proc.glob("[0-9]*") if proc.is_dir() else []:
         with contextlib.suppress(OSError):
             for item in (entry / "environ").read_bytes().split(b"\0"):
                 if item.startswith(marker):
-                    parent = item[len(marker) :].decode(errors="replace")
-                    if parent.isdigit() and not process_exists(int(parent)):
+                    parent, _, directory = (
+                        item[len(marker) :].decode(errors="replace").partition(":")
+                    )
+                    if (
+                        directory == working_dir
+                        and parent.isdigit()
+                        and not process_exists(int(parent))
+                    ):
                         found.append(int(entry.name))
                     break
     return found
 
 
-def stop_orphaned_workers() -> list[int]:
-    """End :func:`orphaned_workers` (SIGKILL: they hold no lock and no open load); returns them."""
+def stop_orphaned_workers(working_dir: str) -> list[int]:
+    """End the :func:`orphaned_workers` of ``working_dir`` (SIGKILL: they hold no lock and no open
+    load); returns them."""
     stopped = []
-    for pid in orphaned_workers():
+    for pid in orphaned_workers(working_dir):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
             stopped.append(pid)

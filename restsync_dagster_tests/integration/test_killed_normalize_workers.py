@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from restsync_dagster.load.normalize import PARENT_VARIABLE, usable_cores
+from restsync_dagster.load.normalize import (
+    PARENT_VARIABLE,
+    parent_marker,
+    stop_orphaned_workers,
+    usable_cores,
+)
 from restsync_dagster_tests.helpers import warehouse
 from restsync_dagster_tests.integration.test_killed_runs import restsync_sync
 
@@ -51,9 +58,9 @@ def connector() -> str:
     )
 
 
-def workers_of(parent: int) -> list[int]:
-    """Processes that inherited ``PARENT_VARIABLE=parent``."""
-    marker = f"{PARENT_VARIABLE}={parent}".encode()
+def workers_of(parent: int, working_dir: Path) -> list[int]:
+    """Processes that inherited ``parent``'s :data:`PARENT_VARIABLE` for ``working_dir``."""
+    marker = f"{PARENT_VARIABLE}={parent_marker(parent, str(working_dir))}".encode()
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
@@ -98,13 +105,14 @@ def test_the_normalize_workers_of_a_killed_sync_are_ended_by_the_next_sync(
     killed = restsync_sync("nest")
     # Killed once a worker has begun writing child tables (only dlt's normalizer makes them),
     # with files of its share still to go.
-    normalized = restsync_home / "dlt" / "restsync_nest" / "load" / "new"
+    working_dir = restsync_home / "dlt" / "restsync_nest"
+    normalized = working_dir / "load" / "new"
     deadline = time.monotonic() + 120
     while not list(normalized.glob("*/new_jobs/tickets__*")):
         assert killed.poll() is None, killed.communicate()[0]
         assert time.monotonic() < deadline, "the sync never normalized"
         time.sleep(0.01)
-    workers = workers_of(killed.pid)
+    workers = workers_of(killed.pid, working_dir)
     os.kill(killed.pid, signal.SIGKILL)
     assert workers, "the sync normalized in worker processes"
     killed.wait(timeout=30)
@@ -121,3 +129,29 @@ def test_the_normalize_workers_of_a_killed_sync_are_ended_by_the_next_sync(
             TICKETS,
             TICKETS,
         )
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="the workers are found through /proc")
+def test_only_the_orphans_of_the_pipeline_that_normalizes_are_ended(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    mine, theirs = str(tmp_path / "mine"), str(tmp_path / "theirs")
+    orphans = {
+        directory: subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)"],
+            env={**os.environ, PARENT_VARIABLE: parent_marker(gone.pid, directory)},
+        )
+        for directory in (mine, theirs)
+    }
+    alive = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, PARENT_VARIABLE: parent_marker(os.getpid(), mine)},
+    )
+    try:
+        assert stop_orphaned_workers(mine) == [orphans[mine].pid]
+        assert orphans[mine].wait(timeout=10) == -signal.SIGKILL
+        assert orphans[theirs].poll() is None and alive.poll() is None
+    finally:
+        for process in (*orphans.values(), alive):
+            process.kill()
+            process.wait()

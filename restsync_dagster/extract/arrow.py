@@ -3,10 +3,13 @@
 dlt's normalizer handles each record in Python. For a top-level resource whose records no step,
 column hint or child resource must see one by one, :class:`ArrowPages` (a step added to the
 resource's pipe through dlt's public ``DltResource.add_step``) turns each page into an Arrow
-table, so dlt writes it as parquet directly. Types follow dlt's own inference (ISO-8601 strings
-become timestamps, all-null fields make no column) and the types dlt already holds for the table.
-A page with nested values (dicts, lists), or values pyarrow cannot type, goes to dlt's normalizer
-as records instead, and so does the rest of the run: a table never alternates between the two.
+table, so dlt writes it as parquet directly. Types follow dlt's own inference and the types dlt
+already holds for the table: a new column takes the type of its first value (a whole number
+makes ``bigint`` even if fractions follow; a string dlt's ``iso_timestamp`` detection accepts
+makes ``timestamp``), all-null fields make no column. A page with nested values (dicts, lists),
+values pyarrow cannot type, or values dlt would coerce into a variant column (``1.5`` after
+``1``, ``"n/a"`` after a timestamp), goes to dlt's normalizer as records instead, and so does
+the rest of the run: a table never alternates between the two.
 
 Why nested records stay dlt's (measured against dlt 1.31, 2026-12-01):
 
@@ -33,13 +36,9 @@ incremental, replace) for whoever takes this on when dlt accepts nested tables a
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
-
 
 #: Rows gathered into one Arrow table: fewer, larger tables cost dlt less per row.
 ARROW_BATCH_ROWS = 5_000
@@ -128,6 +127,8 @@ class KnownColumns:
 
     types: dict[str, str] = field(default_factory=dict)
     normalize: Callable[[str], str] = field(default=lambda name: name)
+    #: The schema's type detections (dlt's default: ``iso_timestamp`` alone).
+    detections: tuple[str, ...] = ("iso_timestamp",)
 
     def get(self, name: str) -> str | None:
         return self.types.get(self.normalize(name))
@@ -157,7 +158,8 @@ def known_columns(table_name: str) -> KnownColumns:
         for name, column in (table.get("columns") or {}).items()
         if column.get("data_type")
     }
-    return KnownColumns(types, naming.normalize_identifier)
+    detections = tuple((schema.settings or {}).get("detections") or ())
+    return KnownColumns(types, naming.normalize_identifier, detections)
 
 
 def records_to_arrow(
@@ -171,13 +173,17 @@ def records_to_arrow(
     ``keep_text`` fields stay strings (an incremental cursor is compared as the API sent it;
     a column hint types it in the destination instead). A column must have the type dlt
     already holds for it in ``known`` (whole numbers in a double column become doubles, as
-    dlt's normalizer would coerce them); any other difference returns None.
+    dlt's normalizer would coerce them); any other difference returns None. A new column takes
+    the type dlt gives its first value; values dlt would put in a variant column (``1.5``
+    after ``1``, ``"n/a"`` after a timestamp) return None. A schema detecting types beyond ISO
+    timestamps returns None: only dlt's normalizer applies them.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
 
     known = known if known is not None else KnownColumns()
+    if set(known.detections) - {"iso_timestamp"}:
+        return None
     try:
         table = pa.Table.from_pylist(records)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -192,15 +198,26 @@ def records_to_arrow(
         expected = known.get(name)
         if name in keep_text:
             expected = None  # typed by a column hint in the destination, compared as text
-        elif pa.types.is_string(kind) and column.null_count < len(column) and expected != "text":
-            valid = pc.drop_null(column)
-            if pc.all(pc.match_substring_regex(valid, _ISO_TIMESTAMP)).as_py():
-                with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    column = column.cast(pa.timestamp("us", tz="UTC"))
+        elif expected is None:
+            # dlt types a new column by the first value that makes it, and coerces the rest to
+            # that type or puts them in a variant column.
+            expected = _type_of_first_value(
+                records, name, kind, "iso_timestamp" in known.detections
+            )
+        if pa.types.is_string(kind) and expected == "timestamp":
+            try:
+                column = column.cast(pa.timestamp("us", tz="UTC"))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return None  # some value is not one: dlt's normalizer makes a variant column
         if expected is not None:
             actual = get_column_type_from_py_arrow(column.type).get("data_type")
             if expected == "double" and actual == "bigint":
                 column = column.cast(pa.float64())
+            elif expected == "bigint" and actual == "double" and _whole_numbers(column):
+                try:
+                    column = column.cast(pa.int64())  # dlt's normalizer coerces 2.0 to 2
+                except pa.ArrowInvalid:
+                    return None  # beyond a bigint
             elif actual != expected:
                 return None  # dlt's normalizer decides: coercion or a variant column
         fields.append(pa.field(name, column.type, nullable=name not in primary_key))
@@ -209,3 +226,30 @@ def records_to_arrow(
         return pa.Table.from_arrays(columns, schema=pa.schema(fields))
     except (pa.ArrowInvalid, ValueError):
         return None
+
+
+def _type_of_first_value(
+    records: list[dict[str, Any]], name: str, kind: Any, detect_timestamps: bool
+) -> str | None:
+    """The type dlt's normalizer gives a new column ``name`` where pyarrow's type for the whole
+    batch (``kind``) may differ: ``bigint`` when the first value is a whole number in a column
+    pyarrow made ``double``, ``timestamp`` when the first string is one to dlt's
+    ``iso_timestamp`` detection (its own function, so both accept the same strings), else None
+    (pyarrow's type stands)."""
+    import pyarrow as pa
+
+    if not (pa.types.is_floating(kind) or (pa.types.is_string(kind) and detect_timestamps)):
+        return None
+    first = next((r[name] for r in records if r.get(name) is not None), None)
+    if pa.types.is_floating(kind):
+        return "bigint" if isinstance(first, int) and not isinstance(first, bool) else None
+    from dlt.common.schema.detections import is_iso_timestamp
+
+    return "timestamp" if isinstance(first, str) and is_iso_timestamp(str, first) else None
+
+
+def _whole_numbers(column: Any) -> bool:
+    import pyarrow.compute as pc
+
+    valid = pc.drop_null(column)
+    return bool(pc.all(pc.equal(valid, pc.floor(valid))).as_py())

@@ -63,6 +63,10 @@ def test_a_batch_takes_the_types_dlt_already_holds_or_goes_to_dlts_normalizer():
     assert table.schema.field("note").type == pa.string(), "a text column stays text"
     changed = [{"id": 1, "amount": "682.68 (as text)", "note": "x"}]
     assert records_to_arrow(changed, known=known) is None, "dlt makes the variant column"
+    whole = KnownColumns({"id": "bigint", "n": "bigint"})
+    table = records_to_arrow([{"id": 1, "n": 3.0}, {"id": 2, "n": 4}], known=whole)
+    assert table.schema.field("n").type == pa.int64(), "whole floats in a bigint column"
+    assert records_to_arrow([{"id": 1, "n": 3.5}], known=whole) is None, "a variant column"
 
 
 def test_a_type_change_between_batches_sends_the_rest_to_dlts_normalizer():
@@ -71,6 +75,71 @@ def test_a_type_change_between_batches_sends_the_rest_to_dlts_normalizer():
     out = [step(page) for page in pages]
     assert isinstance(out[0], pa.Table)
     assert out[1:] == [[{"id": 2, "n": "two"}], [{"id": 3, "n": 3.5}]]
+
+
+#: Flat pages where pyarrow's type for the whole batch and dlt's (the first value's, the rest
+#: coerced or put in a variant column) can differ.
+TRICKY_PAGES = {
+    "a whole number, then a fraction": [{"id": 1, "x": 2}, {"id": 2, "x": 1.5}],
+    "a whole number, then a whole float": [{"id": 1, "x": 2}, {"id": 2, "x": 3.0}],
+    "null, a whole number, then a fraction": [
+        {"id": 1, "x": None},
+        {"id": 2, "x": 3},
+        {"id": 3, "x": 1.5},
+    ],
+    "a fraction, then a whole number": [{"id": 1, "x": 1.5}, {"id": 2, "x": 2}],
+    "a timestamp, then text": [{"id": 1, "x": "2026-01-01T00:00:00Z"}, {"id": 2, "x": "n/a"}],
+    "text, then a timestamp": [{"id": 1, "x": "n/a"}, {"id": 2, "x": "2026-01-01T00:00:00Z"}],
+    "an empty string, then a timestamp": [
+        {"id": 1, "x": ""},
+        {"id": 2, "x": "2026-01-01T00:00:00Z"},
+    ],
+    "timestamps with offsets": [
+        {"id": 1, "x": "2026-01-01T00:00:00+02:00"},
+        {"id": 2, "x": "2026-01-01T05:00:00-0130"},
+    ],
+    "a zoned and a naive timestamp": [
+        {"id": 1, "x": "2026-01-01T00:00:00+02:00"},
+        {"id": 2, "x": "2026-01-01 00:00"},
+    ],
+    "a timestamp, then a date": [
+        {"id": 1, "x": "2026-01-01T00:00:00Z"},
+        {"id": 2, "x": "2026-01-02"},
+    ],
+    "nanoseconds": [{"id": 1, "x": "2026-01-01T00:00:00.123456789Z"}],
+    "a slashed timestamp": [{"id": 1, "x": "2024/01/15 10:00"}],
+    "a date, a year, a time of day": [{"id": 1, "d": "2026-01-01", "y": "2024", "t": "10:00:00"}],
+    "a flag, then a number": [{"id": 1, "x": True}, {"id": 2, "x": 1}],
+}
+
+
+@pytest.mark.parametrize("page", list(TRICKY_PAGES.values()), ids=list(TRICKY_PAGES))
+def test_a_page_lands_as_dlts_normalizer_lands_its_records(page, tmp_path):
+    """dlt's own pipeline and DuckDB load the page twice: as records, and as what
+    :class:`ArrowPages` hands dlt (a table, or the records when it cannot type them as dlt
+    would). Columns, types, variant columns and values are the same."""
+
+    def land(name: str, data: Any) -> tuple[Any, Any]:
+        pipeline = dlt.pipeline(
+            pipeline_name=name,
+            pipelines_dir=str(tmp_path / "pipelines"),
+            destination=dlt.destinations.duckdb(credentials=str(tmp_path / f"{name}.duckdb")),
+            dataset_name="ds",
+        )
+        pipeline.run(data, table_name="t", primary_key="id", write_disposition="merge")
+        with duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True) as con:
+            columns = con.execute(
+                "select column_name, data_type from information_schema.columns where "
+                "table_schema = 'ds' and table_name = 't' and column_name not like '\\_dlt%' "
+                "escape '\\' order by 1"
+            ).fetchall()
+            rows = con.execute(
+                f"select {', '.join(c for c, _ in columns)} from ds.t order by id"
+            ).fetchall()
+        return columns, rows
+
+    handed = ArrowPages(("id",), "t")([dict(record) for record in page])
+    assert land("records", [dict(record) for record in page]) == land("restsync", handed)
 
 
 class Pages:

@@ -7,6 +7,7 @@
 | ``RESTSYNC_DESTINATION`` | ``duckdb`` | any dlt destination name (credentials via dlt's env vars) |
 | ``RESTSYNC_LOADER_FILE_FORMAT`` | the destination's | dlt's load file format: ``parquet``, ``jsonl``... |
 | ``RESTSYNC_DUCKDB_MEMORY_LIMIT`` | ``128MB``, falling back to DuckDB's own | DuckDB's memory during a load; beyond it DuckDB spills to disk; ``duckdb``: DuckDB's own (80% of RAM) |
+| ``RESTSYNC_NORMALIZE_WORKERS`` | ``1`` | ``auto``: large nested loads normalize in a dlt worker process per core (faster; a column whose values change type may then be typed by whichever file comes first, load/normalize.py) |
 | ``RESTSYNC_CONNECTORS_DIR`` | (none) | extra connector directories, separated by ``os.pathsep`` |
 | ``RESTSYNC_INCLUDE_EXAMPLES`` | ``true`` without ``RESTSYNC_CONNECTORS_DIR``, else ``false`` | load the five bundled example connectors |
 | ``RESTSYNC_RUN_RETRIES`` | ``3`` | retry runs per failed run (a connector's ``retry.run_retries`` wins) |
@@ -66,6 +67,17 @@ def _memory(env: Mapping[str, str], name: str) -> str | None:
             "DuckDB's own limit)"
         )
     return raw
+
+
+#: The variable that lets large nested loads normalize in dlt's worker processes.
+NORMALIZE_WORKERS_VARIABLE = "RESTSYNC_NORMALIZE_WORKERS"
+
+
+def _normalize_workers(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "1").strip().lower()
+    if raw not in ("1", "auto"):
+        raise SettingsError(f"{name}={raw!r}: use '1' (one process) or 'auto' (one per core)")
+    return raw == "auto"
 
 
 def _schedules(env: Mapping[str, str], name: str) -> bool:
@@ -148,6 +160,8 @@ class Settings:
     duckdb_memory_limit: str | None = DEFAULT_DUCKDB_MEMORY_LIMIT
     #: Whether that limit is restsync's default, which a load that cannot fit falls back from.
     duckdb_memory_limit_is_default: bool = True
+    #: Whether large nested loads normalize in dlt's worker processes (load/normalize.py).
+    parallel_normalize: bool = False
     #: Whether the bundled examples' schedules start running (``restsync demo`` stops them).
     example_schedules_running: bool = True
     #: What connector files may reach beyond their API (variables, callables).
@@ -190,6 +204,7 @@ class Settings:
             or None,
             duckdb_memory_limit=_memory(env, MEMORY_LIMIT_VARIABLE),
             duckdb_memory_limit_is_default=not (env.get(MEMORY_LIMIT_VARIABLE) or "").strip(),
+            parallel_normalize=_normalize_workers(env, NORMALIZE_WORKERS_VARIABLE),
             example_schedules_running=_schedules(env, "RESTSYNC_EXAMPLE_SCHEDULES"),
             trust=TrustPolicy.from_env(env),
         )

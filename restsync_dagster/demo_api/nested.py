@@ -2,9 +2,11 @@
 
 Each ticket has a nested object two levels deep (``meta.source``), a list of scalars inside it
 (``meta.flags``, sometimes empty), a list of objects (``comments``, sometimes empty) whose items
-hold a list of their own (``tags``), and nulls at every level. dlt lands it as the table
-``tickets`` with ``meta__*`` columns and the child tables ``tickets__meta__flags``,
-``tickets__comments`` and ``tickets__comments__tags``.
+hold a list of their own (``tags``), nulls at every level, and values whose type changes from
+record to record (``sla_hours``: a whole number or ``"none"``; a comment's ``score``: a whole
+number or a fraction), which dlt puts in variant columns. dlt lands it as the table ``tickets``
+with ``meta__*`` columns and the child tables ``tickets__meta__flags``, ``tickets__comments`` and
+``tickets__comments__tags``.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ def generic_tickets(seed: int, i: int) -> Record:
                 "body": f"comment {ch % 9973}",
                 "tags": [_pick(_FLAGS, ch >> k) for k in range(ch % 3)],
                 "edited_at": None if ch % 5 else _ts(i * 300 + 60 * (n + 1)),
+                "score": ch % 5 + (0.5 if ch % 7 == 0 else 0),
             }
         )
     return {
         "id": i + 1,
         "subject": f"Ticket {i + 1}",
         "priority": 1 + (h >> 3) % 4,
+        "sla_hours": "none" if h % 7 == 0 else 4 * (1 + h % 6),
         "meta": {
             "channel": _pick(_CHANNELS, h >> 5),
             "flags": [_pick(_FLAGS, h >> (7 + k)) for k in range((h >> 11) % 3)],

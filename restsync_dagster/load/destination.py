@@ -236,13 +236,15 @@ def forget_trace(pipeline: Pipeline) -> None:
 
 
 #: dlt settings restsync applies to its runs unless the environment sets them: row ids and load
-#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer), and
-#: extracted files small enough to normalize side by side (load/normalize.py).
+#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer).
 DLT_DEFAULTS = {
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
-    "SOURCES__DATA_WRITER__FILE_MAX_ITEMS": str(FILE_MAX_ITEMS),
 }
+#: With ``RESTSYNC_NORMALIZE_WORKERS=auto``: extracted files small enough to normalize side by
+#: side (load/normalize.py). Not by default: dlt normalizes a table's files in no set order, so
+#: a column whose values change type would be typed by whichever file came first.
+PARALLEL_NORMALIZE_DLT_DEFAULTS = {"SOURCES__DATA_WRITER__FILE_MAX_ITEMS": str(FILE_MAX_ITEMS)}
 #: For a local DuckDB file, compressing intermediate files only costs time.
 LOCAL_DLT_DEFAULTS = {"DATA_WRITER__DISABLE_COMPRESSION": "true"}
 
@@ -250,6 +252,8 @@ LOCAL_DLT_DEFAULTS = {"DATA_WRITER__DISABLE_COMPRESSION": "true"}
 def dlt_defaults(settings: Settings) -> dict[str, str]:
     """The dlt environment settings of a run (the environment's own values win)."""
     defaults = dict(DLT_DEFAULTS)
+    if settings.parallel_normalize:
+        defaults.update(PARALLEL_NORMALIZE_DLT_DEFAULTS)
     if settings.destination == "duckdb":
         defaults.update(LOCAL_DLT_DEFAULTS)
     return defaults

@@ -1,4 +1,4 @@
-"""dlt's normalize step on every core, when the load is big enough to pay for it.
+"""dlt's normalize step in worker processes, when asked for and the load is big enough to pay.
 
 Records with nested objects and lists go through dlt's per-record normalizer (why not Arrow:
 ``extract/arrow.py``). dlt can normalize the extracted files of a package in worker processes
@@ -6,15 +6,26 @@ Records with nested objects and lists go through dlt's per-record normalizer (wh
 Dagster it spawns them (dlt's ``get_default_start_method``): each worker imports dlt again, and
 the parent polls them every 0.3 s. That would put a second or more on every small sync.
 
-What restsync adds: extracted files hold at most :data:`FILE_MAX_ITEMS` items (dlt's
-``sources.data_writer.file_max_items``, in :data:`~restsync_dagster.load.destination.DLT_DEFAULTS`:
-extracted files only; more load files made a 1M-row DuckDB merge peak 30 MiB higher), and a
-run with at least :data:`MIN_FILES` extracted files of records for dlt's normalizer (Arrow
-tables need none) asks dlt for a worker per file, up to the cores this process may use.
-Smaller syncs normalize in their own process, as before. Measured on 2 cores (nested tickets, dlt's
-normalize step alone, two runs each): 200k records (4 files) 11.3-11.9 s in one process,
-7.7-8.4 s with two workers; 100k (2 files) 5.8-6.0 s in one, 5.9-6.2 s with two, which is why
-two files are not enough. ``NORMALIZE__WORKERS`` in the environment wins, as it does in dlt.
+It is off by default (``RESTSYNC_NORMALIZE_WORKERS=1``) because it can land other types than
+plain dlt does. dlt types a new column by the first value it meets, and coerces later values to
+that type or puts them in a variant column. Plain dlt extracts a table into one file, read in
+order. Split into files (which workers need), the order is lost twice: dlt normalizes a table's
+files in the order of their random names, and with workers, when two type a column differently
+(``4`` in one file, ``4.5`` in another), the one that ends first wins and the other's files are
+normalized again to that type (dlt's ``Normalize.map_parallel``). Plain dlt lands ``bigint``
+with a ``__v_double`` variant column; split files land that or ``double``, from run to run.
+``integration/test_nested_tables_equal_plain_dlt.py`` found this (2026-12-01).
+
+What restsync adds, with ``RESTSYNC_NORMALIZE_WORKERS=auto``: extracted files hold at most
+:data:`FILE_MAX_ITEMS` items (dlt's ``sources.data_writer.file_max_items``, in
+:data:`~restsync_dagster.load.destination.PARALLEL_NORMALIZE_DLT_DEFAULTS`: extracted files
+only; more load files made a 1M-row DuckDB merge peak 30 MiB higher), and a run with at least :data:`MIN_FILES`
+extracted files of records for dlt's normalizer (Arrow tables need none) asks dlt for a worker
+per file, up to the cores this process may use. Smaller syncs normalize in their own process.
+Measured on 2 cores (nested tickets, dlt's normalize step alone, two runs each): 200k records
+(4 files) 11.3-11.9 s in one process, 7.7-8.4 s with two workers; 100k (2 files) 5.8-6.0 s in
+one, 5.9-6.2 s with two, which is why two files are not enough. ``NORMALIZE__WORKERS`` in the
+environment wins over both settings, as it does in dlt.
 
 A worker process outlives a run killed by SIGKILL (the out-of-memory killer, ``kill -9``): it
 finishes the file it holds, then waits for more forever, its parent gone (measured with
@@ -66,17 +77,22 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def normalize_on_every_core(pipeline: Any, on_parallel: Callable[[str], None]) -> None:
-    """Make ``pipeline``'s normalize step ask for :func:`normalize_workers` workers.
+def normalize_on_every_core(
+    pipeline: Any, on_parallel: Callable[[str], None], *, auto: bool = True
+) -> None:
+    """Wrap ``pipeline``'s normalize step: with ``auto``, it asks for :func:`normalize_workers`
+    workers; always, it first ends this pipeline's orphaned workers and marks its own.
 
     dagster-dlt calls ``pipeline.run``, which calls ``self.normalize()`` (dlt 1.31): the wrapper
     is set on the instance, where that call finds it, as ``load/locks.py`` does for the load.
     ``on_parallel`` gets one line for the run's log when more than one worker is asked for.
+    Without ``auto``, dlt's own setting (``NORMALIZE__WORKERS``, default 1) decides, and a user
+    who sets it gets the sweep of orphaned workers too.
     """
     original = pipeline.normalize
 
     def normalize(*args: Any, **kwargs: Any) -> Any:
-        if not args and "workers" not in kwargs:
+        if auto and not args and "workers" not in kwargs:
             files = [
                 os.path.basename(job.file_path)
                 for load_id in pipeline.list_extracted_load_packages()

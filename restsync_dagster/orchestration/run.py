@@ -194,7 +194,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                 ),
             )
         fall_back_on_duckdb_memory(pipeline, settings, context.log.warning)
-        normalize_on_every_core(pipeline, context.log.info)
+        normalize_on_every_core(pipeline, context.log.info, auto=settings.parallel_normalize)
         stack.enter_context(dlt_environment(dlt_defaults(settings)))
         stack.enter_context(quiet_arrow_hints())
         rounds = plan_sync(

@@ -97,6 +97,7 @@ def test_the_normalize_workers_of_a_killed_sync_are_ended_by_the_next_sync(
         "NEST_BASE_URL": api.url(),
         "NEST_API_KEY": KEY,
         # Extracted files of 2,000 tickets: ten, so the run normalizes in worker processes.
+        "RESTSYNC_NORMALIZE_WORKERS": "auto",
         "SOURCES__DATA_WRITER__FILE_MAX_ITEMS": "2000",
         "SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS": "500",
     }.items():

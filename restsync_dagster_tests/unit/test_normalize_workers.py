@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from restsync_dagster.load.destination import dlt_defaults
 from restsync_dagster.load.normalize import MIN_FILES, normalize_workers
+from restsync_dagster.settings import NORMALIZE_WORKERS_VARIABLE, Settings, SettingsError
 
 STATE = "_dlt_pipeline_state.a1.0.typed-jsonl"
 
@@ -31,3 +33,19 @@ def test_arrow_tables_and_dlts_own_state_need_no_worker():
 
 def test_one_core_means_one_process():
     assert normalize_workers(records(10), cores=1) == 1
+
+
+@pytest.mark.parametrize(("value", "parallel"), [(None, False), ("1", False), ("auto", True)])
+def test_normalize_workers_are_asked_for_only_with_auto(value, parallel):
+    settings = Settings.from_env({} if value is None else {NORMALIZE_WORKERS_VARIABLE: value})
+    assert settings.parallel_normalize is parallel
+    split = "SOURCES__DATA_WRITER__FILE_MAX_ITEMS" in dlt_defaults(settings)
+    assert split is parallel, "extracted files are split only for the workers"
+
+
+def test_a_normalize_workers_value_other_than_1_or_auto_is_refused_naming_the_variable():
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({NORMALIZE_WORKERS_VARIABLE: "4"})
+    assert str(error.value) == (
+        "RESTSYNC_NORMALIZE_WORKERS='4': use '1' (one process) or 'auto' (one per core)"
+    )

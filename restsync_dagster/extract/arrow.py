@@ -21,10 +21,11 @@ Why nested records stay dlt's (measured against dlt 1.31, 2026-12-01):
   must not name a resource). Child tables written as tables of their own would lose the
   parent link, so a merge would keep the old children of an updated record. Flattening into
   Arrow here would land different tables, so it is not done.
-* dlt's parallel normalize (``normalize.workers``) is what restsync uses instead, for packages
-  large enough to pay for its worker processes (``load/normalize.py``): 200k tickets normalize
-  in 7.7-8.4 s with two workers against 11.3-11.9 s in one process (2 cores, quiet machine,
-  2026-12-01; on the loaded machine of an earlier run it had shown no gain).
+* dlt's parallel normalize (``normalize.workers``) is what restsync offers instead, asked for
+  with ``RESTSYNC_NORMALIZE_WORKERS=auto`` (``load/normalize.py``): 200k tickets normalize in
+  7.7-8.4 s with two workers against 11.3-11.9 s in one process (2 cores, quiet machine,
+  2026-12-01). It is not the default: a column whose values change type can then land other
+  types than plain dlt lands.
 * What remains is dlt's per-record normalizer: 70% of a 50k-ticket sync in a profile
   (``JsonLItemsNormalizer``: flattening, child rows, coercing every row). JSON parsing is
   already orjson's (:func:`~restsync_dagster.extract.formats.loads_json`).

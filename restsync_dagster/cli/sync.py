@@ -26,7 +26,8 @@ from restsync_dagster.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
-    load,
+    select,
+    unset_variables,
 )
 from restsync_dagster.cli.progress import showing_progress
 from restsync_dagster.connector import Connector
@@ -71,7 +72,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             from restsync_dagster.orchestration.instance import open_instance
 
             settings = Settings.from_env()
-            connectors = load(settings)
+            connectors = select(settings, args.connectors)
             plans = _plans(connectors, args)  # every usage error before anything runs
             # Only the jobs to run: no schedules, sensor or other connectors' assets.
             shared = SharedParts.build(settings)
@@ -85,12 +86,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         stack.enter_context(showing_progress(mode, settings.progress_interval_seconds))
         for plan in plans:
             connector = plan.connector
-            missing = [name for name in connector.required_env if not os.environ.get(name)]
-            if missing:
-                message = (
-                    f"connector {connector.name!r}: environment variable(s) not set: "
-                    f"{', '.join(missing)} (see 'restsync validate')"
-                )
+            message = unset_variables(connector)
+            if message:
                 outcomes.extend(_unrun(connector, plan, settings, "failed", message))
                 continue
             result = _execute(jobs[connector.name], instance, plan, args)
@@ -99,16 +96,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return EXIT_OK if all(o.status == "ok" for o in outcomes) else EXIT_FAILED
 
 
-def _plans(connectors: list[Connector], args: argparse.Namespace) -> list[Plan]:
-    by_name = {c.name: c for c in connectors}
-    unknown = [name for name in args.connectors if name not in by_name]
-    if unknown:
-        raise CliError(
-            f"unknown connector(s): {', '.join(unknown)}{_did_you_mean(unknown[0], by_name)}; "
-            f"known: {', '.join(sorted(by_name))}",
-            EXIT_USAGE,
-        )
-    selected = [by_name[n] for n in args.connectors] if args.connectors else connectors
+def _plans(selected: list[Connector], args: argparse.Namespace) -> list[Plan]:
     if args.resource and len(selected) != 1:
         raise CliError("--resource needs exactly one CONNECTOR", EXIT_USAGE)
     plans = []

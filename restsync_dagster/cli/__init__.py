@@ -106,7 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo_variables.add_argument("--host", default="127.0.0.1", help="the demo API's host")
     demo_variables.add_argument(
-        "--api-port", type=int, default=8765, help="the demo API's port (default 8765)"
+        "--api-port",
+        type=int,
+        default=None,
+        help="the demo API's port (default: the running restsync demo's, else 8765)",
     )
     demo_variables.set_defaults(func=cmd_demo_env)
 

@@ -147,6 +147,6 @@ def unset_variables(connector: Connector) -> str | None:
     if Settings.is_example(connector.file):
         message += (
             '. For the demo API (restsync demo, restsync demo-api), set them with: eval "$(restsync '
-            'demo-env)" (add --api-port N for another port than 8765)'
+            'demo-env)" (it reads the running demo\'s port, else 8765)'
         )
     return message

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from restsync_dagster.cli.common import EXIT_OK, EXIT_USAGE, CliError, load
@@ -115,13 +116,33 @@ def cmd_demo_api(args: argparse.Namespace) -> int:
     print(f"demo API listening on {api.url()} (verticals: {', '.join(DEMO_VERTICALS)})", flush=True)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        while True:
-            time.sleep(3600)
+        with announced(Settings.from_env(), api.url()):
+            while True:
+                time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
         api.stop()
     return EXIT_OK
+
+
+#: Where a running demo API says its address, under ``RESTSYNC_HOME``: ``restsync demo-env`` in
+#: a second terminal (same project folder, so same home) reads it, whatever port it took.
+DEMO_API_FILE = "demo_api_url"
+
+
+@contextlib.contextmanager
+def announced(settings: Settings, url: str) -> Iterator[None]:
+    """Write the demo API's address for ``restsync demo-env`` while it runs, then remove it."""
+    path = settings.home / DEMO_API_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(url + "\n", encoding="utf-8")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if path.read_text(encoding="utf-8").strip() == url:
+                path.unlink()
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -146,7 +167,11 @@ def cmd_demo_env(args: argparse.Namespace) -> int:
     variable's value read from anywhere."""
     import shlex
 
-    for name, value in demo_env(f"http://{args.host}:{args.api_port}").items():
+    url = f"http://{args.host}:{args.api_port or 8765}"
+    announced_file = Settings.from_env().home / DEMO_API_FILE
+    if args.api_port is None and announced_file.is_file():
+        url = announced_file.read_text(encoding="utf-8").strip() or url
+    for name, value in demo_env(url).items():
         print(f"export {name}={shlex.quote(value)}")
     return EXIT_OK
 
@@ -194,11 +219,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sys.executable, "-m", "dagster", "dev", "-w", str(workspace),
         "-h", args.ui_host, "-p", str(args.ui_port),
     ]  # fmt: skip
-    port = "" if api.port == 8765 else f" --api-port {api.port}"
     print(
         f"demo API on {api.url()}; Dagster UI on http://{args.ui_host}:{args.ui_port}\n"
         f"warehouse: {settings.duckdb_path}\n"
-        f'in a second terminal, for restsync preview and sync: eval "$(restsync demo-env{port})"',
+        f'in a second terminal, for restsync preview and sync: eval "$(restsync demo-env)"',
         flush=True,
     )
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -212,7 +236,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         command, env=child_env, start_new_session=True, preexec_fn=_die_with_parent()
     )
     try:
-        return child.wait()
+        with announced(settings, api.url()):
+            return child.wait()
     except KeyboardInterrupt:
         stop_process_group(child)
         return EXIT_OK

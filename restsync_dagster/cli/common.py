@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from restsync_dagster.connector import (
@@ -97,16 +97,17 @@ def chosen(settings: Settings, wanted: Sequence[str]) -> list[Connector]:
     return [next(given) if is_path(w) else known[w] for w in wanted]
 
 
-def unknown_connectors(unknown: Sequence[str], known: Sequence[str] | dict[str, object]) -> str:
+def unknown_connectors(unknown: Sequence[str], known: Iterable[str]) -> str:
     """The message for names no connector has: did you mean, a file here, the known names."""
     message = f"unknown connector(s): {', '.join(unknown)}"
-    guess = difflib.get_close_matches(unknown[0], list(known), n=1)
+    known = sorted(known)
+    guess = difflib.get_close_matches(unknown[0], known, n=1)
     if guess:
         message += f" (did you mean {guess[0]!r}?)"
     here = [f"./{n}{ext}" for n in unknown for ext in (".yaml", ".yml") if Path(n + ext).is_file()]
     if here:
         message += f"; to use a connector file, give its path: {', '.join(here)}"
-    return f"{message}; known: {', '.join(sorted(known)) or '(none)'}"
+    return f"{message}; known: {', '.join(known) or '(none)'}"
 
 
 #: What Dagster's storage raises when its database cannot be reached: dagster-postgres gives
@@ -147,6 +148,6 @@ def unset_variables(connector: Connector) -> str | None:
     if Settings.is_example(connector.file):
         message += (
             '. For the demo API (restsync demo, restsync demo-api), set them with: eval "$(restsync '
-            'demo-env)" (it reads the running demo\'s port, else 8765)'
+            "demo-env)\" (it reads the running demo's port, else 8765)"
         )
     return message

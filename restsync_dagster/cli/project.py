@@ -69,7 +69,7 @@ def dg_project(start: Path | None = None) -> DgProject | None:
 
     try:
         tree = ComponentTree.for_project(root)
-        components = tree.get_all_components(of_type=RestsyncComponent)
+        components = tree.get_all_components(of_type=RestsyncComponent)  # type: ignore[type-abstract]
         connectors = [c for component in components for c in component.connectors()]
     except ConnectorFileError as exc:
         raise CliError(str(exc)) from None

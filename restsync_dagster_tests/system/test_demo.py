@@ -27,7 +27,7 @@ from restsync_dagster_tests.helpers import (
     wait_for_run,
 )
 
-#: How long a stopped demo may take to end its dagster dev tree (measured: 4-7 s on 2 busy
+#: How long a stopped demo may take to end its dagster dev tree (measured: 4-16 s on 2 busy
 #: cores; before the fix 35 s when started with SIGINT ignored, and never after a SIGKILL).
 STOP_SECONDS = 20
 

@@ -499,3 +499,27 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """A second terminal's environment: no connector variable, no restsync setting."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_API_KEY", "_BASE_URL"))
+        and not k.startswith(("RESTSYNC_", "DAGSTER_HOME", "DLT_"))
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+def shell(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``script`` in bash (``-euo pipefail``), as typed in a terminal, in ``cwd``."""
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

@@ -74,6 +74,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
             settings = Settings.from_env()
             connectors = select(settings, args.connectors)
             plans = _plans(connectors, args)  # every usage error before anything runs
+            if not args.quiet:
+                _say_if_new_warehouse(settings)
             # Only the jobs to run: no schedules, sensor or other connectors' assets.
             shared = SharedParts.build(settings)
             jobs = {
@@ -94,6 +96,18 @@ def cmd_sync(args: argparse.Namespace) -> int:
             outcomes.extend(_outcomes(connector, plan, settings, result))
     _print_outcomes(outcomes, args, time.monotonic() - started)
     return EXIT_OK if all(o.status == "ok" for o in outcomes) else EXIT_FAILED
+
+
+def _say_if_new_warehouse(settings: Settings) -> None:
+    """One line on stderr when this sync is about to create the DuckDB warehouse: a command run
+    from another folder, or with another ``RESTSYNC_HOME``, never starts a second one silently."""
+    if settings.destination == "duckdb" and not settings.duckdb_path.exists():
+        how = "RESTSYNC_HOME" if os.environ.get("RESTSYNC_HOME") else "the project folder's"
+        print(
+            f"restsync: creating the warehouse {settings.duckdb_path} ({how}; see RESTSYNC_HOME "
+            "in docs/connectors.md)",
+            file=sys.stderr,
+        )
 
 
 def _plans(selected: list[Connector], args: argparse.Namespace) -> list[Plan]:

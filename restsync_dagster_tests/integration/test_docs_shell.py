@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from restsync_dagster_tests.helpers import REPO, kill_all, process_tree, table_count
+from restsync_dagster_tests.helpers import (
+    REPO,
+    clean_env,
+    kill_all,
+    process_tree,
+    shell,
+    table_count,
+)
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FENCE = re.compile(
@@ -68,13 +75,9 @@ def test_the_shell_blocks_of_the_page_run_as_written(page: Path, tmp_path: Path)
     checkout.mkdir()
     (checkout / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     home = tmp_path / "home"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_BASE_URL"))
-        and not k.startswith(("RESTSYNC_", "DAGSTER_HOME", "DLT_", "VIRTUAL_ENV"))
-    }
-    env["RESTSYNC_HOME"] = str(home)
+    env = clean_env(RESTSYNC_HOME=str(home))
+    env.pop("VIRTUAL_ENV", None)  # a new terminal: `source .venv/bin/activate` sets both
+    env["PATH"] = os.environ.get("PATH", "")
     script = "\n".join(f"echo '### {page.name}:{line}' >&2\n{body}" for line, body in runnable)
     api = subprocess.Popen(
         [sys.executable, "-m", "restsync_dagster.cli", "demo-api", "--port", "0"],
@@ -86,14 +89,7 @@ def test_the_shell_blocks_of_the_page_run_as_written(page: Path, tmp_path: Path)
     try:
         assert api.stdout is not None
         url = api.stdout.readline().split(" on ", 1)[1].split()[0]  # "listening on URL (...)"
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=checkout,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        done = shell(script, checkout, env)
         assert done.returncode == 0, f"{page.name}:\n{done.stdout}\n{done.stderr}"
         if page.name == "README.md":
             # What the tour's steps leave: the example's and the user's own connector, complete.

@@ -6,40 +6,13 @@ warehouse and dlt's working directories go when the command runs from another fo
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from restsync_dagster.demo_api import DemoApi
-from restsync_dagster_tests.helpers import demo_variables, table_count
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """A second terminal's environment: no connector variable, no restsync setting."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_BASE_URL"))
-        and not k.startswith(("RESTSYNC_", "DAGSTER_HOME", "DLT_"))
-    }
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return {**env, **extra}
-
-
-def shell(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``script`` in bash, as typed in a terminal, with ``restsync`` on PATH."""
-    return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from restsync_dagster_tests.helpers import clean_env, demo_variables, shell, table_count
 
 
 def test_a_second_terminal_previews_the_tours_connector_after_eval_demo_env(
@@ -125,10 +98,14 @@ def test_a_sync_from_a_subfolder_uses_the_projects_warehouse_and_dlt_data_dir(
     (project / "notebooks" / "deep").mkdir(parents=True)
     (project / "pyproject.toml").write_text('[project]\nname = "mine"\n')
     env = clean_env(**demo_variables(demo_api.url()))
-    script = "restsync sync generic -q"
-    assert shell(script, project, env).returncode == 0
+    script = "restsync sync generic"
+    first = shell(script, project, env)
+    assert first.returncode == 0, first.stderr
+    created = project / ".restsync" / "warehouse.duckdb"
+    assert f"restsync: creating the warehouse {created} (the project folder's" in first.stderr
     from_below = shell(script, project / "notebooks" / "deep", env)
     assert from_below.returncode == 0, from_below.stderr
+    assert "creating the warehouse" not in from_below.stderr
     assert not (project / "notebooks" / "deep" / ".restsync").exists()
     assert (project / ".restsync" / "warehouse.duckdb").is_file()
     assert table_count(project / ".restsync", "generic.customers") == 250

@@ -45,3 +45,50 @@ def test_rendering_a_required_variable_that_is_missing_names_it():
 def test_render_tree_renders_nested_strings_and_keeps_other_values():
     tree = {"a": ["{{ env.X }}", 3, {"b": "x={{ env.X }}"}], "n": None}
     assert render_tree(tree, {"X": "1"}) == {"a": ["1", 3, {"b": "x=1"}], "n": None}
+
+
+GRAPHQL_BODY = "query {{ allItems(page: {page}) {{ id }} _allItemsMeta {{ count }} }}"
+
+
+def test_in_a_string_dlt_formats_only_env_references_are_restsyncs():
+    text = "{{ env.TOKEN }} " + GRAPHQL_BODY + " {incremental.start_value}"
+    assert find_refs(text, dlt_formatted=True) == [EnvRef("TOKEN", None)]
+    assert render(text, {"TOKEN": "t"}, dlt_formatted=True) == (
+        "t " + GRAPHQL_BODY + " {incremental.start_value}"
+    ), "dlt's doubled braces and placeholders are left for dlt, untouched"
+
+
+def test_a_value_rendered_where_dlt_formats_reaches_the_api_as_written():
+    rendered = render('{{"key": "{{ env.K }}"}}', {"K": "a{b}c"}, dlt_formatted=True)
+    assert rendered.format() == '{"key": "a{b}c"}', "dlt's str.format gives back the value"
+
+
+@pytest.mark.parametrize("text", ["{{ env.X | upper }}", "{{ ENV.X }}", "{{ env.X }", "{{ env }}"])
+def test_a_malformed_env_reference_is_still_refused_where_dlt_formats(text):
+    with pytest.raises(TemplateError):
+        find_refs(text, dlt_formatted=True)
+
+
+def test_outside_dlt_formatted_strings_every_doubled_brace_is_a_reference_as_before():
+    with pytest.raises(TemplateError):
+        find_refs("{{ allItems }}")
+
+
+def test_render_tree_leaves_a_json_body_with_doubled_braces_for_dlt():
+    source = {
+        "client": {"base_url": "{{ env.URL }}"},
+        "resources": [
+            {
+                "name": "items",
+                "endpoint": {
+                    "json": {"query": GRAPHQL_BODY, "key": "{{ env.K }}"},
+                    "headers": {"X-K": "{{ env.K }}"},
+                },
+            }
+        ],
+    }
+    rendered = render_tree(source, {"URL": "http://h{1}", "K": "v}"})
+    assert rendered["client"]["base_url"] == "http://h{1}", "dlt does not format the client"
+    endpoint = rendered["resources"][0]["endpoint"]
+    assert endpoint["json"] == {"query": GRAPHQL_BODY, "key": "v}}"}
+    assert endpoint["headers"] == {"X-K": "v}}"}

@@ -73,7 +73,10 @@ def test_errors_in_a_200_fail_even_with_partial_data_and_load_nothing(
     _, metadata = step_failure(result)
     assert (metadata["restsync/connector"], metadata["restsync/resource"]) == ("graph", "items")
     assert metadata["restsync/kind"] == "api_error"
-    assert "field 'margin' is not accessible to this key" in metadata["restsync/detail"]
+    assert (
+        "the GraphQL API answered errors in a 200 beside 100 record(s) of partial data: field "
+        "'margin' is not accessible to this key (at items); nothing of this answer was loaded"
+    ) in metadata["restsync/detail"]
     assert len(table_ids(restsync_home, "graph.items")) == 350, (
         "the rows of the first sync, nothing more"
     )

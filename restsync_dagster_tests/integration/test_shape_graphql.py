@@ -86,6 +86,7 @@ def test_preview_of_a_graphql_resource_writes_nothing(graph, restsync_home, caps
     assert main(["preview", "graph", "--pages", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["tables"][0]["rows"] == 200
+    assert [(method, status) for method, _, status in result["requests"]] == [("POST", 200)] * 2
     assert SHAPE_SECRET not in json.dumps(result)
     assert not restsync_home.exists()
 

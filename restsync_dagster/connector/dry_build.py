@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from restsync_dagster.connector.problems import Problem
 from restsync_dagster.connector.extensions import is_dlt_formatted, is_verbatim
+from restsync_dagster.connector.problems import Problem
 from restsync_dagster.connector.templates import find_refs, render_tree
 from restsync_dagster.connector.tree import leaves
 

@@ -55,7 +55,7 @@ def parse_request(body: bytes) -> Request | str:
         return "the body is not JSON"
     query = request.get("query") if isinstance(request, dict) else None
     root = _ROOT.search(query) if isinstance(query, str) else None
-    if root is None:
+    if root is None or not isinstance(query, str):
         return "send {query, variables}; the query must select a field"
     variables = request.get("variables") or {}
     if not isinstance(variables, dict):

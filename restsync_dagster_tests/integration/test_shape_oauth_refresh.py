@@ -123,7 +123,9 @@ def test_preview_lists_the_token_request_as_a_post_and_a_refusal_in_the_servers_
     renewed()
     assert main(["preview", "renewed", "--pages", "2"]) == 0
     out = capsys.readouterr().out
-    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and "->" in line]
+    listed = [
+        line.split()[0] for line in out.splitlines() if line.startswith("  ") and "->" in line
+    ]
     assert listed == ["POST", "GET", "GET"], out
     assert "  POST http://127.0.0.1:" in out and "/oauth/token -> 200" in out
     monkeypatch.setenv("RENEWED_REFRESH_TOKEN", "refresh-token-wrong-99")

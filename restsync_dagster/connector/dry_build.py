@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from restsync_dagster.connector.extensions import is_dlt_formatted, is_verbatim
+from restsync_dagster.connector.extensions import is_verbatim
 from restsync_dagster.connector.problems import Problem
 from restsync_dagster.connector.templates import find_refs, render_tree
 from restsync_dagster.connector.tree import leaves
@@ -28,8 +28,7 @@ def placeholder_env(source: Mapping[str, Any]) -> dict[str, str]:
     names: set[str] = set()
     for keys, leaf in leaves(source):
         if isinstance(leaf, str) and "{{" in leaf and not is_verbatim(keys):
-            found = find_refs(leaf, is_dlt_formatted(keys))
-            names.update(ref.name for ref in found if ref.default is None)
+            names.update(ref.name for ref in find_refs(leaf) if ref.default is None)
     return dict.fromkeys(sorted(names), PLACEHOLDER)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from restsync_dagster.connector.callables import callable_problems, resolve_callables
 from restsync_dagster.connector.connector import EnvVarUse
 from restsync_dagster.connector.dry_build import dry_build_problems
-from restsync_dagster.connector.extensions import is_dlt_formatted, is_verbatim, without_extensions
+from restsync_dagster.connector.extensions import is_verbatim, without_extensions
 from restsync_dagster.connector.messages import dlt_message
 from restsync_dagster.connector.model import RESOURCE_NAME_PATTERN, ConnectorConfig
 from restsync_dagster.connector.parents import parent_problems
@@ -97,7 +97,7 @@ def source_problems(
             continue  # sent as written (connector/extensions.py)
         if isinstance(value, str) and ("{{" in value or "}}" in value):
             try:
-                found = find_refs(value, is_dlt_formatted(keys))
+                found = find_refs(value)
             except TemplateError as exc:
                 problem(where, str(exc))
                 continue
@@ -121,6 +121,7 @@ def source_problems(
             elif any(ref.default is not None for ref in found):
                 problem(where, "a credential cannot have a default value; drop '| default(...)'")
 
+    problems.extend(_base_url_problems(label, source))
     problems.extend(_resource_problems(label, source))
     problems.extend(callable_problems(label, source, trust, connector))
     env_vars = []
@@ -139,6 +140,19 @@ def source_problems(
     if not problems:
         problems.extend(_dlt_problems(label, source, dry_build, trust))
     return problems, env_vars
+
+
+def _base_url_problems(label: str, source: dict[str, Any]) -> list[Problem]:
+    """``client.base_url`` must start with a scheme or a ``{{ env.NAME }}`` (dlt's requests
+    would refuse anything else at run time, after every resource had been set up)."""
+    client = source.get("client")
+    base_url = client.get("base_url") if isinstance(client, dict) else None
+    if not isinstance(base_url, str) or not base_url:
+        return []
+    if re.match(r"^(https?://|\{\{\s*env\.)", base_url, re.IGNORECASE):
+        return []
+    hint = "; a variable is written {{ env.NAME }}" if "{{" in base_url else ""
+    return [Problem(label, "source.client.base_url", f"{base_url!r} is not an http(s) URL{hint}")]
 
 
 def _leaves_with_secrecy(value: Any, path: str) -> Iterator[tuple[Keys, str, bool, Any]]:

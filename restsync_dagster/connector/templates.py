@@ -8,13 +8,13 @@ Grammar, inside any YAML string::
 References are parsed when connector files are loaded (so a malformed one is a load error naming
 its key path) and rendered when a run starts (so definitions load with no variable set).
 
-Two syntaxes share the doubled brace. In the strings dlt formats before each request (an
+Doubled braces are dlt's syntax too: in the strings dlt formats before each request (an
 endpoint's path, params, json, data and headers: :func:`~restsync_dagster.connector.extensions.
-is_dlt_formatted`), ``{{`` and ``}}`` are dlt's literal braces (a GraphQL query in a JSON body is
-written ``{{ allItems {{ id }} }}``) beside dlt's ``{placeholders}``. There restsync claims only
-a ``{{`` followed by the word ``env``; every other brace is left for dlt, untouched, and a value
-rendered there has its braces doubled so that dlt's formatting sends it as written. Everywhere
-else dlt gives braces no meaning, and every ``{{ ... }}`` is a reference, as it always was.
+is_dlt_formatted`) ``{{`` and ``}}`` are literal braces (a GraphQL query in a JSON body is
+written ``{{ allItems {{ id }} }}``) beside dlt's ``{placeholders}``; elsewhere dlt sends them
+as written. So restsync claims only a ``{{`` followed by the word ``env`` (any case, so that
+``{{ ENV.X }}`` is reported rather than sent), and leaves every other brace to dlt, untouched.
+A value rendered where dlt formats has its braces doubled, so dlt sends it as written.
 """
 
 from __future__ import annotations
@@ -38,11 +38,9 @@ __all__ = [
     "render_tree",
 ]
 
-_TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-#: In dlt-formatted strings: a ``{{`` opening restsync's ``env`` (any case, so that a misspelt
-#: ``{{ ENV.X }}`` is reported rather than sent), up to its first ``}}``.
-_CLAIMED = re.compile(r"\{\{(?=\s*env\b)(.*?)\}\}", re.DOTALL | re.IGNORECASE)
-_CLAIMED_OPEN = re.compile(r"\{\{\s*env\b", re.IGNORECASE)
+#: A ``{{`` opening restsync's ``env``, up to its first ``}}``; any other ``{{`` is dlt's.
+_TEMPLATE = re.compile(r"\{\{(?=\s*env\b)(.*?)\}\}", re.DOTALL | re.IGNORECASE)
+_OPENING = re.compile(r"\{\{\s*env\b", re.IGNORECASE)
 _REFERENCE = re.compile(
     r"""^\s*env\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*
         (?:\|\s*default\(\s*(?:'(?P<single>[^']*)'|"(?P<double>[^"]*)")\s*\)\s*)?$""",
@@ -63,20 +61,15 @@ class EnvRef:
         return self.default is None
 
 
-def find_refs(text: str, dlt_formatted: bool = False) -> list[EnvRef]:
-    """Parse every reference of ``text``.
-
-    Args:
-        text: One string of a connector file.
-        dlt_formatted: Whether dlt formats the string (then only ``{{ env...}}`` is ours).
+def find_refs(text: str) -> list[EnvRef]:
+    """Parse every reference of ``text`` (a ``{{`` opening ``env``; other braces are dlt's).
 
     Raises:
-        TemplateError: a reference is not ``env.NAME`` (with an optional default), or a ``{{``
-            or ``}}`` is left unbalanced (only ``{{ env`` in a dlt-formatted string).
+        TemplateError: a reference is not ``env.NAME`` (with an optional default), or has no
+            closing ``}}``.
     """
-    pattern = _CLAIMED if dlt_formatted else _TEMPLATE
     refs: list[EnvRef] = []
-    for match in pattern.finditer(text):
+    for match in _TEMPLATE.finditer(text):
         ref = _REFERENCE.match(match.group(1))
         if ref is None:
             raise TemplateError(
@@ -85,24 +78,25 @@ def find_refs(text: str, dlt_formatted: bool = False) -> list[EnvRef]:
             )
         default = ref.group("single") if ref.group("single") is not None else ref.group("double")
         refs.append(EnvRef(ref.group("name"), default))
-    rest = pattern.sub("", text)
-    if dlt_formatted:
-        opened = _CLAIMED_OPEN.search(rest)
-        if opened is not None:
-            raise TemplateError(f"{opened.group(0)!r} has no closing '}}}}' in {text!r}")
-    elif "{{" in rest or "}}" in rest:
-        raise TemplateError(f"unbalanced '{{{{' or '}}}}' in {text!r}")
+    opened = _OPENING.search(_TEMPLATE.sub("", text))
+    if opened is not None:
+        raise TemplateError(f"{opened.group(0)!r} has no closing '}}}}' in {text!r}")
     return refs
 
 
-def has_refs(text: str, dlt_formatted: bool = False) -> bool:
-    """True when ``text`` contains at least one reference (see :func:`find_refs`)."""
-    return (_CLAIMED if dlt_formatted else _TEMPLATE).search(text) is not None
+def has_refs(text: str) -> bool:
+    """True when ``text`` contains at least one ``{{ env...}}``."""
+    return _TEMPLATE.search(text) is not None
 
 
 def render(text: str, env: Mapping[str, str], dlt_formatted: bool = False) -> str:
-    """Replace every reference of ``text`` with its value from ``env`` (or its default); in a
-    string dlt formats, with the value's braces doubled (dlt turns them back into one).
+    """Replace every reference of ``text`` with its value from ``env`` (or its default).
+
+    Args:
+        text: One string of a connector file.
+        env: The variables' values.
+        dlt_formatted: Whether dlt formats the string: the value's braces are then doubled, and
+            dlt's formatting turns them back into the value as written.
 
     Raises:
         MissingEnvVarError: a required variable is absent from ``env``.
@@ -121,7 +115,7 @@ def render(text: str, env: Mapping[str, str], dlt_formatted: bool = False) -> st
                 raise MissingEnvVarError(name)
         return value.replace("{", "{{").replace("}", "}}") if dlt_formatted else value
 
-    return (_CLAIMED if dlt_formatted else _TEMPLATE).sub(substitute, text)
+    return _TEMPLATE.sub(substitute, text)
 
 
 def render_tree(value: Any, env: Mapping[str, str]) -> Any:

@@ -85,6 +85,7 @@ ONCE = """
 DLT_ROUTE = """
         method: POST
         data_selector: data.allItems
+        params: {filter: "{{'id': {{'gt': 0}}}}"}
         incremental: {cursor_path: updated_at, initial_value: "2020-01-01T00:00:00Z"}
         paginator: {type: page_number, page_body_path: variables.page, base_page: 0, total_path: null}
         json:
@@ -197,3 +198,4 @@ def test_dlts_own_route_with_doubled_braces_and_a_placeholder_syncs_as_dlt_would
     ), "dlt's doubled braces reach the API as single ones"
     assert first["variables"]["since"] == "2020-01-01T00:00:00Z", "dlt's placeholder, expanded"
     assert first["variables"]["note"] == "a {b}", "a restsync value, braces as written"
+    assert seen[0].params["filter"] == "{'id': {'gt': 0}}", "a param's doubled braces, as dlt"

@@ -16,6 +16,8 @@ from typing import Any
 PAGINATOR_KEYS: Mapping[str, frozenset[str]] = {
     # The header that tells the total number of records (X-Total-Count, Content-Range).
     "offset": frozenset({"total_header"}),
+    # A count of records (not pages) read from the body, and the records a page holds.
+    "page_number": frozenset({"total_records_path", "page_size"}),
 }
 
 

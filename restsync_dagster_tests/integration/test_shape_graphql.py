@@ -53,6 +53,9 @@ BY_PAGE = """
               allItems(page: $page, perPage: $perPage) { id kind amount updated_at }
               _allItemsMeta(page: $page, perPage: $perPage) { count }}
 """
+BY_PAGE_WITH_A_TOTAL_OF_RECORDS = BY_PAGE.replace(
+    "total_path: null}", "page_size: 100, total_records_path: data._allItemsMeta.count}"
+)
 BY_OFFSET = """
         data_selector: data.items
         paginator:
@@ -155,13 +158,15 @@ def test_validate_accepts_the_query_as_written(graph, capsys):
     ("body", "requests", "variables"),
     [
         (BY_PAGE, 5, [{"perPage": 100, "page": p} for p in range(5)]),
+        (BY_PAGE_WITH_A_TOTAL_OF_RECORDS, 4, [{"perPage": 100, "page": p} for p in range(4)]),
         (BY_OFFSET, 4, [{"offset": o, "limit": 100} for o in (0, 100, 200, 300)]),
         (BY_CURSOR_OUTSIDE_PAGE_INFO, 4, [{"first": 100}] + [
             {"first": 100, "after": f"c:{o}"} for o in (100, 200, 300)
         ]),
         (ONCE, 1, [{}]),
     ],
-    ids=["page_number_until_an_empty_page", "offset_with_a_total_in_the_body",
+    ids=["page_number_until_an_empty_page", "page_number_until_the_total_of_records",
+         "offset_with_a_total_in_the_body",
          "cursor_outside_page_info", "a_single_query"],
 )  # fmt: skip
 def test_each_way_of_paging_loads_exactly_the_apis_records(
@@ -199,3 +204,19 @@ def test_dlts_own_route_with_doubled_braces_and_a_placeholder_syncs_as_dlt_would
     assert first["variables"]["since"] == "2020-01-01T00:00:00Z", "dlt's placeholder, expanded"
     assert first["variables"]["note"] == "a {b}", "a restsync value, braces as written"
     assert seen[0].params["filter"] == "{'id': {'gt': 0}}", "a param's doubled braces, as dlt"
+
+
+def test_pages_smaller_than_page_size_fail_instead_of_ending_with_records_unread(
+    restsync_home, tmp_path, monkeypatch, start_demo_api, instance
+):
+    api = start_demo_api(api_keys={"*": SHAPE_SECRET}, counts={"generic.items": 350})
+    asks_fifty = BY_PAGE_WITH_A_TOTAL_OF_RECORDS.replace("perPage: 100", "perPage: 50")
+    use_connector(tmp_path / "connectors", monkeypatch, api, "graph", HEAD + asks_fifty)
+    result = sync_job("graph", instance)
+    assert not result.success
+    _, metadata = step_failure(result)
+    assert metadata["restsync/kind"] == "bad_response"
+    assert (
+        "the pages end with 200 of total_records=350 records (page 3 ends them): do the API's "
+        "pages hold page_size=100 records?"
+    ) in metadata["restsync/detail"]

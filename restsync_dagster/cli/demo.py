@@ -219,9 +219,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sys.executable, "-m", "dagster", "dev", "-w", str(workspace),
         "-h", args.ui_host, "-p", str(args.ui_port),
     ]  # fmt: skip
+    where = settings.duckdb_path if settings.destination == "duckdb" else settings.destination
     print(
         f"demo API on {api.url()}; Dagster UI on http://{args.ui_host}:{args.ui_port}\n"
-        f"warehouse: {settings.duckdb_path}\n"
+        f"warehouse: {where}\n"
         f'in a second terminal, for restsync preview and sync: eval "$(restsync demo-env)"',
         flush=True,
     )

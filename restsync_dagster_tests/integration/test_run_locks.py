@@ -177,3 +177,129 @@ def test_duckdb_is_refused_before_any_request_under_a_launcher_that_moves_runs(d
     ) in message
     assert "load into PostgreSQL (RESTSYNC_DESTINATION=postgres)" in message
     assert demo_env.requests("/generic/") == []
+
+
+def _race_create_schema(postgres_server, database: str, load) -> Any:
+    """Run ``load`` while another session (outside restsync's locks) creates its schema in a
+    transaction, committed once ``load``'s own ``CREATE SCHEMA`` waits on it: dlt then finds
+    the schema it was creating already there. Returns what ``load`` returned or raised."""
+    outsider = postgres_server.connect(database)
+    outsider.autocommit = False
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(load())
+        except Exception as exc:
+            outcome.append(exc)
+
+    try:
+        with outsider.cursor() as cursor:
+            cursor.execute("CREATE SCHEMA raced")
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            waiting = postgres_server.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query ILIKE 'CREATE SCHEMA%'",
+                database,
+            )
+            if waiting != [(0,)]:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the load never waited on the other session's CREATE SCHEMA")
+        outsider.commit()
+        thread.join(timeout=300)
+    finally:
+        outsider.close()
+    (result,) = outcome
+    return result
+
+
+def _raced_pipeline(settings: Settings, name: str) -> Any:
+    import dlt
+
+    return dlt.pipeline(
+        pipeline_name=name,
+        pipelines_dir=str(settings.pipelines_dir),
+        destination="postgres",
+        dataset_name="raced",
+    )
+
+
+@pytest.mark.postgres
+def test_a_create_schema_race_is_classified_transient(
+    restsync_home, postgres_server, postgres_database, monkeypatch
+):
+    from restsync_dagster.failures.classify import classify
+
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_server.dsn(postgres_database))
+    pipeline = _raced_pipeline(Settings.from_env(), "restsync_plain")
+    raised = _race_create_schema(
+        postgres_server, postgres_database, lambda: pipeline.run([{"id": 1}], table_name="items")
+    )
+    assert isinstance(raised, Exception), "dlt did not fail on the race"
+    failure = classify(raised, connector="plain", retry_statuses=())
+    assert (failure.kind, failure.transient) == ("schema_update", True), failure.message()
+    assert "Another load changed the destination's schema" in failure.message()
+
+
+@pytest.mark.postgres
+def test_a_create_schema_race_with_a_writer_outside_the_locks_is_retried_and_lands(
+    restsync_home, postgres_server, postgres_database, monkeypatch
+):
+    monkeypatch.setenv("RESTSYNC_DESTINATION", "postgres")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_server.dsn(postgres_database))
+    settings = Settings.from_env()
+    pipeline = _raced_pipeline(settings, "restsync_shop")
+    load_one_at_a_time(pipeline, settings, "shop")
+    outcome = _race_create_schema(
+        postgres_server,
+        postgres_database,
+        lambda: pipeline.run([{"id": i} for i in range(3)], table_name="items"),
+    )
+    assert not isinstance(outcome, Exception), outcome
+    assert postgres_server.execute("SELECT count(*) FROM raced.items", postgres_database) == [(3,)]
+
+
+@pytest.mark.postgres
+def test_a_lock_timeout_and_a_duplicate_dlt_id_from_postgresql_are_transient(
+    postgres_server, postgres_database
+):
+    """Real errors of the server, wrapped as dlt wraps a failed load job."""
+    import psycopg2
+    from dlt.destinations.exceptions import DatabaseTransientException
+    from dlt.load.exceptions import LoadClientJobFailed
+
+    from restsync_dagster.failures.classify import classify
+
+    postgres_server.execute(
+        "CREATE TABLE items (id int, _dlt_id text UNIQUE); INSERT INTO items VALUES (1, 'row-one')",
+        postgres_database,
+    )
+    holder, waiter = (
+        postgres_server.connect(postgres_database),
+        postgres_server.connect(postgres_database),
+    )
+    try:
+        holder.autocommit = False
+        with holder.cursor() as cursor:
+            cursor.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        with waiter.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(psycopg2.Error) as timed_out:
+                cursor.execute("INSERT INTO items VALUES (2, 'row-two')")
+        holder.rollback()
+        with waiter.cursor() as cursor, pytest.raises(psycopg2.Error) as duplicate:
+            cursor.execute("INSERT INTO items VALUES (1, 'row-one')")
+    finally:
+        holder.close()
+        waiter.close()
+    for error, kind in ((timed_out.value, "lock_wait"), (duplicate.value, "concurrent_write")):
+        wrapped = DatabaseTransientException(error)
+        job = LoadClientJobFailed("1", "items.1.insert_values", str(error), wrapped)
+        for raised in (wrapped, job):
+            failure = classify(raised, connector="shop", retry_statuses=())
+            assert (failure.kind, failure.transient) == (kind, True), failure.message()

@@ -19,9 +19,7 @@ from restsync_dagster.failures.classify import classify
 from restsync_dagster.failures.errors import FailureKind, LockLost
 from restsync_dagster.load.locks import lock_store, pipeline_lock
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.helpers import REPO, required
-
-REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
+from restsync_dagster_tests.helpers import REPO
 
 #: A process that takes restsync's locks as a run does and says what happens, one word a line:
 #: ``waiting`` (another process holds it), ``held``; it keeps them until its stdin closes.
@@ -37,28 +35,6 @@ with pipeline_lock(Settings.from_env(), "shop", lambda: print("waiting", flush=T
     sys.stdin.read()
 print("released", flush=True)
 """
-
-
-def _unshare_works() -> bool:
-    try:
-        done = subprocess.run(
-            ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "true"],
-            capture_output=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-@pytest.fixture
-def pods() -> None:
-    """Skip where ``unshare`` is refused, unless ``RESTSYNC_REQUIRE_PODS=1`` (CI runs as root)."""
-    if not _unshare_works():
-        message = "unshare --mount --uts --pid is refused here (run as root)"
-        if required(REQUIRE_PODS_VAR):
-            pytest.fail(f"{REQUIRE_PODS_VAR}=1 but {message}", pytrace=False)
-        pytest.skip(message)
 
 
 @pytest.fixture
@@ -137,7 +113,9 @@ def holders():
             holder.kill()
 
 
-def test_the_pipeline_lock_excludes_pods_that_share_no_filesystem(pods, lock_env, holders):
+def test_the_pipeline_lock_excludes_pods_that_share_no_filesystem(
+    unshare_allowed, lock_env, holders
+):
     first = holders(lock_env, "connector", pod="pod-a")
     assert first.next_line() == "held"
     second = holders(lock_env, "connector", pod="pod-b")
@@ -177,7 +155,7 @@ def _nothing_printed(holder: Holder, seconds: float) -> bool:
     return not selector.select(seconds)
 
 
-def test_a_sigkilled_holders_lock_is_free_within_seconds(pods, lock_env, holders):
+def test_a_sigkilled_holders_lock_is_free_within_seconds(unshare_allowed, lock_env, holders):
     first = holders(lock_env, "connector", pod="pod-a")
     assert first.next_line() == "held"
     second = holders(lock_env, "connector", pod="pod-b")

@@ -14,7 +14,7 @@ from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.load.locks import exclusive
 from restsync_dagster.orchestration.held import without_log_lines
-from restsync_dagster.orchestration.pool_queue import hand_over_lost_slots
+from restsync_dagster.orchestration.pool_queue import install_hand_over
 from restsync_dagster.settings import Settings
 
 
@@ -34,7 +34,7 @@ class open_instance:
             self._instance = DagsterInstance.from_config(str(home))
             self._instance.get_runs_count()
             # Dagster's slot queue can hand a freed slot to nobody (see pool_queue.py).
-            hand_over_lost_slots(self._instance)
+            install_hand_over()
             if self._instance.telemetry_enabled:
                 # Dagster prints its telemetry notice when it first names this instance, in the
                 # middle of the first run. The user's choice stands (it is on); only the notice

@@ -12,8 +12,8 @@ from typing import Any
 
 from restsync_dagster import names
 from restsync_dagster.connector import Connector
-from restsync_dagster.load.locks import exclusive
-from restsync_dagster.orchestration.held import without_log_lines
+from restsync_dagster.load.locks import LockStore, exclusive
+from restsync_dagster.orchestration.held import run_lock_store, without_log_lines
 from restsync_dagster.orchestration.pool_queue import install_hand_over
 from restsync_dagster.settings import Settings
 
@@ -75,22 +75,59 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
-def apply_pool_limits(instance: Any, connectors: Iterable[Connector]) -> dict[str, int]:
-    """Give the pool of each connector whose partitions sync side by side the limit its file
-    asks for (``partitions.max_concurrent``), as ``dagster instance concurrency set`` would.
+#: The lock restsync's processes take while they create pools (a name in the lock store).
+POOLS_LOCK = f"{names.PREFIX}_pools"
 
-    Dagster keeps pool limits in the instance, not in the code location: restsync sets them in
-    the instances it prepares (``restsync demo``); elsewhere run the Dagster command above. A
-    pool never set has the instance's ``default_limit`` (1 in restsync's ``dagster.yaml``).
+
+def apply_pool_limits(
+    instance: Any, connectors: Iterable[Connector], store: LockStore | None = None
+) -> dict[str, int]:
+    """Create each connector's pool before any run claims it, with the limit its file asks for
+    (``partitions.max_concurrent``, as ``dagster instance concurrency set`` would), else the
+    instance's ``default_limit``.
+
+    Dagster keeps pool limits in the instance, not in the code location, and creates a pool on
+    its first claim: two runs making the first claims of a new pool at once race in that
+    creation on PostgreSQL (``concurrency_limits_concurrency_key_key``; one run fails). So every
+    process that runs restsync against an instance calls this first: ``restsync sync``,
+    ``restsync demo`` and each tick of the retry sensor (in the daemon). Pools are created under
+    the lock ``restsync_pools`` of the lock store, one process at a time. A pool that exists is
+    left alone, unless its file's ``max_concurrent`` says otherwise.
 
     Returns:
-        The limits set, by pool.
+        The ``max_concurrent`` limits, by pool.
     """
-    limits = {
-        names.pool_name(c.name): c.config.partitions.max_concurrent
+    storage = instance.event_log_storage
+    if not getattr(storage, "supports_global_concurrency_limits", False):
+        return {}
+    wanted: dict[str, int | None] = {
+        names.pool_name(c.name): (
+            c.config.partitions.max_concurrent
+            if c.config.partitions is not None and c.config.partitions.max_concurrent > 1
+            else None
+        )
         for c in connectors
-        if c.config.partitions is not None and c.config.partitions.max_concurrent > 1
     }
-    for pool, limit in limits.items():
-        instance.event_log_storage.set_concurrency_slots(pool, limit)
+    limits = {pool: limit for pool, limit in wanted.items() if limit is not None}
+    if instance.global_op_concurrency_default_limit is None:
+        # Pools without a default limit are unlimited: nothing to create but the set ones.
+        wanted = dict(limits)
+    existing = storage.get_concurrency_keys()
+    todo = [
+        pool
+        for pool, limit in wanted.items()
+        if pool not in existing
+        or (limit is not None and storage.get_concurrency_info(pool).slot_count != limit)
+    ]
+    if not todo:
+        return limits
+    store = store or run_lock_store(instance, Settings.from_env())
+    with store.hold(POOLS_LOCK):
+        existing = storage.get_concurrency_keys()
+        for pool in todo:
+            limit = wanted[pool]
+            if limit is not None:
+                storage.set_concurrency_slots(pool, limit)
+            elif pool not in existing:
+                storage.initialize_concurrency_limit_to_default(pool)
     return limits

@@ -50,4 +50,4 @@ def install_hand_over() -> None:
         return claim(storage, concurrency_key, run_id, step_key, priority)
 
     claim_concurrency_slot.restsync_hand_over = True  # type: ignore[attr-defined]
-    SqlEventLogStorage.claim_concurrency_slot = claim_concurrency_slot  # type: ignore[method-assign]
+    SqlEventLogStorage.claim_concurrency_slot = claim_concurrency_slot  # type: ignore[method-assign,assignment]

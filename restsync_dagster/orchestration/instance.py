@@ -30,7 +30,7 @@ class open_instance:
         home = dagster_home(self.settings)
         # A fresh home's SQLite storages are created and stamped on first open; two syncs
         # starting at once would both stamp them (UNIQUE constraint failed: alembic_version).
-        with exclusive(home / ".restsync-instance.lock"), _quiet_about_the_instance():
+        with exclusive(instance_lock_path(home)), _quiet_about_the_instance():
             self._instance = DagsterInstance.from_config(str(home))
             self._instance.get_runs_count()
             # Dagster's slot queue can hand a freed slot to nobody (see pool_queue.py).
@@ -47,6 +47,32 @@ class open_instance:
 
     def __exit__(self, *exc: object) -> None:
         self._instance.dispose()
+
+
+def instance_lock_path(home: Path) -> Path:
+    """The lock file of ``home``'s first open: inside it, or, when the home is read-only (a
+    ConfigMap, ``readOnlyRootFilesystem``), in the temporary directory under a name made from the
+    home's path. A read-only home's storages live elsewhere (PostgreSQL, a writable volume)."""
+    inside = home / ".restsync-instance.lock"
+    if _writable(home):
+        return inside
+    import hashlib
+    import tempfile
+
+    digest = hashlib.blake2b(str(home.resolve()).encode(), digest_size=8).hexdigest()
+    return Path(tempfile.gettempdir()) / f"restsync-instance-{digest}.lock"
+
+
+def _writable(directory: Path) -> bool:
+    """Whether a file can be created in ``directory`` (``os.access`` says yes to root on a
+    read-only filesystem)."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".restsync-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 def _quiet_about_the_instance() -> contextlib.AbstractContextManager[None]:

@@ -52,3 +52,41 @@ def test_the_retry_sensors_tick_creates_every_pool_with_its_limit_before_any_cla
     assert storage.get_concurrency_keys() == pools
     limits = {pool: storage.get_concurrency_info(pool).slot_count for pool in pools}
     assert limits == {pool: 4 if pool == "restsync_shop" else 1 for pool in pools}
+
+
+@pytest.mark.postgres
+def test_restsync_sync_works_with_a_read_only_dagster_home(
+    unshare_allowed, demo_env, production_dagster_home, restsync_home
+):
+    """``DAGSTER_HOME`` mounted read-only (a ConfigMap, ``readOnlyRootFilesystem``), storage in
+    PostgreSQL: a mount namespace of the sync's own makes the home read-only, even for root."""
+    import os
+    import subprocess
+    import sys
+
+    from restsync_dagster_tests.helpers import REPO
+
+    done = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "sh",
+            "-c",
+            'mount --bind "$DAGSTER_HOME" "$DAGSTER_HOME" && '
+            'mount -o remount,ro,bind "$DAGSTER_HOME" && exec "$@"',
+            "sh",
+            sys.executable,
+            "-m",
+            "restsync_dagster.cli",
+            "sync",
+            "generic",
+        ],
+        env={**os.environ, "DAGSTER_HOME": str(production_dagster_home)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Read-only file system" not in done.stdout + done.stderr
+    assert sorted(os.listdir(production_dagster_home)) == ["dagster.yaml"]

@@ -125,3 +125,16 @@ def test_the_sweep_never_fails_a_live_run_whose_host_and_pid_collide_and_fails_a
     (failure,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     assert "no longer holds its lock" in (failure.message or "")
     assert not instance.event_log_storage.get_concurrency_info("restsync_generic").claimed_slots
+
+
+def test_the_sweep_frees_the_slots_a_run_held_when_it_ended_without_freeing_them(tmp_path):
+    """A run that run monitoring failed after its pod died never freed its pool slot."""
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        instance.event_log_storage.set_concurrency_slots("restsync_generic", 1)
+        run = _started_run(instance, "elsewhere:1")
+        instance.report_run_failed(run, message="run worker's pod gone (run monitoring)")
+        assert instance.event_log_storage.get_concurrency_info("restsync_generic").claimed_slots
+
+        assert release_dead_runs(instance, ["generic"]) == []
+        info = instance.event_log_storage.get_concurrency_info("restsync_generic")
+        assert not info.claimed_slots

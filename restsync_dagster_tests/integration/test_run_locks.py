@@ -303,3 +303,74 @@ def test_a_lock_timeout_and_a_duplicate_dlt_id_from_postgresql_are_transient(
         for raised in (wrapped, job):
             failure = classify(raised, connector="shop", retry_statuses=())
             assert (failure.kind, failure.transient) == (kind, True), failure.message()
+
+
+@pytest.mark.postgres
+def test_two_syncs_of_one_connector_in_two_pods_take_turns_and_load_exactly(
+    unshare_allowed,
+    start_demo_api,
+    restsync_home,
+    production_dagster_home,
+    postgres_server,
+    postgres_database,
+    monkeypatch,
+):
+    """Two ``restsync sync ecommerce`` at once, each in its own pod (own filesystem over
+    ``RESTSYNC_HOME``, own host name and pids), sharing only PostgreSQL (instance and
+    warehouse) and the API: both succeed, one waits for the other, and the tables hold exactly
+    the API's records. Pools counted per run (the setting for parallel partitions) do not count
+    runs outside the queue, so only restsync's lock keeps the two apart."""
+    config = production_dagster_home / "dagster.yaml"
+    config.write_text(config.read_text().replace("granularity: op", "granularity: run"))
+    api = start_demo_api(latency_ms=20)
+    point_connectors_at(api, monkeypatch)
+    monkeypatch.setenv("RESTSYNC_DESTINATION", "postgres")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_server.dsn(postgres_database))
+    env = {**os.environ, "DAGSTER_HOME": str(production_dagster_home)}
+    restsync_home.mkdir(parents=True, exist_ok=True)
+    pods = [
+        subprocess.Popen(
+            [
+                "unshare",
+                "--mount",
+                "--uts",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
+                "sh",
+                "-c",
+                'mount -t tmpfs tmpfs "$RESTSYNC_HOME" && hostname "$0" && exec "$@"',
+                name,
+                sys.executable,
+                "-m",
+                "restsync_dagster.cli",
+                "sync",
+                "ecommerce",
+                "--quiet",
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in ("pod-a", "pod-b")
+    ]
+    outputs = [pod.communicate(timeout=600)[0] for pod in pods]
+    assert [pod.returncode for pod in pods] == [0, 0], outputs
+
+    with dg.DagsterInstance.from_config(str(production_dagster_home)) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"restsync/connector": "ecommerce"}))
+        assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
+        logs = ["\n".join(str(e.message) for e in instance.all_logs(r.run_id)) for r in runs]
+    waited = [log for log in logs if "another run of this connector is syncing; waiting" in log]
+    assert waited, "neither waited for the other's pipeline lock"
+    for collection in ("customers", "products", "orders"):
+        rows = postgres_server.execute(
+            f"SELECT id, count(*) FROM ecommerce.{collection} GROUP BY id ORDER BY id",
+            postgres_database,
+        )
+        expected = sorted(r["id"] for r in api.expected_rows("ecommerce", collection))
+        assert [i for i, _ in rows] == expected, collection
+        assert {n for _, n in rows} == {1}, f"duplicate ids in {collection}"

@@ -241,3 +241,29 @@ def test_a_lock_whose_session_ended_fails_its_check_as_transient(
     # The next lock opens a new session.
     with pipeline_lock(settings, "shop", store=store) as holds:
         holds[0].verify()
+
+
+def test_try_hold_never_waits_and_gets_the_lock_once_free(lock_env, holders):
+    """The piece of a counting semaphore: another process holds the lock, so try_hold yields
+    None at once; once it is released, try_hold holds it."""
+    store = lock_store(Settings.from_env())
+    holder = holders(lock_env, "connector")
+    assert holder.next_line() == "held"
+    started = time.monotonic()
+    with (
+        store.try_hold("restsync_shop") as none,
+        store.try_hold("restsync_shop", shared=True) as no,
+    ):
+        assert none is None and no is None
+    assert time.monotonic() - started < 2
+    holder.release()
+    with store.try_hold("restsync_shop") as hold:
+        assert hold is not None
+        hold.verify()
+        with store.try_hold("restsync_shop") as again:
+            assert again is None, "an exclusive hold excludes this process's other threads too"
+    with (
+        store.try_hold("restsync_shop", shared=True) as one,
+        store.try_hold("restsync_shop", shared=True) as two,
+    ):
+        assert one is not None and two is not None

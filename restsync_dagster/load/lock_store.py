@@ -413,7 +413,9 @@ class PostgresLockStore:
             self._gate.notify_all()
             if local.generation == self._generation:
                 function = "pg_advisory_unlock_shared" if local.shared else "pg_advisory_unlock"
-                with contextlib.suppress(LockLost):  # a lost session has released it already
+                # Best effort: a lost session has released it already, and a process exiting
+                # releases it with its session.
+                with contextlib.suppress(Exception):
                     self._execute(f"SELECT {function}(%s)", (key,))
 
     def verify(self, hold: _PgHold) -> None:

@@ -28,6 +28,7 @@ run is never failed. (The storage is told by its class name, ``Sqlite...Storage`
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import socket
@@ -55,6 +56,13 @@ def worker_tag() -> dict[str, str]:
 
 #: The liveness lock this process holds, by run id (one run at a time per process).
 _ALIVE: dict[str, contextlib.ExitStack] = {}
+
+
+@atexit.register
+def _let_go() -> None:
+    """Release the liveness lock while the interpreter still can (its exit would anyway)."""
+    while _ALIVE:
+        _ALIVE.popitem()[1].close()
 
 
 def prove_alive(instance: dg.DagsterInstance, run: dg.DagsterRun, store: LockStore) -> None:

@@ -374,3 +374,21 @@ def test_two_syncs_of_one_connector_in_two_pods_take_turns_and_load_exactly(
         expected = sorted(r["id"] for r in api.expected_rows("ecommerce", collection))
         assert [i for i, _ in rows] == expected, collection
         assert {n for _, n in rows} == {1}, f"duplicate ids in {collection}"
+
+
+def test_dagsters_own_local_launchers_are_known_by_their_class(tmp_path):
+    """Fails when Dagster moves or renames the launchers launchers.py names (dagster 1.13)."""
+    from restsync_dagster.orchestration.launchers import LOCAL_LAUNCHERS, run_launcher_class
+
+    with dg.instance_for_test() as from_a_home:
+        assert run_launcher_class(from_a_home) in LOCAL_LAUNCHERS
+        type(from_a_home.run_launcher)  # built: now read from the instance itself
+        assert run_launcher_class(from_a_home) in LOCAL_LAUNCHERS
+    assert run_launcher_class(dg.DagsterInstance.ephemeral()) in LOCAL_LAUNCHERS
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "run_launcher: {module: dagster._core.launcher, class: DefaultRunLauncher}\n"
+    )
+    with dg.DagsterInstance.from_config(str(home)) as configured:
+        assert run_launcher_class(configured) in LOCAL_LAUNCHERS

@@ -258,14 +258,14 @@ class PostgresLockStore:
 
     def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         """Run ``sql`` on this process's session (opened if needed); return the first value."""
-        import psycopg2
-
         with self._sql:
             if self._pid != os.getpid():  # a forked child never shares its parent's session
                 self._connection, self._pid = None, os.getpid()
             if self._connection is None or self._connection.closed:
                 self._connection = self._connect()
                 self._generation += 1
+            import psycopg2
+
             try:
                 with self._connection.cursor() as cursor:
                     cursor.execute(sql, args)
@@ -279,7 +279,12 @@ class PostgresLockStore:
             return row[0] if row else None
 
     def _connect(self) -> Any:
-        import psycopg2
+        try:
+            import psycopg2
+        except ImportError:
+            raise LockDatabaseError(
+                f"the lock database {self.where} needs psycopg2: install restsync-dagster[postgres]"
+            ) from None
 
         try:
             connection = psycopg2.connect(

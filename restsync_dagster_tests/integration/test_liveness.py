@@ -43,6 +43,12 @@ def generic_sync() -> None:
     generic_assets()
 
 
+def production_instance_password() -> str:
+    password = os.environ["DAGSTER_PG_PASSWORD"]
+    assert password
+    return password
+
+
 def _gone_pid() -> int:
     """A pid no process on this host has now (a process that just ended)."""
     ended = subprocess.Popen(["true"])
@@ -106,7 +112,7 @@ def test_the_sweep_never_fails_a_live_run_whose_host_and_pid_collide_and_fails_a
         assert line == "alive", line + (pod.stdout.read() if pod.poll() is not None else "")
         tagged = instance.get_run_by_id(run.run_id)
         assert tagged is not None and tagged.tags[TAG_ALIVE_LOCK].startswith("postgresql://")
-        assert "DAGSTER_PG_PASSWORD" not in tagged.tags[TAG_ALIVE_LOCK]
+        assert production_instance_password() not in tagged.tags[TAG_ALIVE_LOCK]
         for _ in range(3):
             assert release_dead_runs(instance, ["generic"]) == []
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED

@@ -19,7 +19,7 @@ from restsync_dagster.failures.classify import classify
 from restsync_dagster.failures.errors import FailureKind, LockLost
 from restsync_dagster.load.locks import lock_store, pipeline_lock
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.helpers import REPO
+from restsync_dagster_tests.helpers import REPO, in_pod
 
 #: A process that takes restsync's locks as a run does and says what happens, one word a line:
 #: ``waiting`` (another process holds it), ``held``; it keeps them until its stdin closes.
@@ -55,13 +55,8 @@ class Holder:
     def __init__(self, env: dict[str, str], what: str, *, pod: str | None = None) -> None:
         command = [sys.executable, "-c", HOLDER, what]
         if pod is not None:
-            # Own namespaces, own host name, and RESTSYNC_HOME on a tmpfs nobody else sees.
             Path(env["RESTSYNC_HOME"]).mkdir(parents=True, exist_ok=True)
-            command = [
-                "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child",
-                "sh", "-c", 'mount -t tmpfs tmpfs "$RESTSYNC_HOME" && hostname "$0" && exec "$@"',
-                pod, *command,
-            ]  # fmt: skip
+            command = in_pod(pod, command)
         self.process = subprocess.Popen(
             command,
             env=env,

@@ -18,7 +18,13 @@ from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 from restsync_dagster.load.locks import load_one_at_a_time
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.helpers import REPO, point_connectors_at, step_failure, sync_job
+from restsync_dagster_tests.helpers import (
+    REPO,
+    in_pod,
+    point_connectors_at,
+    step_failure,
+    sync_job,
+)
 
 
 @pytest.mark.postgres
@@ -330,25 +336,7 @@ def test_two_syncs_of_one_connector_in_two_pods_take_turns_and_load_exactly(
     restsync_home.mkdir(parents=True, exist_ok=True)
     pods = [
         subprocess.Popen(
-            [
-                "unshare",
-                "--mount",
-                "--uts",
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                "--kill-child",
-                "sh",
-                "-c",
-                'mount -t tmpfs tmpfs "$RESTSYNC_HOME" && hostname "$0" && exec "$@"',
-                name,
-                sys.executable,
-                "-m",
-                "restsync_dagster.cli",
-                "sync",
-                "ecommerce",
-                "--quiet",
-            ],
+            in_pod(name, [sys.executable, "-m", "restsync_dagster.cli", "sync", "ecommerce", "-q"]),
             env=env,
             cwd=REPO,
             stdout=subprocess.PIPE,

@@ -28,8 +28,7 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     ├── PreviewError                invalid_config        preview asked for something absent
     └── LockError                   transient: another run, or the lock database, is in the way
         ├── LockLost                lock_lost: a lock the run held is gone; it stops before loading
-        ├── LockDatabaseError       lock_database: the lock database cannot be reached
-        └── LockWaitTimeout         lock_wait: a lock was not granted in time
+        └── LockDatabaseError       lock_database: the lock database cannot be reached
 
 Library errors (``requests``, dlt) are mapped onto the same kinds by
 :func:`restsync_dagster.failures.classify.classify`. Messages are written for people.
@@ -311,9 +310,3 @@ class LockDatabaseError(LockError):
     """The database that holds restsync's locks cannot be reached."""
 
     kind = FailureKind.LOCK_DATABASE
-
-
-class LockWaitTimeout(LockError):
-    """A lock was not granted within its time limit."""
-
-    kind = FailureKind.LOCK_WAIT

@@ -327,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return shaped(segments[1], rows, total, offset, broken)
             if broken is not None:
                 first_page = [current.record(i) for i in ids[0:limit]]
-                return misbehaving(broken, rows, total, first_page)
+                return misbehaving(broken, rows, total, first_page, request_key)
         return shaped(segments[1], rows, total, offset)
 
     def _broken(self, path: str, request_key: str, offset: int) -> str | None:

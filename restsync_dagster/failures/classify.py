@@ -23,7 +23,7 @@ from restsync_dagster.failures.errors import (
     RestsyncError,
     UnreachableError,
 )
-from restsync_dagster.failures.redaction import Redactor, redact_url
+from restsync_dagster.failures.redaction import Redactor, redact_body, redact_url
 from restsync_dagster.failures.retry_after import parse_retry_after
 from restsync_dagster.names import failure_key
 
@@ -45,6 +45,8 @@ class SyncFailure:
     retry_after: float | None
     transient: bool
     detail: str
+    #: What the API answered with a 4xx: its body, redacted and cut short.
+    response_body: str | None = None
 
     @property
     def cause(self) -> str:
@@ -99,6 +101,7 @@ class SyncFailure:
             retry_after=float(retry_after) if retry_after is not None else None,
             transient=bool(metadata.get(failure_key("transient"), False)),
             detail=str(metadata.get(failure_key("detail"), "")),
+            response_body=metadata.get(failure_key("response_body")) or None,
         )
 
 
@@ -143,6 +146,7 @@ class _Facts:
     retry_after: float | None = None
     resource: str | None = None
     transient: bool | None = None  # None: decided from kind and status
+    response_body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,7 @@ def classify(
         retry_after=facts.retry_after,
         transient=transient,
         detail=redactor.redact(facts.detail),
+        response_body=redactor.redact(facts.response_body) if facts.response_body else None,
     )
 
 
@@ -216,12 +221,15 @@ def _facts_of(e: BaseException, hints: Hints) -> _Facts | None:
         return contract
     if isinstance(e, HTTPError) and e.response is not None:
         response = e.response
+        body = _client_error_body(response)
+        detail = _http_detail(response.status_code, hints)
         return _Facts(
             FailureKind.HTTP_STATUS,
-            _http_detail(response.status_code, hints),
+            f"{detail} It answered: {body}" if body else detail,
             url=redact_url(response.url or ""),
             status=response.status_code,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            response_body=body,
         )
     if isinstance(e, Timeout) or _is_read_timeout(e):
         # requests reports a body that stops arriving as a ConnectionError around urllib3's
@@ -294,6 +302,22 @@ def _http_detail(status: int, hints: Hints) -> str:
     if status >= 500:
         return "The API had a server-side error."
     return "The API refused the request."
+
+
+def _client_error_body(response: Any) -> str | None:
+    """A 4xx's body, redacted by name and cut short (often the API says what it refused, as
+    ``{"error": "no such column: limit"}``); None for other statuses or an empty body. The run's
+    secret values are masked afterwards, with the rest of the failure."""
+    if not 400 <= response.status_code < 500:
+        return None
+    try:
+        raw = response.content
+    except Exception:  # the body could not be read: there is nothing to show
+        return None
+    if not raw:
+        return None
+    text = raw[:16_384].decode("utf-8", errors="replace")
+    return redact_body(text) or None
 
 
 def _is_read_timeout(exc: BaseException) -> bool:

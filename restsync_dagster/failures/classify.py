@@ -18,6 +18,7 @@ from restsync_dagster.failures.disk_full import disk_full
 from restsync_dagster.failures.errors import (
     FailureKind,
     MissingEnvVarError,
+    RefusedMidSync,
     ResponseContractError,
     ResponseError,
     RestsyncError,
@@ -256,6 +257,11 @@ def _disk_full_facts(chain: list[BaseException], hints: Hints) -> _Facts | None:
 def _restsync_facts(e: RestsyncError, hints: Hints) -> _Facts:
     if isinstance(e, UnreachableError):
         detail = f"{e.detail}." + _check_address(hints)
+    elif isinstance(e, RefusedMidSync):
+        detail = (
+            f"{e.detail}: the address is right, the API stopped answering mid-sync (a restart, "
+            "a deploy?), and the connector's retries did not outlast it."
+        )
     elif isinstance(e, MissingEnvVarError):
         detail = f"Set {e.name} in the environment of the run."
     elif isinstance(e, ResponseContractError) and e.offset is not None:

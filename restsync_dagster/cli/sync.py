@@ -26,8 +26,10 @@ from restsync_dagster.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    Interrupted,
     load,
 )
+from restsync_dagster.cli.interrupts import sigint_for_this_process_only
 from restsync_dagster.cli.progress import showing_progress
 from restsync_dagster.connector import Connector
 from restsync_dagster.orchestration.collector import collector_paused
@@ -63,6 +65,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     started = time.monotonic()
     mode = "quiet" if args.quiet or args.json else "auto"
     with contextlib.ExitStack() as stack:
+        # First, before any thread or process starts: see cli/interrupts.py.
+        interrupts = stack.enter_context(sigint_for_this_process_only())
         with collector_paused(freeze=True):
             from restsync_dagster.orchestration.definitions import (
                 SharedParts,
@@ -94,6 +98,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 outcomes.extend(_unrun(connector, plan, settings, "failed", message))
                 continue
             result = _execute(jobs[connector.name], instance, plan, args)
+            if interrupts.count or _interrupted(result):
+                raise Interrupted(
+                    f"connector {connector.name!r} stopped; its run {result.run_id[:8]} failed, "
+                    "and the next sync starts from the last committed load"
+                )
             outcomes.extend(_outcomes(connector, plan, settings, result))
     _print_outcomes(outcomes, args, time.monotonic() - started)
     return EXIT_OK if all(o.status == "ok" for o in outcomes) else EXIT_FAILED
@@ -246,6 +255,17 @@ def _ancestors(connector: Connector, name: str) -> set[str]:
         found.add(parent)
         parent = connector.resource(parent).parent
     return found
+
+
+def _interrupted(result: Any) -> bool:
+    """Whether Dagster stopped the run for a SIGINT (its failure is the interruption)."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:
+            if error.cls_name == "DagsterExecutionInterruptedError":
+                return True
+            error = error.cause
+    return False
 
 
 def _failure(result: Any) -> tuple[str | None, str | None]:

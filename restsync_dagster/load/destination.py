@@ -236,10 +236,14 @@ def forget_trace(pipeline: Pipeline) -> None:
 
 
 #: dlt settings restsync applies to its runs unless the environment sets them: row ids and load
-#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer).
+#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer), and
+#: the staging dataset emptied once a load is committed (dlt's ``truncate_staging_dataset``:
+#: dlt truncates only after ``complete_load``, and a failed truncate is a warning), so
+#: ``<dataset>_staging`` does not keep a full copy of the last merge.
 DLT_DEFAULTS = {
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "LOAD__TRUNCATE_STAGING_DATASET": "true",
 }
 #: With ``RESTSYNC_NORMALIZE_WORKERS=auto``: extracted files small enough to normalize side by
 #: side (load/normalize.py). Not by default: dlt normalizes a table's files in no set order, so

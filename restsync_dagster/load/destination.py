@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from restsync_dagster import names
-from restsync_dagster.connector import Connector, ConnectorFileError, Problem
+from restsync_dagster.connector import Connector, ConnectorFileError, Problem, shown_path
 from restsync_dagster.failures.errors import DestinationConfigError
 from restsync_dagster.load.normalize import FILE_MAX_ITEMS
 from restsync_dagster.settings import Settings
@@ -280,7 +280,7 @@ def check_parallel_partitions(connectors: Sequence[Connector], settings: Setting
     raise ConnectorFileError(
         [
             Problem(
-                c.file.name,
+                shown_path(c.file),
                 "partitions.max_concurrent",
                 f"{limit} partition runs at once cannot share RESTSYNC_DESTINATION="
                 f"{settings.destination!r}: {reason}. Set it to 1, or load into a destination "

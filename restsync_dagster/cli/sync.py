@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import json
 import os
 import sys
@@ -32,6 +31,7 @@ from restsync_dagster.cli.common import (
 from restsync_dagster.cli.interrupts import sigint_for_this_process_only
 from restsync_dagster.cli.progress import showing_progress
 from restsync_dagster.connector import Connector
+from restsync_dagster.connector.messages import did_you_mean
 from restsync_dagster.orchestration.collector import collector_paused
 from restsync_dagster.settings import Settings
 
@@ -113,7 +113,7 @@ def _plans(connectors: list[Connector], args: argparse.Namespace) -> list[Plan]:
     unknown = [name for name in args.connectors if name not in by_name]
     if unknown:
         raise CliError(
-            f"unknown connector(s): {', '.join(unknown)}{_did_you_mean(unknown[0], by_name)}; "
+            f"unknown connector(s): {', '.join(unknown)}{did_you_mean(unknown[0], by_name)}; "
             f"known: {', '.join(sorted(by_name))}",
             EXIT_USAGE,
         )
@@ -129,17 +129,12 @@ def _plans(connectors: list[Connector], args: argparse.Namespace) -> list[Plan]:
                 if name not in known:
                     raise CliError(
                         f"connector {connector.name!r} has no resource {name!r}"
-                        f"{_did_you_mean(name, known)}; resources: {', '.join(resources)}",
+                        f"{did_you_mean(name, known)}; resources: {', '.join(resources)}",
                         EXIT_USAGE,
                     )
             resources = tuple(args.resource)
         plans.append(Plan(connector, resources, _partition_key(connector, args.partition)))
     return plans
-
-
-def _did_you_mean(name: str, choices: Any) -> str:
-    guess = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean {guess[0]!r}?)" if guess else ""
 
 
 def _partition_key(connector: Connector, requested: str | None) -> str | None:

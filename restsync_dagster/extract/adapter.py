@@ -208,7 +208,7 @@ class RestsyncAdapter(HTTPAdapter):
                     _ = response.content
             except TRANSPORT_ERRORS as exc:
                 self.limiter.answered(None)
-                self.stats.transport_error(resource, request.url)
+                self.stats.transport_error(resource, request.url, str(request.method))
                 unreachable = unreachable_error(exc, request.url or "")
                 if isinstance(unreachable, ConnectionRefused):
                     with self._lock:
@@ -226,7 +226,7 @@ class RestsyncAdapter(HTTPAdapter):
         if 200 <= response.status_code < 300:
             with self._lock:
                 self._good_answers[_origin(request.url)] += 1
-        self.stats.status(resource, request.url, response.status_code)
+        self.stats.status(resource, request.url, response.status_code, str(request.method))
         _refuse_html_success(response, resource)
         return response
 

@@ -100,8 +100,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
             result = _execute(jobs[connector.name], instance, plan, args)
             if interrupts.count or _interrupted(result):
                 raise Interrupted(
-                    f"connector {connector.name!r} stopped; its run {result.run_id[:8]} failed, "
-                    "and the next sync starts from the last committed load"
+                    f"connector {connector.name!r}'s run {result.run_id[:8]} completed before "
+                    "it stopped; the connectors after it did not run"
+                    if result.success
+                    else f"connector {connector.name!r} stopped; its run {result.run_id[:8]} "
+                    "failed, and the next sync starts from the last committed load"
                 )
             outcomes.extend(_outcomes(connector, plan, settings, result))
     _print_outcomes(outcomes, args, time.monotonic() - started)

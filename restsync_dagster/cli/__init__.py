@@ -13,7 +13,13 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from restsync_dagster.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, storage_unreachable
+from restsync_dagster.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CliError,
+    storage_unreachable,
+)
 from restsync_dagster.cli.demo import (
     add_demo_api_options,
     cmd_demo,
@@ -139,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"restsync: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        print("restsync: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if os.environ.get("RESTSYNC_DEBUG"):
             raise

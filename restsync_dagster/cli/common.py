@@ -4,7 +4,6 @@ the settings' directories; plus any connector file named by its path."""
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -15,10 +14,13 @@ from restsync_dagster.connector import (
     load_connector_file,
     load_connectors,
 )
+from restsync_dagster.connector.messages import did_you_mean
 from restsync_dagster.load.destination import check_parallel_partitions
 from restsync_dagster.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Ended by Ctrl-C (SIGINT): 128 + 2, as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 class CliError(Exception):
@@ -27,6 +29,13 @@ class CliError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class Interrupted(CliError):
+    """Ctrl-C stopped the command: one line, exit 130."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"interrupted (Ctrl-C): {what}", EXIT_INTERRUPTED)
 
 
 def load(settings: Settings) -> list[Connector]:
@@ -101,9 +110,7 @@ def unknown_connectors(unknown: Sequence[str], known: Iterable[str]) -> str:
     """The message for names no connector has: did you mean, a file here, the known names."""
     message = f"unknown connector(s): {', '.join(unknown)}"
     known = sorted(known)
-    guess = difflib.get_close_matches(unknown[0], known, n=1)
-    if guess:
-        message += f" (did you mean {guess[0]!r}?)"
+    message += did_you_mean(unknown[0], known)
     here = [f"./{n}{ext}" for n in unknown for ext in (".yaml", ".yml") if Path(n + ext).is_file()]
     if here:
         message += f"; to use a connector file, give its path: {', '.join(here)}"

@@ -117,7 +117,7 @@ def _say_if_new_warehouse(settings: Settings) -> None:
     if settings.destination == "duckdb" and not settings.duckdb_path.exists():
         how = "RESTSYNC_HOME" if os.environ.get("RESTSYNC_HOME") else "the project folder's"
         print(
-            f"restsync: creating the warehouse {settings.duckdb_path} ({how}; see RESTSYNC_HOME "
+            f"creating the warehouse {settings.duckdb_path} ({how}; see RESTSYNC_HOME "
             "in docs/connectors.md)",
             file=sys.stderr,
         )

@@ -102,7 +102,7 @@ def test_a_sync_from_a_subfolder_uses_the_projects_warehouse_and_dlt_data_dir(
     first = shell(script, project, env)
     assert first.returncode == 0, first.stderr
     created = project / ".restsync" / "warehouse.duckdb"
-    assert f"restsync: creating the warehouse {created} (the project folder's" in first.stderr
+    assert f"creating the warehouse {created} (the project folder's" in first.stderr
     from_below = shell(script, project / "notebooks" / "deep", env)
     assert from_below.returncode == 0, from_below.stderr
     assert "creating the warehouse" not in from_below.stderr

@@ -55,6 +55,11 @@ def load_lock_name(connector: str) -> str:
     return f"{pipeline_name(connector)}.load.lock"
 
 
+def rate_slot_lock_name(key: str, index: int) -> str:
+    """The lock held by a run that spends slot ``index`` of rate key ``key`` (``rate_limit.key``)."""
+    return f"{PREFIX}_rate_{key}.slot{index}.lock"
+
+
 def partition_lock_name(connector: str, partition: str) -> str:
     """The lock file held by a run of one partition of ``connector``."""
     return f"{pipeline_name(connector)}.partition.{_safe(partition)}.lock"

@@ -20,6 +20,7 @@ from restsync_dagster.connector.locations import key_lines, with_lines
 from restsync_dagster.connector.messages import pydantic_problems
 from restsync_dagster.connector.model import ConnectorConfig
 from restsync_dagster.connector.problems import ConnectorFileError, Problem, dedupe
+from restsync_dagster.connector.rate_keys import rate_key_problems
 from restsync_dagster.connector.rules import cross_problems, source_problems
 from restsync_dagster.connector.trust import env_owner_problems, env_policy_problems
 from restsync_dagster.settings import TrustPolicy
@@ -184,7 +185,8 @@ def load_connectors(
 
     Raises:
         ConnectorFileError: listing the problems of every bad file, connector names used twice,
-            and variables one connector reads that belong to another (``trust.confine_env``).
+            connectors of one rate key declaring different limits, and variables one connector
+            reads that belong to another (``trust.confine_env``).
     """
     trust = trust if trust is not None else TrustPolicy.from_env()
     problems: list[Problem] = []
@@ -207,6 +209,7 @@ def load_connectors(
         else:
             first_file[connector.name] = connector
     problems.extend(env_owner_problems(connectors, trust))
+    problems.extend(rate_key_problems(connectors))
     if problems:
         raise ConnectorFileError(problems)
     return connectors

@@ -4,6 +4,13 @@ budget the API's rate-limit headers tell (:mod:`restsync_dagster.extract.budget`
 One :class:`RequestLimiter` per run, shared by every resource of the connector and held by every
 attempt (retries included), in the transport adapter (:mod:`restsync_dagster.extract.adapter`).
 dlt has no rate limiter of its own; this is restsync's.
+
+The limits in a connector file are an API key's (``rate_limit.key``), shared by every run that
+spends the key. A run holds one of the key's slots (taken by the orchestration floor, see
+``orchestration/held.py``) and gets the :class:`~restsync_dagster.extract.share.RateShare` of
+that slot: its part of the requests per second, of the requests in flight and of the budget the
+headers tell. The parts of all slots add up to the key's limits, so runs that hold slots at once
+never exceed them (``session_for`` in :mod:`restsync_dagster.extract.http` applies the share).
 """
 
 from __future__ import annotations

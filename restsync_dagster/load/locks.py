@@ -59,6 +59,27 @@ def exclusive(
 
 
 @contextlib.contextmanager
+def try_exclusive(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block if no other holder
+    has it: yields True; else yields False at once, holding nothing. One slot of a counting
+    semaphore (:mod:`restsync_dagster.load.rate_slots`)."""
+    if fcntl is None:
+        yield True
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def warehouse_lock(settings: Settings, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """The DuckDB file's lock (nothing for other destinations): DuckDB lets one process open a
     file read-write, and dlt's SQL client opens it read-write even to read, so syncs and the

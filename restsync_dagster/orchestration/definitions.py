@@ -12,7 +12,8 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from restsync_dagster import names
-from restsync_dagster.connector import Connector
+from restsync_dagster.connector import Connector, ConnectorFileError
+from restsync_dagster.connector.rate_keys import rate_key_problems
 from restsync_dagster.load.destination import build_stand_in_pipeline, check_parallel_partitions
 from restsync_dagster.orchestration.assets import build_connector_assets
 from restsync_dagster.orchestration.checks import build_connector_checks
@@ -94,6 +95,9 @@ def build_definitions(
     if not connectors:
         return dg.Definitions()
     check_parallel_partitions(connectors, settings)
+    problems = rate_key_problems(connectors)
+    if problems:
+        raise ConnectorFileError(problems)
     shared = shared or SharedParts.build(settings)
     built = [build_connector_definitions(c, settings, shared) for c in connectors]
     resources: dict[str, Any] = {names.DLT_RESOURCE_KEY: shared.dlt}

@@ -1,5 +1,5 @@
-"""What a run holds while dlt loads: the connector's locks, dlt's environment defaults, and a
-filter on one dlt warning that says nothing here. Each is a context manager released when the
+"""What a run holds while dlt loads: the connector's locks, a slot of its rate key, dlt's
+environment defaults, and a filter on one dlt warning that says nothing here. Each is a context manager released when the
 run's load ends, so nothing outlives the run."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import dagster as dg
 
 from restsync_dagster.connector import Connector
+from restsync_dagster.extract.share import RateShare
 from restsync_dagster.load.locks import pipeline_lock, warehouse_lock
+from restsync_dagster.load.rate_slots import rate_slot
 from restsync_dagster.settings import Settings
 
 
@@ -82,3 +84,36 @@ def connector_locks(
         ),
     ):
         yield
+
+
+@contextlib.contextmanager
+def rate_share(
+    log: dg.DagsterLogManager, connector: Connector, settings: Settings
+) -> Iterator[RateShare]:
+    """Hold a slot of the connector's rate key (``rate_limit.key``) and yield the share of the
+    key's limits it gives; wait (saying so) while other runs hold every slot.
+
+    Taken after :func:`connector_locks`, always in that order, so a run holding a slot never
+    waits for a lock that a run waiting for a slot holds.
+    """
+    config = connector.config
+    rate, key = config.rate_limit, config.rate_key
+    slots = RateShare.slot_count(config.rate_runs, rate.requests_per_second)
+
+    def waiting() -> None:
+        log.info(
+            f"connector {connector.name!r}: the {slots} run(s) that may spend rate key {key!r} "
+            "at once are running; waiting for one to end"
+        )
+
+    with rate_slot(settings, key, slots, waiting) as index:
+        share = RateShare(index, slots)
+        if slots > 1:
+            per_second = share.requests_per_second(rate.requests_per_second)
+            log.info(
+                f"connector {connector.name!r}: rate key {key!r}, {share.describe()}: "
+                + (f"{per_second:g} requests per second, " if per_second else "")
+                + f"{share.concurrency(rate.max_concurrency)} in flight"
+                + (", its part of each window the API's headers tell" if rate.from_headers else "")
+            )
+        yield share

@@ -47,7 +47,12 @@ from restsync_dagster.load.memory import fall_back_on_duckdb_memory
 from restsync_dagster.load.normalize import normalize_on_every_core
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
 from restsync_dagster.orchestration.dead_runs import worker_tag
-from restsync_dagster.orchestration.held import connector_locks, dlt_environment, quiet_arrow_hints
+from restsync_dagster.orchestration.held import (
+    connector_locks,
+    dlt_environment,
+    quiet_arrow_hints,
+    rate_share,
+)
 from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.orchestration.windowed import (
@@ -171,10 +176,6 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         connector.name, context.log.info, interval=settings.progress_interval_seconds
     )
     with contextlib.ExitStack() as stack:
-        session = session_for(connector, run.stats)
-        prefetcher = prefetcher_for(session, connector.config.rate_limit.max_concurrency)
-        if prefetcher is not None:
-            stack.callback(prefetcher.close)
         # The pipeline's working directory belongs to the run holding its lock: another run of
         # the connector may be dropping and restoring its state right now. Partition runs that
         # sync side by side each have a pipeline of their own, and lock their partitions.
@@ -183,6 +184,14 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         stack.enter_context(
             connector_locks(context.log, connector, settings, keys if own_pipeline else [])
         )
+        # The runs spending the connector's API key at once each get a part of its limits.
+        share = stack.enter_context(rate_share(context.log, connector, settings))
+        session = session_for(connector, run.stats, share=share)
+        prefetcher = prefetcher_for(
+            session, share.concurrency(connector.config.rate_limit.max_concurrency)
+        )
+        if prefetcher is not None:
+            stack.callback(prefetcher.close)
         pipeline = build_pipeline(connector, settings, own_pipeline)
         if own_pipeline:
             load_one_at_a_time(

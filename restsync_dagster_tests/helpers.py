@@ -193,6 +193,23 @@ def required(flag: str) -> bool:
     return os.environ.get(flag, "").strip().lower() in {"1", "true", "yes"}
 
 
+#: Tests in their own mount, UTS and PID namespaces fail instead of skipping when it is set.
+REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
+
+
+def unshare_works() -> bool:
+    """Whether this process may start one in its own mount, UTS and PID namespaces."""
+    try:
+        done = subprocess.run(
+            ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "true"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 @dataclass(frozen=True)
 class PostgresServer:
     """Where the test server listens. ``repr`` leaves the password out, so no assertion or

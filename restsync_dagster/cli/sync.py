@@ -163,7 +163,10 @@ def _execute(job: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> A
     import dagster as dg
 
     from restsync_dagster.orchestration.dead_runs import release_dead_runs, worker_tag
+    from restsync_dagster.orchestration.instance import apply_pool_limits
 
+    # The connector's pool exists, with its file's limit, before this run claims it.
+    apply_pool_limits(instance, [plan.connector])
     # A run of this connector killed earlier still holds its pool slot: free it, or this one
     # would wait for the slot forever.
     release_dead_runs(instance, [plan.connector.name])

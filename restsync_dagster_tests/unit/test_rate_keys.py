@@ -1,6 +1,7 @@
 """One rate budget per API key: the parts of a key's limits that its slots get add up to the
-limits, two runs holding slots never spend more of a window than the headers allow, a run beyond
-the slots waits, and connectors sharing a key must declare the same limits."""
+limits, two runs holding slots never spend more of a window than the headers allow, and
+connectors sharing a key must declare the same limits (the slots themselves:
+integration/test_rate_slots.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from requests.structures import CaseInsensitiveDict
 from restsync_dagster.connector import ConnectorFileError, load_connectors, parse_connector
 from restsync_dagster.extract.budget import HeaderBudget
 from restsync_dagster.extract.share import RateShare
-from restsync_dagster.load.rate_slots import rate_slot
-from restsync_dagster.settings import Settings
 
 CONNECTOR = """
 name: {name}
@@ -113,29 +112,6 @@ def test_without_a_told_limit_the_share_is_cut_from_what_was_seen_left():
     done = threading.Event()
     threading.Thread(target=lambda: (budget.spend(), done.set()), daemon=True).start()
     assert not done.wait(0.3), "its part (3) is spent, though 1 is left for the other run"
-
-
-def test_a_run_beyond_the_slots_waits_until_one_is_freed(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("RESTSYNC_HOME", str(tmp_path))
-    settings = Settings.from_env()
-    waited = threading.Event()
-    got: list[int] = []
-    with rate_slot(settings, "crm", 2) as first, rate_slot(settings, "crm", 2) as second:
-        assert (first, second) == (0, 1)
-
-        def third() -> None:
-            with rate_slot(settings, "crm", 2, waited.set) as index:
-                got.append(index)
-
-        thread = threading.Thread(target=third)
-        thread.start()
-        assert waited.wait(5), "told it waits"
-        time.sleep(0.5)
-        assert got == [], "no third slot"
-        with rate_slot(settings, "other_key", 2) as other:
-            assert other == 0, "another key has slots of its own"
-    thread.join(5)
-    assert got in ([0], [1])
 
 
 PARTITIONED = """

@@ -278,6 +278,41 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
     pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
 
 
+_BACKFILL = """
+mutation($names: [String!]!, $path: [String!]!) {
+  launchPartitionBackfill(backfillParams: {
+    partitionNames: $names, assetSelection: [{path: $path}]
+  }) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def launch_backfill(url: str, asset_path: list[str], partitions: list[str]) -> str:
+    """Launch a backfill of ``partitions`` of one asset through the webserver at ``url``;
+    returns its id (runs carry it in the tag ``dagster/backfill``)."""
+    answer = graphql_client(url)._execute(_BACKFILL, {"names": partitions, "path": asset_path})
+    result = answer["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    return str(result["backfillId"])
+
+
+def most_in_flight(records: list[dg.RunRecord]) -> int:
+    """The most runs between their start and their end at any one moment."""
+    edges = sorted(
+        [(r.start_time, 1) for r in records] + [(r.end_time, -1) for r in records],
+        key=lambda edge: (edge[0], edge[1]),  # an end before a start at the same instant
+    )
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
 def files_holding(root: Path, secret: str) -> list[str]:
     # The one scan for a secret on disk (test_secrets, the shapes, the component flow).
     """Files under ``root`` that hold ``secret`` (as is or URL-quoted), relative to ``root``."""

@@ -8,14 +8,12 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
-import requests
 
 from restsync_dagster.cli.demo import stop_process_group
 from restsync_dagster.connector import load_connectors
@@ -29,10 +27,10 @@ from restsync_dagster_tests.helpers import (
     REPO,
     REQUIRE_POSTGRES_VAR,
     PostgresServer,
-    free_port,
     point_connectors_at,
     postgres_instance_env,
     required,
+    start_dagster_dev_process,
     write_defs_project,
 )
 from restsync_dagster_tests.pods.deployment import Deployment, pod_dagster_yaml
@@ -118,33 +116,17 @@ def start_dagster_dev(restsync_home: Path) -> Iterator[Callable[..., str]]:
     logs = []
 
     def start(extra_env: dict[str, str], dagster_yaml: str | None = None) -> str:
-        port = free_port()
         dagster_home = prepare_dagster_home(Settings.from_env())
         if dagster_yaml is not None:
             (dagster_home / "dagster.yaml").write_text(dagster_yaml)
         env = {**os.environ, "DAGSTER_HOME": str(dagster_home), **extra_env}
         log = open(restsync_home / "dagster_dev.log", "wb")  # noqa: SIM115 - closed below
         logs.append(log)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process, url = start_dagster_dev_process(env, log)
         started.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (restsync_home / "dagster_dev.log").read_text()
-            try:
-                if requests.get(f"{url}/server_info", timeout=2).ok:
-                    return url
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        pytest.fail("dagster dev did not answer within 180 s")
+        if url is None:
+            pytest.fail((restsync_home / "dagster_dev.log").read_text()[-5000:])
+        return url
 
     yield start
     for process in started:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import dagster as dg
@@ -259,6 +259,35 @@ def graphql_client(url: str) -> Any:
 
     host, port = urlsplit(url).hostname, urlsplit(url).port
     return DagsterGraphQLClient(host or "127.0.0.1", port_number=port)
+
+
+def start_dagster_dev_process(
+    env: dict[str, str], log: IO[bytes], timeout_seconds: float = 180
+) -> tuple[subprocess.Popen[bytes], str | None]:
+    """Start ``dagster dev`` in the repo root (a session of its own, output to ``log``) with
+    ``env``; returns the process and its URL once it answers, or None for the URL if it ended or
+    did not answer within ``timeout_seconds`` (stop it with ``stop_process_group``)."""
+    import requests
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"{url}/server_info", timeout=2).ok:
+                return process, url
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    return process, None
 
 
 def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.DagsterRunStatus:

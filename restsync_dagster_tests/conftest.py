@@ -25,6 +25,7 @@ from restsync_dagster_tests.helpers import (
     POSTGRES_DSN_VAR,
     PRODUCTION_DAGSTER_YAML,
     REPO,
+    REQUIRE_PODS_VAR,
     REQUIRE_POSTGRES_VAR,
     PostgresServer,
     point_connectors_at,
@@ -34,7 +35,7 @@ from restsync_dagster_tests.helpers import (
     write_defs_project,
 )
 from restsync_dagster_tests.pods.deployment import Deployment, pod_dagster_yaml
-from restsync_dagster_tests.pods.namespaces import REQUIRE_PODS_VAR, kill_pods, pods_unavailable
+from restsync_dagster_tests.pods.namespaces import kill_pods, pods_unavailable
 
 
 @pytest.fixture
@@ -212,6 +213,11 @@ def pods_available() -> None:
     if required(REQUIRE_PODS_VAR):
         pytest.fail(f"{REQUIRE_PODS_VAR}=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture
+def unshare_allowed(pods_available: None) -> None:
+    """A test that starts processes in namespaces of its own (see ``pods_available``)."""
 
 
 @pytest.fixture

@@ -193,6 +193,10 @@ def required(flag: str) -> bool:
     return os.environ.get(flag, "").strip().lower() in {"1", "true", "yes"}
 
 
+#: Tests in their own mount, UTS and PID namespaces fail instead of skipping when it is set.
+REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
+
+
 @dataclass(frozen=True)
 class PostgresServer:
     """Where the test server listens. ``repr`` leaves the password out, so no assertion or

@@ -125,6 +125,7 @@ def iter_chain(exc: BaseException) -> Iterator[BaseException]:
         for linked in (
             getattr(current, "exception", None),  # dlt PipelineStepFailed
             getattr(current, "client_exception", None),  # dlt LoadClientJobRetry
+            getattr(current, "dbapi_exception", None),  # dlt DatabaseException
             current.__cause__,
             current.__context__,
         ):
@@ -211,7 +212,7 @@ def _facts_of(e: BaseException, hints: Hints) -> _Facts | None:
 
     if isinstance(e, RestsyncError):
         return _restsync_facts(e, hints)
-    contract = _schema_contract_facts(e)
+    contract = _schema_contract_facts(e) or _concurrency_facts(e)
     if contract is not None:
         return contract
     if isinstance(e, HTTPError) and e.response is not None:
@@ -272,6 +273,65 @@ def _schema_contract_facts(e: BaseException) -> _Facts | None:
         + ". Change the data, or relax 'schema_contract' in the connector file."
     )
     return _Facts(FailureKind.SCHEMA_CONTRACT, detail, resource=e.table_name)
+
+
+#: PostgreSQL's codes for a lock not granted in time: lock_not_available, deadlock_detected.
+_LOCK_WAIT_CODES = {"55P03", "40P01"}
+_LOCK_WAIT_PHRASES = ("canceling statement due to lock timeout", "deadlock detected")
+_PERMISSION_PHRASES = ("permission denied", "insufficient privilege", "must be owner")
+
+
+def _concurrency_facts(e: BaseException) -> _Facts | None:
+    """Failures of a load that met another writer of the destination: transient.
+
+    - dlt's ``SchemaUpdateError``: a ``CREATE SCHEMA``/``CREATE TABLE``/``ALTER TABLE`` that
+      raced another load ("schema already exists"). restsync's dataset load lock keeps its own
+      loads apart, and dlt's ``retry_schema_update`` retried it (load/locks.py); what is left
+      is a writer outside the lock. Not transient when the cause is a missing privilege.
+    - A lock the destination did not grant in time (``lock_timeout``, a deadlock).
+    - A unique violation on ``_dlt_id``: two loads inserting the same rows at once. restsync's
+      locks make that impossible between its own runs, so a writer outside them (another lock
+      database, a dlt pipeline of its own) did it: it has ended by the time a retry run starts,
+      and the retry resumes from the last committed cursor. A cause that repeats (a load
+      package replayed after a crash between its commit and dlt's record of it) fails again
+      after the run's retries and says so.
+    """
+    from dlt.common.destination.exceptions import SchemaUpdateError
+
+    text = str(e)
+    if isinstance(e, SchemaUpdateError):
+        cause = str(e.cause).strip().splitlines()[0][:300] if str(e.cause).strip() else ""
+        denied = any(p in cause.lower() for p in _PERMISSION_PHRASES)
+        what = f"tables {e.table_names}" if e.table_names else "the dataset"
+        detail = (
+            f"dlt could not create or change {what} of schema {e.schema_name!r} ({cause}). "
+            + (
+                "Grant the destination's user the right to create and alter them."
+                if denied
+                else "Another load changed the destination's schema at the same moment; a later "
+                "attempt reads the destination again and applies only what is missing."
+            )
+        )
+        return _Facts(FailureKind.SCHEMA_UPDATE, detail, transient=not denied)
+    code = getattr(e, "pgcode", None)
+    if code in _LOCK_WAIT_CODES or any(p in text for p in _LOCK_WAIT_PHRASES):
+        detail = (
+            "The destination gave up waiting for a lock (lock_timeout, or a deadlock with another "
+            "session): another process held the tables this load writes. A later attempt can "
+            "go through."
+        )
+        return _Facts(FailureKind.LOCK_WAIT, detail, transient=True)
+    duplicate = code == "23505" or "duplicate key value violates unique constraint" in text
+    if duplicate and "_dlt_id" in text:
+        detail = (
+            "Two loads inserted rows with the same _dlt_id at once: a process outside restsync's "
+            "locks loaded this dataset at the same moment (a dlt pipeline of its own, or runs "
+            "with another RESTSYNC_LOCK_DATABASE). A later attempt resumes from the last "
+            "committed cursor; if it fails again, make every writer of the dataset use the same "
+            "lock database (docs/deployment.md)."
+        )
+        return _Facts(FailureKind.CONCURRENT_WRITE, detail, transient=True)
+    return None
 
 
 def _check_address(hints: Hints) -> str:

@@ -24,7 +24,11 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     │   └── ReportJobTimeout        timeout, transient: a report job not done in time
     │   ├── ResponseBodyError       not JSON, not valid UTF-8
     │   └── UnknownCharsetError
-    └── PreviewError                invalid_config        preview asked for something absent
+    ├── PreviewError                invalid_config        preview asked for something absent
+    └── LockError                   transient: another run, or the lock database, is in the way
+        ├── LockLost                lock_lost: a lock the run held is gone; it stops before loading
+        ├── LockDatabaseError       lock_database: the lock database cannot be reached
+        └── LockWaitTimeout         lock_wait: a lock was not granted in time
 
 Library errors (``requests``, dlt) are mapped onto the same kinds by
 :func:`restsync_dagster.failures.classify.classify`. Messages are written for people.
@@ -55,6 +59,11 @@ class FailureKind(StrEnum):
     SCHEMA_DISCOVERY = "schema_discovery"
     API_ERROR = "api_error"
     DISK_FULL = "disk_full"
+    LOCK_LOST = "lock_lost"
+    LOCK_DATABASE = "lock_database"
+    LOCK_WAIT = "lock_wait"
+    SCHEMA_UPDATE = "schema_update"
+    CONCURRENT_WRITE = "concurrent_write"
     UNKNOWN = "unknown"
 
     @property
@@ -80,6 +89,11 @@ _SUMMARIES = {
     FailureKind.DESTINATION_CONFIG: "the destination settings cannot work for this connector",
     FailureKind.SCHEMA_DISCOVERY: "the API's description of its fields cannot be used",
     FailureKind.DISK_FULL: "no space left on device",
+    FailureKind.LOCK_LOST: "a lock this run held was lost before it loaded",
+    FailureKind.LOCK_DATABASE: "the lock database could not be reached",
+    FailureKind.LOCK_WAIT: "the destination did not grant a lock in time",
+    FailureKind.SCHEMA_UPDATE: "another load changed the destination's schema at the same moment",
+    FailureKind.CONCURRENT_WRITE: "another load wrote the same rows at the same moment",
     FailureKind.UNKNOWN: "the sync failed",
 }
 
@@ -256,3 +270,28 @@ class ReportJobTimeout(ResponseContractError):
 
     kind = FailureKind.TIMEOUT
     transient = True
+
+
+class LockError(RestsyncError):
+    """A lock restsync takes (docs/deployment.md) is in the way: waiting and another attempt help."""
+
+    transient = True
+
+
+class LockLost(LockError):
+    """A lock the run held is gone (its database session ended): another run may hold it now, so
+    the run stops before it writes anything more."""
+
+    kind = FailureKind.LOCK_LOST
+
+
+class LockDatabaseError(LockError):
+    """The database that holds restsync's locks cannot be reached."""
+
+    kind = FailureKind.LOCK_DATABASE
+
+
+class LockWaitTimeout(LockError):
+    """A lock was not granted within its time limit."""
+
+    kind = FailureKind.LOCK_WAIT

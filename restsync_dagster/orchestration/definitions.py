@@ -17,6 +17,7 @@ from restsync_dagster.load.destination import build_stand_in_pipeline, check_par
 from restsync_dagster.orchestration.assets import build_connector_assets
 from restsync_dagster.orchestration.checks import build_connector_checks
 from restsync_dagster.orchestration.jobs import build_sync_job
+from restsync_dagster.orchestration.pool_queue import install_hand_over
 from restsync_dagster.orchestration.resources import ConnectorEnv, build_env_resource
 from restsync_dagster.orchestration.retry_sensor import build_retry_sensor
 from restsync_dagster.orchestration.schedules import build_schedule
@@ -94,6 +95,8 @@ def build_definitions(
     if not connectors:
         return dg.Definitions()
     check_parallel_partitions(connectors, settings)
+    # Run workers load these definitions before their first step claims a pool slot.
+    install_hand_over()
     shared = shared or SharedParts.build(settings)
     built = [build_connector_definitions(c, settings, shared) for c in connectors]
     resources: dict[str, Any] = {names.DLT_RESOURCE_KEY: shared.dlt}

@@ -29,7 +29,6 @@ from pathlib import Path
 PRIVATE_VARIABLES = ("RESTSYNC_HOME", "DAGSTER_HOME", "HOME", "TMPDIR")
 #: ``$0`` of a pod's shell, so the pod can be found in ``/proc`` by its name.
 MARK = "restsync-pod:"
-REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import dagster as dg
@@ -197,19 +197,6 @@ def required(flag: str) -> bool:
 REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
 
 
-def unshare_works() -> bool:
-    """Whether this process may start one in its own mount, UTS and PID namespaces."""
-    try:
-        done = subprocess.run(
-            ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "true"],
-            capture_output=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
 @dataclass(frozen=True)
 class PostgresServer:
     """Where the test server listens. ``repr`` leaves the password out, so no assertion or
@@ -278,6 +265,35 @@ def graphql_client(url: str) -> Any:
     return DagsterGraphQLClient(host or "127.0.0.1", port_number=port)
 
 
+def start_dagster_dev_process(
+    env: dict[str, str], log: IO[bytes], timeout_seconds: float = 180
+) -> tuple[subprocess.Popen[bytes], str | None]:
+    """Start ``dagster dev`` in the repo root (a session of its own, output to ``log``) with
+    ``env``; returns the process and its URL once it answers, or None for the URL if it ended or
+    did not answer within ``timeout_seconds`` (stop it with ``stop_process_group``)."""
+    import requests
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"{url}/server_info", timeout=2).ok:
+                return process, url
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    return process, None
+
+
 def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.DagsterRunStatus:
     """Poll the run's status over GraphQL until it is finished; return that status."""
     finished = {
@@ -293,6 +309,41 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
             return status
         time.sleep(2)
     pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
+
+
+_BACKFILL = """
+mutation($names: [String!]!, $path: [String!]!) {
+  launchPartitionBackfill(backfillParams: {
+    partitionNames: $names, assetSelection: [{path: $path}]
+  }) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def launch_backfill(url: str, asset_path: list[str], partitions: list[str]) -> str:
+    """Launch a backfill of ``partitions`` of one asset through the webserver at ``url``;
+    returns its id (runs carry it in the tag ``dagster/backfill``)."""
+    answer = graphql_client(url)._execute(_BACKFILL, {"names": partitions, "path": asset_path})
+    result = answer["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    return str(result["backfillId"])
+
+
+def most_in_flight(records: list[dg.RunRecord]) -> int:
+    """The most runs between their start and their end at any one moment."""
+    edges = sorted(
+        [(r.start_time, 1) for r in records] + [(r.end_time, -1) for r in records],
+        key=lambda edge: (edge[0], edge[1]),  # an end before a start at the same instant
+    )
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
 
 
 def files_holding(root: Path, secret: str) -> list[str]:

@@ -14,6 +14,7 @@ import contextlib
 import difflib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -274,7 +275,26 @@ def _failure_text(error: Any) -> str | None:
         if cause.cls_name == "Failure":
             return str(cause.message.removeprefix("dagster._core.definitions.events.Failure: "))
         cause = cause.cause
-    return error.message.strip().splitlines()[-1] if error and error.message else None
+    return last_meaningful_line(error.message, error.cls_name) if error and error.message else None
+
+
+#: Where a SQLAlchemy error's statement starts, and its closing link: both say nothing about
+#: what went wrong.
+_STATEMENT = re.compile(r"^\[SQL: ")
+_LINK = re.compile(r"^\(Background on this error at: \S+\)$")
+
+
+def last_meaningful_line(message: str, cls_name: str | None = None) -> str | None:
+    """The last line of an error message that says what went wrong, named by its class: a
+    database error ends with "(Background on this error at: https://sqlalche.me/...)", its SQL
+    and its parameters, none of which does."""
+    lines = [line.strip() for line in message.strip().splitlines()]
+    statement = next((i for i, line in enumerate(lines) if _STATEMENT.match(line)), len(lines))
+    kept = [line for line in lines[:statement] if line and not _LINK.match(line)]
+    if not kept:
+        return cls_name
+    line = kept[-1]
+    return f"{cls_name}: {line}" if cls_name and cls_name not in line else line
 
 
 def _print_outcomes(

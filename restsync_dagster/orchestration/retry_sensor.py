@@ -102,7 +102,10 @@ def evaluate(
     """One tick: a run request per due retry, tags and log lines for the rest."""
     instance = context.instance
     # Pools exist, with their files' limits, before the runs this daemon launches claim them.
-    apply_pool_limits(instance, connectors.values())
+    try:
+        apply_pool_limits(instance, connectors.values())
+    except Exception as exc:  # the retries below matter more; the next tick tries again
+        context.log.warning(f"could not create the connectors' pools: {type(exc).__name__}: {exc}")
     for run_id in release_dead_runs(instance, sorted(connectors)):
         context.log.warning(f"run {run_id}: its process is gone; marked failed, pool slots freed")
     requests: list[dg.RunRequest] = []

@@ -131,9 +131,6 @@ def run_sync(
     materialization per resource once the load is committed."""
     settings = Settings.from_env()
     store = run_lock_store(context.instance, settings)
-    # While this process lives, the run is alive; once gone, the next sync can tell
-    # (orchestration/dead_runs.py).
-    prove_alive(context.instance, context.run, store)
     env = runtime_env(connector, env_resource.values())
     run = _Run(
         context=context,
@@ -157,6 +154,9 @@ def run_sync(
     with redacted_output(run.redactor):
         try:
             refuse_local_destination_off_machine(context.instance, settings)
+            # While this process lives, the run is alive; once gone, the next sync can tell
+            # (orchestration/dead_runs.py).
+            prove_alive(context.instance, context.run, store)
             loaded = _load(run, dlt)
         except Exception as exc:
             failure = classify(

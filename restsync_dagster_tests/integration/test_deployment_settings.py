@@ -90,3 +90,29 @@ def test_restsync_sync_works_with_a_read_only_dagster_home(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Read-only file system" not in done.stdout + done.stderr
     assert sorted(os.listdir(production_dagster_home)) == ["dagster.yaml"]
+
+
+def test_a_database_error_is_told_by_its_cause_never_by_a_bare_link(tmp_path):
+    """A real SQLAlchemy error (a unique key raced, as Dagster's pool creation does), as a run's
+    failure carries it: its last line is only "(Background on this error at: ...)"."""
+    import sys
+
+    import sqlalchemy as sa
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    from restsync_dagster.cli.sync import last_meaningful_line
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE pools (key TEXT UNIQUE)"))
+        connection.execute(sa.text("INSERT INTO pools VALUES ('restsync_shop')"))
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO pools VALUES ('restsync_shop')"))
+    except sa.exc.IntegrityError:
+        error = serializable_error_info_from_exc_info(sys.exc_info())
+    assert error.message.strip().splitlines()[-1].startswith("(Background on this error at: ")
+
+    assert last_meaningful_line(error.message, error.cls_name) == (
+        "sqlalchemy.exc.IntegrityError: (sqlite3.IntegrityError) UNIQUE constraint failed: pools.key"
+    )

@@ -513,3 +513,23 @@ def assert_no_secret_written(home: Path, instance: dg.DagsterInstance, secret: s
     """``secret`` is in no file of ``RESTSYNC_HOME`` nor of the instance's directory."""
     assert files_holding(home, secret) == []
     assert files_holding(Path(instance.root_directory), secret) == []
+
+
+def most_spans_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most spans open at any one moment."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def rate_budget_report(stats: dict[str, Any], limit: int) -> str:
+    """The demo API's 429s, requests and busiest window of its rate budget (``stats()``)."""
+    windows = stats["rate_windows"]
+    return (
+        f"429s: {stats['status_counts'].get('429', 0)}, requests: {stats['requests']}, "
+        f"windows: {sum(len(w) for w in windows)}, most asked in one window: "
+        f"{max((max(w) for w in windows if w), default=0)} (limit {limit})"
+    )

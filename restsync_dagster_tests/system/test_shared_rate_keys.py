@@ -11,14 +11,17 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from restsync_dagster.connector import load_connectors
 from restsync_dagster.orchestration.instance import apply_pool_limits, open_instance
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.helpers import PostgresServer
+from restsync_dagster_tests.helpers import (
+    PostgresServer,
+    most_spans_at_once,
+    rate_budget_report,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -114,25 +117,6 @@ def environment(
     }
 
 
-def most_at_once(spans: list[tuple[float, float]]) -> int:
-    """The most spans open at any one moment."""
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    running = most = 0
-    for _, step in edges:
-        running += step
-        most = max(most, running)
-    return most
-
-
-def budget_report(stats: dict[str, Any], limit: int = LIMIT) -> str:
-    windows = stats["rate_windows"]
-    return (
-        f"429s: {stats['status_counts'].get('429', 0)}, requests: {stats['requests']}, "
-        f"windows: {sum(len(w) for w in windows)}, most asked in one window: "
-        f"{max((max(w) for w in windows if w), default=0)} (limit {limit})"
-    )
-
-
 @pytest.mark.slow
 def test_four_partition_runs_at_once_share_the_budget_the_headers_tell(
     postgres_server: PostgresServer,
@@ -162,16 +146,16 @@ def test_four_partition_runs_at_once_share_the_budget_the_headers_tell(
     wait_all(start_syncs([["shop", "--partition", day] for day in DAYS], env, logs), logs)
 
     stats = api.stats()
-    print(f"\n{budget_report(stats)}")
+    print(f"\n{rate_budget_report(stats, LIMIT)}")
     seen = api.requests("/ecommerce/v1/orders")
     spans = [
         (min(r.at for r in mine), max(r.at for r in mine))
         for day in DAYS
         if (mine := [r for r in seen if r.params.get("updated_since", "").startswith(day)])
     ]
-    print(f"most partition runs requesting at once: {most_at_once(spans)}")
-    assert most_at_once(spans) >= 3, "the runs overlap"
-    assert stats["status_counts"].get("429", 0) == 0, budget_report(stats)
+    print(f"most partition runs requesting at once: {most_spans_at_once(spans)}")
+    assert most_spans_at_once(spans) >= 3, "the runs overlap"
+    assert stats["status_counts"].get("429", 0) == 0, rate_budget_report(stats, LIMIT)
     (windows,) = stats["rate_windows"]
     assert max(windows) <= LIMIT, windows
     rows = postgres_server.execute(
@@ -215,8 +199,8 @@ def test_two_connectors_on_one_key_share_its_requests_per_second(
     wait_all(start_syncs([["crm"], ["store"]], env, logs), logs)
 
     stats = api.stats()
-    print(f"\n{budget_report(stats, 10)}")
-    assert stats["status_counts"].get("429", 0) == 0, budget_report(stats, 10)
+    print(f"\n{rate_budget_report(stats, 10)}")
+    assert stats["status_counts"].get("429", 0) == 0, rate_budget_report(stats, 10)
     (windows,) = stats["rate_windows"]
     assert max(windows) <= 10, windows
     seen = api.requests("/ecommerce/v1/")

@@ -533,3 +533,26 @@ def rate_budget_report(stats: dict[str, Any], limit: int) -> str:
         f"windows: {sum(len(w) for w in windows)}, most asked in one window: "
         f"{max((max(w) for w in windows if w), default=0)} (limit {limit})"
     )
+
+
+def partitions_requesting_at_once(api: DemoApi, path: str, days: list[str]) -> int:
+    """The most daily partition runs whose requests to ``path`` (told apart by the day their
+    ``updated_since`` names) were under way at one moment."""
+    seen = api.requests(path)
+    spans = [
+        (min(r.at for r in mine), max(r.at for r in mine))
+        for day in days
+        if (mine := [r for r in seen if r.params.get("updated_since", "").startswith(day)])
+    ]
+    return most_spans_at_once(spans)
+
+
+def assert_rate_budget_kept(api: DemoApi, limit: int) -> str:
+    """The demo API refused no request (429) and no window of its budget was asked for more than
+    ``limit`` (one key); returns the report of its budget."""
+    stats = api.stats()
+    report = rate_budget_report(stats, limit)
+    assert stats["status_counts"].get("429", 0) == 0, report
+    (windows,) = stats["rate_windows"]
+    assert max(windows) <= limit, windows
+    return report

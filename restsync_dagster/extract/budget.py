@@ -131,6 +131,13 @@ class HeaderBudget:
             self._count_mine(time.monotonic() + _UNKNOWN_RESET_SECONDS)
             self._lock.notify_all()
 
+    def counted_until(self) -> float:
+        """When the last window this run's requests were counted in ends (``time.monotonic()``;
+        0 when no request of this run counts in an open window; see
+        ``RequestLimiter.counted_until``)."""
+        with self._lock:
+            return max(self._mine, default=0.0)
+
     def _count_mine(self, window_end: float) -> None:
         """Count one of this run's requests in the window that ends at ``window_end``."""
         if self.share is not None:

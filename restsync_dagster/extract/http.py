@@ -163,6 +163,12 @@ def prefetcher_for(session: Any, workers: int) -> Prefetcher | None:
     return prefetcher
 
 
+def rate_counted_until(session: Any) -> float:
+    """When ``session``'s requests stop counting in any window of its rate key
+    (``time.monotonic()``; see ``RequestLimiter.counted_until``)."""
+    return adapter_of(session).limiter.counted_until()
+
+
 def adapter_of(session: Any) -> RestsyncAdapter:
     """The restsync adapter mounted on ``session`` (for the prefetcher)."""
     adapter = session.get_adapter("https://")

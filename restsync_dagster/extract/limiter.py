@@ -63,6 +63,16 @@ class RequestLimiter:
         else:
             self.budget.observe(headers)
 
+    def counted_until(self) -> float:
+        """The ``time.monotonic()`` at which no request this limiter let through counts in any
+        window any more: one second after the last request (``requests_per_second``), and the
+        end of the last window the API's headers named for one (the budget). A run's slot of its
+        rate key is handed on only then, so the next holder's part never lands in a window
+        this one spent its part of (see ``orchestration/held.py``)."""
+        with self._lock:
+            last = self._sent[-1] + max(1.0, self._interval or 0.0) if self._sent else 0.0
+        return max(last, self.budget.counted_until() if self.budget is not None else 0.0)
+
     def _wait_for_rate(self) -> None:
         if self._per_second is None and self._interval is None:
             return

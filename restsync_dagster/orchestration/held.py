@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
@@ -139,3 +140,15 @@ def rate_share(
                 + (", its part of each window the API's headers tell" if rate.from_headers else "")
             )
         yield share
+
+
+#: The longest a run keeps its rate slot after its requests, for their windows to end.
+SLOT_LINGER_CAP_SECONDS = 10.0
+
+
+def linger_in_slot(counted_until: Callable[[], float]) -> None:
+    """Wait until this run's requests count in no window of its rate key any more (at most
+    :data:`SLOT_LINGER_CAP_SECONDS`; usually no wait, the load having taken longer), so that the
+    next run to hold the slot does not spend the slot's part again in a window this run spent it
+    in. Called just before the slot is released; run termination interrupts it."""
+    time.sleep(max(0.0, min(SLOT_LINGER_CAP_SECONDS, counted_until() - time.monotonic())))

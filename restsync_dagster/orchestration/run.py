@@ -26,7 +26,7 @@ from dagster_dlt import DagsterDltResource
 from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.counters import HttpStats
-from restsync_dagster.extract.http import prefetcher_for, session_for
+from restsync_dagster.extract.http import prefetcher_for, rate_counted_until, session_for
 from restsync_dagster.extract.progress import Progress
 from restsync_dagster.extract.source import build_source
 from restsync_dagster.extract.windows import Round
@@ -50,6 +50,7 @@ from restsync_dagster.orchestration.dead_runs import prove_alive
 from restsync_dagster.orchestration.held import (
     connector_locks,
     dlt_environment,
+    linger_in_slot,
     quiet_arrow_hints,
     rate_share,
     run_lock_store,
@@ -197,6 +198,8 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         # The runs spending the connector's API key at once each get a part of its limits.
         share = stack.enter_context(rate_share(context.log, connector, run.store))
         session = session_for(connector, run.stats, share=share)
+        # The slot is handed on once this run's requests count in no window of the key.
+        stack.callback(linger_in_slot, lambda: rate_counted_until(session))
         prefetcher = prefetcher_for(
             session, share.concurrency(connector.config.rate_limit.max_concurrency)
         )

@@ -163,19 +163,21 @@ def test_four_partition_runs_at_once_share_the_budget_the_headers_tell(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("runs", [2, 1])
 def test_two_connectors_on_one_key_share_its_requests_per_second(
     postgres_server: PostgresServer,
     postgres_database: str,
     start_demo_api,
     restsync_home: Path,
     tmp_path: Path,
+    runs: int,
 ):
     # The API allows 10 a second; the key's connectors are told 8, so that the time a request
     # takes to arrive cannot move one into the next window of the API's count.
     api = start_demo_api(latency_ms=20, rate_limit=10, rate_window_seconds=1.0, rate_headers="none")
     connectors = tmp_path / "connectors"
     connectors.mkdir()
-    rate = "{key: ecommerce, requests_per_second: 8, max_concurrency: 2, runs: 2}"
+    rate = f"{{key: ecommerce, requests_per_second: 8, max_concurrency: 2, runs: {runs}}}"
     env = {
         **environment(restsync_home, postgres_server, postgres_database),
         "RESTSYNC_CONNECTORS_DIR": str(connectors),
@@ -193,16 +195,38 @@ def test_two_connectors_on_one_key_share_its_requests_per_second(
     print(f"\n{assert_rate_budget_kept(api, 10)}")
     seen = api.requests("/ecommerce/v1/")
     times = sorted(r.at for r in seen)
-    busiest = max(sum(1 for t in times if start <= t < start + 0.95) for start in times)
-    print(f"most requests in any 0.95 s: {busiest} (the key's requests_per_second: 8)")
+    # The limiter counts a request when it is sent, the API when it arrives: a request held up
+    # on its way (up to 0.2 s on a busy machine) can arrive beside the next second's.
+    busiest = max(sum(1 for t in times if start <= t < start + 0.8) for start in times)
+    print(f"most requests in any 0.8 s: {busiest} (the key's requests_per_second: 8)")
     assert busiest <= 8, busiest
-    # Both connectors held a slot of the key at once: their requests interleave.
     spans = {
         path: (min(r.at for r in seen if r.path == path), max(r.at for r in seen if r.path == path))
         for path in ("/ecommerce/v1/customers", "/ecommerce/v1/orders")
     }
     (first_start, first_end), (second_start, second_end) = spans.values()
-    assert max(first_start, second_start) < min(first_end, second_end), spans
+    overlap = max(first_start, second_start) < min(first_end, second_end)
+    with open_instance(Settings.from_env()) as instance:
+        messages = [
+            entry.message or ""
+            for record in instance.get_run_records()
+            for entry in instance.all_logs(record.dagster_run.run_id)
+        ]
+    waited = [m for m in messages if "rate key 'ecommerce' at once are running" in m]
+    if runs == 2:
+        assert overlap, f"both connectors held a slot of the key at once: {spans}"
+        assert waited == []
+    else:
+        assert not overlap, (
+            f"one slot: the second connector's requests wait for the first's end {spans}"
+        )
+        assert waited == [
+            "connector 'crm': the 1 run(s) that may spend rate key 'ecommerce' at once are "
+            "running; waiting for one to end"
+        ] or waited == [
+            "connector 'store': the 1 run(s) that may spend rate key 'ecommerce' at once are "
+            "running; waiting for one to end"
+        ], waited
     for table, collection in (("crm.customers", "customers"), ("store.orders", "orders")):
         count, unique = postgres_server.execute(
             f"SELECT count(*), count(DISTINCT id) FROM {table}", postgres_database

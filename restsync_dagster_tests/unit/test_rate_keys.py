@@ -15,6 +15,7 @@ from requests.structures import CaseInsensitiveDict
 
 from restsync_dagster.connector import ConnectorFileError, load_connectors, parse_connector
 from restsync_dagster.extract.budget import HeaderBudget
+from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.extract.share import RateShare
 
 CONNECTOR = """
@@ -112,6 +113,21 @@ def test_without_a_told_limit_the_share_is_cut_from_what_was_seen_left():
     done = threading.Event()
     threading.Thread(target=lambda: (budget.spend(), done.set()), daemon=True).start()
     assert not done.wait(0.3), "its part (3) is spent, though 1 is left for the other run"
+
+
+def test_a_slot_is_handed_on_only_once_its_requests_count_in_no_window():
+    limiter = RequestLimiter(requests_per_second=8)
+    assert limiter.counted_until() == 0.0, "nothing sent: nothing to wait for"
+    with limiter.slot():
+        sent = time.monotonic()
+    assert sent < limiter.counted_until() <= sent + 1.01, "the last request's second"
+    budget = HeaderBudget(share=RateShare(0, 2))
+    shared = RequestLimiter(budget=budget)
+    with shared.slot():
+        pass
+    told_at = time.monotonic()
+    shared.answered(told(5, reset=30))
+    assert told_at + 29 < shared.counted_until() <= time.monotonic() + 30, "the window it named"
 
 
 PARTITIONED = """

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from restsync_dagster.connector.connector import Connector
-from restsync_dagster.connector.problems import Problem
+from restsync_dagster.connector.problems import Problem, shown_path
 
 #: What a key's connectors must agree on, as each reads it.
 _SHARED = ("requests_per_second", "max_concurrency", "from_headers", "reserve", "runs")
@@ -34,14 +34,14 @@ def rate_key_problems(connectors: Sequence[Connector]) -> list[Problem]:
             continue
         mine, theirs = key_limits(connector), key_limits(other)
         differ = [
-            f"{name} {mine[name]!r} where {other.file.name} has {theirs[name]!r}"
+            f"{name} {mine[name]!r} where {shown_path(other.file)} has {theirs[name]!r}"
             for name in _SHARED
             if mine[name] != theirs[name]
         ]
         if differ:
             problems.append(
                 Problem(
-                    connector.file.name,
+                    shown_path(connector.file),
                     "rate_limit",
                     f"connector {connector.name!r} shares rate key {key!r} with connector "
                     f"{other.name!r} but declares {', '.join(differ)}: the connectors of a key "

@@ -160,11 +160,11 @@ def test_connectors_sharing_a_key_must_declare_the_same_limits(tmp_path: Path):
     with pytest.raises(ConnectorFileError) as info:
         load_connectors([tmp_path])
     assert [str(dataclasses.replace(p, line=None)) for p in info.value.problems] == [
-        "sales.yaml: rate_limit: connector 'sales' shares rate key 'acme' with connector "
-        "'billing' but declares requests_per_second 5.0 where billing.yaml has 10.0: the "
-        "connectors of a key share one budget, so give them the same rate_limit "
-        "(requests_per_second, max_concurrency, from_headers, reserve, runs; runs defaults to "
-        "partitions.max_concurrent)"
+        f"{tmp_path / 'sales.yaml'}: rate_limit: connector 'sales' shares rate key 'acme' with "
+        f"connector 'billing' but declares requests_per_second 5.0 where "
+        f"{tmp_path / 'billing.yaml'} has 10.0: the connectors of a key share one budget, so "
+        "give them the same rate_limit (requests_per_second, max_concurrency, from_headers, "
+        "reserve, runs; runs defaults to partitions.max_concurrent)"
     ]
 
 
@@ -174,7 +174,7 @@ def test_the_key_defaults_to_the_connector_and_runs_to_its_parallel_partitions(t
     with pytest.raises(ConnectorFileError) as info:
         load_connectors([tmp_path])
     (problem,) = info.value.problems
-    assert "declares runs 4 where crm.yaml has 1" in problem.message
+    assert f"declares runs 4 where {tmp_path / 'crm.yaml'} has 1" in problem.message
     write(tmp_path, "crm", "{requests_per_second: 10, runs: 4}")
     crm, shop = load_connectors([tmp_path])
     assert (crm.config.rate_key, crm.config.rate_runs) == ("crm", 4)

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 from requests.structures import CaseInsensitiveDict
 
-from restsync_dagster.connector import ConnectorFileError, load_connectors, parse_connector
+from restsync_dagster.connector import (
+    ConnectorFileError,
+    load_connectors,
+    parse_connector,
+    read_connector_files,
+)
 from restsync_dagster.extract.budget import HeaderBudget
 from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.extract.share import RateShare
@@ -166,6 +171,17 @@ def test_connectors_sharing_a_key_must_declare_the_same_limits(tmp_path: Path):
         "give them the same rate_limit (requests_per_second, max_concurrency, from_headers, "
         "reserve, runs; runs defaults to partitions.max_concurrent)"
     ]
+
+
+def test_a_connector_declaring_other_limits_for_a_key_leaves_out_only_itself(tmp_path: Path):
+    write(tmp_path, "billing", "{key: acme, requests_per_second: 10, runs: 2}")
+    write(tmp_path, "crm", "{key: acme, requests_per_second: 10, runs: 2}")
+    write(tmp_path, "sales", "{key: acme, requests_per_second: 5, runs: 2}")
+    files = read_connector_files([tmp_path])
+    assert [c.name for c in files.connectors] == ["billing", "crm"]
+    assert list(files.bad_files) == [tmp_path / "sales.yaml"]
+    (problem,) = files.bad_files[tmp_path / "sales.yaml"]
+    assert problem.key_path == "rate_limit"
 
 
 def test_the_key_defaults_to_the_connector_and_runs_to_its_parallel_partitions(tmp_path: Path):

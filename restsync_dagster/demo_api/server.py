@@ -49,7 +49,7 @@ from restsync_dagster.demo_api.graphql import GRAPHQL_MISBEHAVIOURS, connection
 from restsync_dagster.demo_api.hostile import BUSY_TIMES, MISBEHAVIOURS, RawBody, misbehaving
 from restsync_dagster.demo_api.oauth import TokenIssuer
 from restsync_dagster.demo_api.openapi import openapi_response
-from restsync_dagster.demo_api.ratelimit import WindowBudget
+from restsync_dagster.demo_api.ratelimit import KeyBudgets
 from restsync_dagster.demo_api.reports import REPORT_MISBEHAVIOURS, ReportJobs
 from restsync_dagster.demo_api.shapes import CSV_MISBEHAVIOURS, SHAPES, shaped
 
@@ -166,7 +166,7 @@ class _State:
         )
         self.reports = ReportJobs(config.report_seconds)
         self.budget = (
-            WindowBudget(config.rate_limit, config.rate_window_seconds, config.rate_headers)
+            KeyBudgets(config.rate_limit, config.rate_window_seconds, config.rate_headers)
             if config.rate_limit
             else None
         )
@@ -252,7 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
                 state.record(SeenRequest(method, parts.path, {}, status, time.time(), False))
                 self._send(status, answer, {})
                 return
-            allowed, budget_headers = state.budget.take() if state.budget else (True, {})
+            budget, key = state.budget, params.get("api_key") or self.headers.get("Authorization")
+            allowed, budget_headers = budget.take(key or "") if budget else (True, {})
             if allowed:
                 status, body, headers = self._api(method, parts.path, params)
             else:
@@ -590,6 +591,8 @@ class _DemoHTTPServer(ThreadingHTTPServer):
                 "status_counts": {str(k): v for k, v in self.state.status_counts.items()},
                 "max_in_flight": self.state.max_in_flight,
                 "tokens_issued": self.state.tokens.issued,
+                # Requests asked in each window of the rate budget, one list per API key.
+                "rate_windows": self.state.budget.windows() if self.state.budget else [],
             }
 
     def seen(self) -> list[SeenRequest]:
@@ -601,7 +604,7 @@ class _DemoHTTPServer(ThreadingHTTPServer):
             self.state.outage_until = time.monotonic() + seconds
 
     def set_rate_limit(self, limit: int | None, window: float, style: str) -> None:
-        budget = WindowBudget(limit, window, style) if limit else None
+        budget = KeyBudgets(limit, window, style) if limit else None
         with self.state.lock:
             self.state.budget = budget
 

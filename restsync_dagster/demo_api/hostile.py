@@ -27,6 +27,7 @@ MISBEHAVIOURS = (
     "busy_twice",      # 200 {"error": {"code": "BUSY"...}} twice per page, then the real page
     "api_error",       # 200 with the page's records and {"error": {"code": "QUOTA", "message"}}
     "notice",          # 200, no records, and a notice: "maintenance window: no results"
+    "short_page",      # half the page's records, the total unchanged: records left between pages
 )  # fmt: skip
 #: How often ``busy_twice`` answers BUSY for each page before the real answer.
 BUSY_TIMES = 2
@@ -86,6 +87,7 @@ def misbehaving(
             "error": {"code": "QUOTA", "message": "monthly quota exceeded for account acct-42"},
         },
         "notice": lambda: {"data": [], "total": total, "notice": "maintenance window: no results"},
+        "short_page": lambda: {"data": rows[: len(rows) // 2], "total": total},
     }
     if mode not in answers:
         raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")

@@ -45,6 +45,8 @@ class Preview:
     stopped: dict[str, str] = field(default_factory=dict)
     #: Resources that ended after one full page with no next page found (see the warning).
     suspicious: list[str] = field(default_factory=list)
+    #: Per resource, how restsync corrected its paging (a page size the API capped).
+    notices: dict[str, str] = field(default_factory=dict)
 
 
 def preview(
@@ -77,9 +79,11 @@ def preview(
         if one_full_page:
             suspicious.append(name)
 
+    notices: dict[str, str] = {}
     source = build_source(
-        connector, env, session_for(connector, stats), max_pages=pages, on_stop=on_stop
-    )
+        connector, env, session_for(connector, stats), max_pages=pages, on_stop=on_stop,
+        on_notice=notices.__setitem__,
+    )  # fmt: skip
     if resource is not None:
         source = source.with_resources(resource)
     redactor = Redactor(env[n] for n in connector.secret_env if n in env)
@@ -117,4 +121,4 @@ def preview(
                 )
         pipeline.drop()
     requests = [(redactor.redact(u), s) for u, s in stats.log or []]
-    return Preview(connector.name, tables, requests, stopped, suspicious)
+    return Preview(connector.name, tables, requests, stopped, suspicious, notices)

@@ -39,6 +39,7 @@ from dlt.sources.helpers.rest_client.paginators import (
     JSONLinkPaginator,
     JSONResponseCursorPaginator,
     OffsetPaginator,
+    PageNumberPaginator,
     RangePaginator,
 )
 from requests import Response
@@ -47,7 +48,8 @@ from restsync_dagster.connector.extensions import COMPLETENESS_CHECKS
 from restsync_dagster.failures.errors import IncompleteReadError, PaginatorMistakeError
 from restsync_dagster.failures.redaction import redact_url
 
-#: Body keys that echo a page size (compared without case, ``_`` and ``-``).
+#: Body keys that echo a page size (compared without case, ``_`` and ``-``). Not the request
+#: parameters of stops.py: in a body, ``count`` is usually a total, not a page size.
 _PAGE_SIZE_KEYS = frozenset(
     {"limit", "perpage", "pagesize", "size", "maxresults", "pagelimit", "itemsperpage"}
 )
@@ -426,14 +428,16 @@ class SequenceCompleteness:
         asked = ", ".join(
             f"{k}={v}" for k, v in parse_qsl(urlsplit(response.url or "").query) if k in sent
         )
+        fix = self.next_link_hint(probe).strip()
+        if not fix and isinstance(inner, PageNumberPaginator) and inner.base_index == 0:
+            fix = "if the API counts pages from 1, set the paginator's base_page: 1"
         self.mistake(
             response,
             f"page 1 ({asked}) was empty, but the same request without "
             f"{' and '.join(repr(s) for s in sorted(sent))} answers {len(records)} records: "
             f"the API does not read the parameters of paginator {self._named(inner)}",
             key="paginator",
-            fix=self.next_link_hint(probe).strip()
-            or "set the paginator the API's documentation describes",
+            fix=fix or "set the paginator the API's documentation describes",
             check="empty_first_page",
         )
 

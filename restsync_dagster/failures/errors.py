@@ -20,7 +20,8 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     ├── ResponseError               bad_response          a 2xx the connector cannot read
     │   ├── ResponseContractError   a page breaks the file's promises
     │   │   ├── ApiBodyError        api_error: a response action 'fail' matched the body
-    │   │   │   └── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
+    │   │   │   ├── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
+    │   │   │   └── GraphQLErrors   GraphQL ``errors`` in a 200, partial data or none
     │   │   └── IncompleteReadError incomplete_read: the API told of records not read
     │   │       └── PaginatorMistakeError  invalid_config: the paginator does not fit the API
     │   └── ReportJobTimeout        timeout, transient: a report job not done in time
@@ -253,6 +254,27 @@ class ApiBodyRetriesExhausted(ApiBodyError):
         where = f" (offset {offset})" if offset is not None else ""
         self.problem = f"the API still reported an error after the retries: {api_message}"
         self.args = (f"resource {resource!r}{where}: {self.problem} at {url}",)
+
+
+class GraphQLErrors(ApiBodyError):
+    """A GraphQL API answered 200 with ``errors``: nothing of the answer is loaded, even the
+    records beside them (partial data), since a field or a record may be missing from them."""
+
+    def __init__(
+        self, resource: str, url: str, api_message: str, partial_records: int | None
+    ) -> None:
+        super().__init__(resource, url, api_message)
+        self.partial_records = partial_records
+        beside = (
+            f" beside {partial_records} record(s) of partial data"
+            if partial_records
+            else " and no data"
+        )
+        self.problem = (
+            f"the GraphQL API answered errors in a 200{beside}: {api_message}; nothing of this "
+            "answer was loaded"
+        )
+        self.args = (f"resource {resource!r}: {self.problem} at {url}",)
 
 
 class ReportJobTimeout(ResponseContractError):

@@ -33,8 +33,10 @@ retry: {{max_retries: 1, backoff_factor: 0.01}}
 OFFSET_250 = "{type: offset, limit: 250}"
 
 
-def write(directory, monkeypatch, api, paginator, path="/v1/items", selector="data", extra=""):
-    text = CONNECTOR.format(paginator=paginator, path=path, selector=selector, extra=extra)
+def write(
+    directory, monkeypatch, api, paginator, path="/v1/items", selector="data", extra="", tail=""
+):
+    text = CONNECTOR.format(paginator=paginator, path=path, selector=selector, extra=extra) + tail
     use_connector(directory, monkeypatch, api, "tracker", text)
 
 
@@ -62,8 +64,9 @@ def tables(home) -> set[str]:
 
 @pytest.fixture
 def capped(start_demo_api):
-    def start(echo: str | None) -> object:
+    def start(echo: str | None, **more: object) -> object:
         return start_demo_api(
+            **more,
             page_size_cap=100,
             page_size_echo=echo,
             api_keys={"*": SHAPE_SECRET},
@@ -110,6 +113,21 @@ def test_a_capped_page_size_without_an_echo_loads_every_record_and_says_so(
     assert ids(restsync_home, "customers") == served_ids(api, "customers")
     (warning,) = [m for m in logged(instance, result) if "resource 'items'" in m and "at most" in m]
     assert "page 1 held 100 records for limit=250" in warning and "limit: 100" in warning
+
+
+def test_a_capped_page_size_loads_every_record_with_pages_fetched_ahead(
+    capped, tmp_path, monkeypatch, restsync_home, instance
+):
+    api = capped(None, latency_ms=25)
+    tail = "rate_limit: {max_concurrency: 4}\n"
+    write(tmp_path / "connectors", monkeypatch, api, OFFSET_250, tail=tail)
+
+    assert sync_job("tracker", instance).success
+    assert ids(restsync_home, "items") == served_ids(api, "items")
+    assert ids(restsync_home, "customers") == served_ids(api, "customers")
+    offsets = sorted(int(r.params["offset"]) for r in api.requests("/generic/v1/items"))
+    assert offsets == [0, 100, 200, 300], "each page once, stepped by what the API serves"
+    assert api.stats()["max_in_flight"] > 1, "the pages after the first were fetched ahead"
 
 
 @pytest.mark.parametrize(

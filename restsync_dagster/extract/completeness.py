@@ -50,8 +50,16 @@ from restsync_dagster.failures.redaction import redact_url
 
 #: Body keys that echo a page size (compared without case, ``_`` and ``-``). Not the request
 #: parameters of stops.py: in a body, ``count`` is usually a total, not a page size.
-_PAGE_SIZE_KEYS = frozenset(
-    {"limit", "perpage", "pagesize", "size", "maxresults", "pagelimit", "itemsperpage"}
+#: In order of preference: ``size`` is last, as some APIs (Confluence) use it for the records of
+#: this page beside a ``limit``.
+_PAGE_SIZE_KEYS = (
+    "limit",
+    "perpage",
+    "pagesize",
+    "maxresults",
+    "pagelimit",
+    "itemsperpage",
+    "size",
 )
 #: Body objects that may hold the echoed page size or a next link.
 _PAGING_OBJECTS = frozenset({"meta", "pagination", "paging", "page", "links", "cursor", "_links"})
@@ -148,17 +156,20 @@ def echoed_page_size(body: Any, limit_param: str | None) -> tuple[str, int] | No
     """The page size a body echoes (``"limit": 100``, ``meta.per_page``), with its key."""
     if not isinstance(body, Mapping):
         return None
-    wanted = {_normal(limit_param)} if limit_param else set()
+    preferred = [_normal(limit_param)] if limit_param else []
+    preferred += [name for name in _PAGE_SIZE_KEYS if name not in preferred]
     places: list[tuple[str, Mapping[str, Any]]] = [("", body)]
     places += [
         (f"{key}.", value)
         for key, value in body.items()
         if isinstance(value, Mapping) and str(key).lower().lstrip("_@") in _PAGING_OBJECTS
     ]
-    for prefix, block in places:
-        for key, value in block.items():
-            if _normal(str(key)) in _PAGE_SIZE_KEYS | wanted and _count(value) is not None:
-                return f"{prefix}{key}", _count(value)  # type: ignore[return-value]
+    for name in preferred:
+        for prefix, block in places:
+            for key, value in block.items():
+                count = _count(value)
+                if _normal(str(key)) == name and count is not None:
+                    return f"{prefix}{key}", count
     return None
 
 

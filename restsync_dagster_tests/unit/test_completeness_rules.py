@@ -65,6 +65,11 @@ def test_a_check_takes_true_or_false_and_the_block_a_mapping_or_false():
             ("paging.max_results", 25),
         ),
         ({"rows": [], "take": 40}, "take", ("take", 40)),  # the paginator's own limit_param
+        (  # Confluence: size is the records of this page, limit the page size
+            {"results": [], "size": 7, "start": 50, "limit": 25},
+            "limit",
+            ("limit", 25),
+        ),
         ({"data": [], "total": 5}, "limit", None),
         ([{"id": 1}], "limit", None),
     ],

@@ -260,3 +260,30 @@ def test_incremental_with_an_operator_in_value_placeholder_loads_exactly_the_fil
     assert ids(restsync_home, "items") == served_ids(api, "items", since=start)
     (later,) = {r.params["updated_on"] for r in api.requests("/generic/v1/items")}
     assert later.startswith(">=") and later > f">={start}", "the second sync asks from its cursor"
+
+
+def test_a_windowed_sync_of_a_capped_api_loads_every_record_once_against_each_windows_total(
+    start_demo_api, tmp_path, monkeypatch, restsync_home, instance
+):
+    from restsync_dagster_tests.integration.test_windows import (
+        orders_in_the_last_days,
+        windowed_connector,
+    )
+
+    api = start_demo_api(
+        api_keys={"*": SHAPE_SECRET},
+        counts={"ecommerce.orders": 0},
+        page_size_cap=10,
+        page_size_echo=None,
+    )
+    initial = orders_in_the_last_days(api, 120)
+    text = windowed_connector(initial, "1d", limit=25)  # appended: a record read twice shows
+    use_connector(tmp_path / "connectors", monkeypatch, api, "shop", text)
+
+    result = sync_job("shop", instance)
+
+    assert result.success, step_failure(result)[0]
+    expected = sorted(r["id"] for r in api.expected_rows("ecommerce", "orders"))
+    assert sorted(r["id"] for r in table_rows(restsync_home, "shop.orders")) == expected
+    windows = {r.params["updated_since"] for r in api.requests("/ecommerce/v1/orders")}
+    assert len(windows) == 5, "each window paged against its own filtered total"

@@ -248,8 +248,7 @@ class SequenceCompleteness:
         when the ``totals`` check is off."""
         if not isinstance(inner, OffsetPaginator) or not isinstance(offset, int):
             return
-        if not self.checks.page_size:
-            return
+        adapt = self.checks.page_size
         gap, self._gap = self._gap, None
         if gap is not None and served > 0:
             self._gap_failure(response, gap, f"page {page} holds records again")
@@ -262,18 +261,18 @@ class SequenceCompleteness:
         asked = int(inner.limit)
         echoed = echoed_page_size(body, inner.limit_param)
         more = self._more(inner, body, offset, served, total)
-        if echoed is not None and echoed[1] < asked and served <= echoed[1]:
+        if adapt and echoed is not None and echoed[1] < asked and served <= echoed[1]:
             evidence = f"it answered {echoed[0]}={echoed[1]} to limit={asked}"
             self._adopt(inner, echoed[1], asked, evidence)
         elif served < asked and more:
-            if page == 1 or (self.size is None and total is None):
+            if adapt and (page == 1 or (self.size is None and total is None)):
                 left = f"total={total} leaves {total - offset - served} more" if total else "more"
                 evidence = f"page {page} held {served} records for limit={asked} and {left}"
                 self._adopt(inner, served, asked, evidence)
             elif self.checks.totals and total is not None:
                 # Records left out of this page, or a total too high: the next page tells.
                 self._gap = _Gap(page, served, asked, offset, total)
-        elif served < asked and more is None:
+        elif adapt and served < asked and more is None:
             # Without a total a short page is usually the last. Stepping by the records served
             # costs nothing if it is, and skips nothing if it is not (the next page tells).
             self._short = _ShortPage(page, served, asked)

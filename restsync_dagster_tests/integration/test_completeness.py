@@ -115,6 +115,22 @@ def test_a_capped_page_size_without_an_echo_loads_every_record_and_says_so(
     assert "page 1 held 100 records for limit=250" in warning and "limit: 100" in warning
 
 
+def test_a_capped_page_size_with_its_correction_turned_off_fails_naming_the_page_size(
+    capped, tmp_path, monkeypatch, restsync_home, instance
+):
+    api = capped(None)
+    off = ", completeness: {page_size: false}"
+    write(tmp_path / "connectors", monkeypatch, api, OFFSET_250, extra=off)
+
+    result = sync_job("tracker", instance)
+
+    assert not result.success
+    message, metadata = step_failure(result)
+    assert "page 1 holds 100 records where the API serves 250 a page" in message, message
+    assert "total=350 leaves 250 more; page 2 holds records again" in message, message
+    assert metadata["restsync/kind"] == "incomplete_read", metadata
+
+
 def test_a_capped_page_size_loads_every_record_with_pages_fetched_ahead(
     capped, tmp_path, monkeypatch, restsync_home, instance
 ):

@@ -61,6 +61,7 @@ from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.orchestration.windowed import (
     in_window,
     merged_results,
+    notice_listener,
     plan_sync,
     stop_listener,
 )
@@ -234,6 +235,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                 connector, run.env, session, window=run.window, windows=load.windows,
                 on_page=progress.page, prefetcher=prefetcher,
                 on_stop=stop_listener(connector, load, progress, context.log.warning),
+                on_notice=notice_listener(connector, progress, context.log.warning),
             )  # fmt: skip
             if load.resources is not None:
                 source = source.with_resources(*load.resources)

@@ -58,6 +58,11 @@ def load_lock_name(destination: str, dataset: str) -> str:
     return f"{PREFIX}_dataset.{_safe(dataset)}.{_digest(destination)}.load"
 
 
+def rate_slot_lock_name(key: str, index: int) -> str:
+    """The lock held by a run that spends slot ``index`` of rate key ``key`` (``rate_limit.key``)."""
+    return f"{PREFIX}_rate.{key}.slot{index}"
+
+
 def partition_lock_name(connector: str, partition: str) -> str:
     """The lock held by a run of one partition of ``connector``."""
     return f"{pipeline_name(connector)}.partition.{_safe(partition)}"

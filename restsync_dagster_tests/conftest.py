@@ -8,19 +8,18 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
-import requests
 
 from restsync_dagster.cli.demo import stop_process_group
+from restsync_dagster.connector import load_connectors
 from restsync_dagster.demo_api import DemoApi, DemoApiConfig
 from restsync_dagster.load.destination import no_dlt_telemetry
-from restsync_dagster.orchestration.instance import prepare_dagster_home
+from restsync_dagster.orchestration.instance import apply_pool_limits, prepare_dagster_home
 from restsync_dagster.settings import Settings
 from restsync_dagster_tests.helpers import (
     POSTGRES_DSN_VAR,
@@ -29,13 +28,14 @@ from restsync_dagster_tests.helpers import (
     REQUIRE_PODS_VAR,
     REQUIRE_POSTGRES_VAR,
     PostgresServer,
-    free_port,
     point_connectors_at,
     postgres_instance_env,
     required,
-    unshare_works,
+    start_dagster_dev_process,
     write_defs_project,
 )
+from restsync_dagster_tests.pods.deployment import Deployment, pod_dagster_yaml
+from restsync_dagster_tests.pods.namespaces import kill_pods, pods_unavailable
 
 
 @pytest.fixture
@@ -117,33 +117,17 @@ def start_dagster_dev(restsync_home: Path) -> Iterator[Callable[..., str]]:
     logs = []
 
     def start(extra_env: dict[str, str], dagster_yaml: str | None = None) -> str:
-        port = free_port()
         dagster_home = prepare_dagster_home(Settings.from_env())
         if dagster_yaml is not None:
             (dagster_home / "dagster.yaml").write_text(dagster_yaml)
         env = {**os.environ, "DAGSTER_HOME": str(dagster_home), **extra_env}
         log = open(restsync_home / "dagster_dev.log", "wb")  # noqa: SIM115 - closed below
         logs.append(log)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process, url = start_dagster_dev_process(env, log)
         started.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (restsync_home / "dagster_dev.log").read_text()
-            try:
-                if requests.get(f"{url}/server_info", timeout=2).ok:
-                    return url
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        pytest.fail("dagster dev did not answer within 180 s")
+        if url is None:
+            pytest.fail((restsync_home / "dagster_dev.log").read_text()[-5000:])
+        return url
 
     yield start
     for process in started:
@@ -215,14 +199,99 @@ def production_instance(production_dagster_home: Path) -> Iterator[dg.DagsterIns
         yield dagster_instance
 
 
+# ------------------------------------------------------------------------------------------------
+# Pods: runs on hosts of their own (restsync_dagster_tests/pods/)
+
+
+@pytest.fixture(scope="session")
+def pods_available() -> None:
+    """Pods need ``unshare`` with mount, UTS and PID namespaces (root); without it the test is
+    skipped with the reason, or fails when ``RESTSYNC_REQUIRE_PODS=1`` (CI runs as root)."""
+    reason = pods_unavailable()
+    if reason is None:
+        return
+    if required(REQUIRE_PODS_VAR):
+        pytest.fail(f"{REQUIRE_PODS_VAR}=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture
-def unshare_allowed() -> None:
-    """Skip where ``unshare`` is refused, unless ``RESTSYNC_REQUIRE_PODS=1`` (CI runs as root)."""
-    if not unshare_works():
-        message = "unshare --mount --uts --pid is refused here (run as root)"
-        if required(REQUIRE_PODS_VAR):
-            pytest.fail(f"{REQUIRE_PODS_VAR}=1 but {message}", pytrace=False)
-        pytest.skip(message)
+def unshare_allowed(pods_available: None) -> None:
+    """A test that starts processes in namespaces of its own (see ``pods_available``)."""
+
+
+@pytest.fixture
+def pods_root(tmp_path: Path) -> Iterator[Path]:
+    """Where a test's pods keep their mount points and logs; every pod of it still running is
+    killed at the end (after ``dagster dev``, which may launch one while stopping)."""
+    root = tmp_path / "pods"
+    root.mkdir()
+    yield root
+    kill_pods(str(root))
+
+
+@pytest.fixture
+def pod_deployment(
+    pods_available: None,
+    postgres_server: PostgresServer,
+    postgres_database: str,
+    pods_root: Path,
+    start_dagster_dev: Callable[..., str],
+    start_demo_api: Callable[..., DemoApi],
+    restsync_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Deployment]]:
+    """Start a deployment whose runs each run in a pod (``pods/deployment.py``): one connector
+    file ``connector`` (named ``shop``, reading the demo API's e-commerce vertical), the
+    warehouse and Dagster's storage in one PostgreSQL database (or the warehouse in DuckDB,
+    ``destination="duckdb"``), ``dagster dev`` launching queued runs through the pod launcher
+    (``hostname``, ``first_pid``: its pods'), the demo API started with ``api`` settings, and
+    ``partitions.max_concurrent`` set as pool limits."""
+    started: list[Deployment] = []
+
+    def start(
+        connector: str,
+        destination: str = "postgres",
+        hostname: str | None = None,
+        first_pid: int | None = None,
+        **api: Any,
+    ) -> Deployment:
+        demo = start_demo_api(**api)
+        connectors = tmp_path / "connectors"
+        connectors.mkdir(exist_ok=True)
+        (connectors / "shop.yaml").write_text(connector)
+        for name, value in postgres_instance_env(postgres_server, postgres_database).items():
+            monkeypatch.setenv(name, value)
+        env = {
+            "RESTSYNC_CONNECTORS_DIR": str(connectors),
+            "RESTSYNC_INCLUDE_EXAMPLES": "false",
+            "RESTSYNC_DESTINATION": destination,
+            "SHOP_BASE_URL": demo.url("ecommerce"),
+            "SHOP_API_KEY": "demo-ecommerce-key",
+            "PYTHONPATH": str(REPO),
+        }
+        if destination == "postgres":
+            env["DESTINATION__POSTGRES__CREDENTIALS"] = postgres_server.dsn(postgres_database)
+        url = start_dagster_dev(env, dagster_yaml=pod_dagster_yaml(pods_root, hostname, first_pid))
+        home = Settings.from_env().dagster_home
+        deployment = Deployment(
+            url=url,
+            dagster_home=home,
+            env={**os.environ, "DAGSTER_HOME": str(home), **env},
+            pods_root=pods_root,
+            server=postgres_server,
+            database=postgres_database,
+            api=demo,
+        )
+        started.append(deployment)
+        with deployment.instance() as instance:
+            apply_pool_limits(instance, load_connectors([connectors]))
+        return deployment
+
+    yield start
+    for deployment in started:
+        deployment.close()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import dagster as dg
@@ -290,6 +290,35 @@ def graphql_client(url: str) -> Any:
     return DagsterGraphQLClient(host or "127.0.0.1", port_number=port)
 
 
+def start_dagster_dev_process(
+    env: dict[str, str], log: IO[bytes], timeout_seconds: float = 180
+) -> tuple[subprocess.Popen[bytes], str | None]:
+    """Start ``dagster dev`` in the repo root (a session of its own, output to ``log``) with
+    ``env``; returns the process and its URL once it answers, or None for the URL if it ended or
+    did not answer within ``timeout_seconds`` (stop it with ``stop_process_group``)."""
+    import requests
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"{url}/server_info", timeout=2).ok:
+                return process, url
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    return process, None
+
+
 def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.DagsterRunStatus:
     """Poll the run's status over GraphQL until it is finished; return that status."""
     finished = {
@@ -305,6 +334,41 @@ def wait_for_run(client: Any, run_id: str, timeout_seconds: float = 300) -> dg.D
             return status
         time.sleep(2)
     pytest.fail(f"run {run_id} not finished within {timeout_seconds:.0f} s (last status {status})")
+
+
+_BACKFILL = """
+mutation($names: [String!]!, $path: [String!]!) {
+  launchPartitionBackfill(backfillParams: {
+    partitionNames: $names, assetSelection: [{path: $path}]
+  }) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def launch_backfill(url: str, asset_path: list[str], partitions: list[str]) -> str:
+    """Launch a backfill of ``partitions`` of one asset through the webserver at ``url``;
+    returns its id (runs carry it in the tag ``dagster/backfill``)."""
+    answer = graphql_client(url)._execute(_BACKFILL, {"names": partitions, "path": asset_path})
+    result = answer["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    return str(result["backfillId"])
+
+
+def most_in_flight(records: list[dg.RunRecord]) -> int:
+    """The most runs between their start and their end at any one moment."""
+    edges = sorted(
+        [(r.start_time, 1) for r in records] + [(r.end_time, -1) for r in records],
+        key=lambda edge: (edge[0], edge[1]),  # an end before a start at the same instant
+    )
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
 
 
 def files_holding(root: Path, secret: str) -> list[str]:
@@ -551,3 +615,46 @@ def shell(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
         text=True,
         timeout=600,
     )
+
+
+def most_spans_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most spans open at any one moment."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def rate_budget_report(stats: dict[str, Any], limit: int) -> str:
+    """The demo API's 429s, requests and busiest window of its rate budget (``stats()``)."""
+    windows = stats["rate_windows"]
+    return (
+        f"429s: {stats['status_counts'].get('429', 0)}, requests: {stats['requests']}, "
+        f"windows: {sum(len(w) for w in windows)}, most asked in one window: "
+        f"{max((max(w) for w in windows if w), default=0)} (limit {limit})"
+    )
+
+
+def partitions_requesting_at_once(api: DemoApi, path: str, days: list[str]) -> int:
+    """The most daily partition runs whose requests to ``path`` (told apart by the day their
+    ``updated_since`` names) were under way at one moment."""
+    seen = api.requests(path)
+    spans = [
+        (min(r.at for r in mine), max(r.at for r in mine))
+        for day in days
+        if (mine := [r for r in seen if r.params.get("updated_since", "").startswith(day)])
+    ]
+    return most_spans_at_once(spans)
+
+
+def assert_rate_budget_kept(api: DemoApi, limit: int) -> str:
+    """The demo API refused no request (429) and no window of its budget was asked for more than
+    ``limit`` (one key); returns the report of its budget."""
+    stats = api.stats()
+    report = rate_budget_report(stats, limit)
+    assert stats["status_counts"].get("429", 0) == 0, report
+    (windows,) = stats["rate_windows"]
+    assert max(windows) <= limit, windows
+    return report

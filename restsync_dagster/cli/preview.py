@@ -52,6 +52,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
             print("  sample: " + json.dumps(sample, default=str)[:200])
     for name, why in sorted(result.stopped.items()):
         print(f"resource {name}: pagination stopped: {why}")
+    for name, notice in sorted(result.notices.items()):
+        print(f"warning: resource {name}: {notice}")
     for name in result.suspicious:
         print(f"warning: {one_full_page_warning(connector.name, name, result.stopped[name])}")
     print(f"{len(result.requests)} request(s):")

@@ -2,7 +2,8 @@
 plain lines in a pipe or a log file, nothing with ``--quiet``.
 
 It listens to the standard loggers the extract floor writes to (``restsync.progress``: pages and
-rows per resource, why pagination stopped; ``restsync.http``: retries as they are decided), so a
+rows per resource, why pagination stopped, warnings about how a resource pages;
+``restsync.http``: retries as they are decided), so a
 run needs to know nothing about who watches. Colour only on a terminal; ``NO_COLOR`` is honoured
 (by ``rich``).
 """
@@ -49,6 +50,10 @@ class ProgressDisplay(logging.Handler):
             notice = getattr(record, "restsync_retry", None)
             if notice is not None:
                 self.console.print(f"  {notice}", style="yellow", markup=False)
+                return
+            warning = getattr(record, "restsync_notice", None)
+            if warning is not None:
+                self.console.print(f"  warning: {warning}", style="yellow", markup=False)
                 return
             snapshot = getattr(record, "restsync_progress", None)
             if isinstance(snapshot, ProgressSnapshot):

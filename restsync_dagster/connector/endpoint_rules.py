@@ -11,6 +11,7 @@ from typing import Any
 from restsync_dagster.connector.extensions import (
     BODY_ACTION_KEYS,
     BODY_ACTIONS,
+    COMPLETENESS_CHECKS,
     GRAPHQL_KEYS,
     REPORT_JOB_KEYS,
     RESPONSE_FORMATS,
@@ -54,12 +55,31 @@ def endpoint_problems(label: str, where: str, block: Mapping[str, Any]) -> list[
             )
     if "graphql" in block:
         problems.extend(_graphql_problems(label, f"{where}.graphql", block))
+    if "completeness" in block:
+        problems.extend(_completeness_problems(label, f"{where}.completeness", block))
     if "incremental" in block:
         problems.extend(incremental_problems(label, f"{where}.incremental", block["incremental"]))
     actions = block.get("response_actions")
     for index, entry in enumerate(actions if isinstance(actions, list) else []):
         path = f"{where}.response_actions[{index}]"
         problems.extend(_response_action_problems(label, path, entry))
+    return problems
+
+
+def _completeness_problems(label: str, where: str, block: Mapping[str, Any]) -> list[Problem]:
+    """``completeness: false``, or a mapping of checks to ``true``/``false``."""
+    value = block["completeness"]
+    if isinstance(value, bool):
+        return []
+    if not isinstance(value, Mapping):
+        checks = ", ".join(f"{name}: false" for name in COMPLETENESS_CHECKS)
+        return [Problem(label, where, f"write false, or a mapping such as {{{checks}}}")]
+    problems = unknown_keys(label, where, value, COMPLETENESS_CHECKS)
+    problems.extend(
+        Problem(label, f"{where}.{key}", f"must be true or false, not {setting!r}")
+        for key, setting in value.items()
+        if key in COMPLETENESS_CHECKS and not isinstance(setting, bool)
+    )
     return problems
 
 

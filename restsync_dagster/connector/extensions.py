@@ -21,8 +21,12 @@ PAGINATOR_KEYS: Mapping[str, frozenset[str]] = {
 }
 
 
-#: Endpoint keys restsync adds: how the body holds the records (extract/formats.py).
-ENDPOINT_KEYS = frozenset({"response_format", "graphql", "report_job"})
+#: Endpoint keys restsync adds: how the body holds the records (extract/formats.py), and which
+#: completeness checks run on its pages (extract/completeness.py).
+ENDPOINT_KEYS = frozenset({"response_format", "graphql", "report_job", "completeness"})
+#: The checks of ``completeness:`` (in an endpoint, ``resource_defaults.endpoint`` or ``client``),
+#: each on unless set to ``false``; ``completeness: false`` turns them all off.
+COMPLETENESS_CHECKS = ("totals", "page_size", "next_links", "empty_first_page")
 #: The keys of an endpoint's ``report_job`` block (extract/report_jobs.py).
 REPORT_JOB_KEYS = frozenset(
     {

@@ -21,6 +21,7 @@ from restsync_dagster.connector.locations import key_lines, with_lines
 from restsync_dagster.connector.messages import pydantic_problems
 from restsync_dagster.connector.model import ConnectorConfig
 from restsync_dagster.connector.problems import ConnectorFileError, Problem, dedupe, shown_path
+from restsync_dagster.connector.rate_keys import rate_key_problems
 from restsync_dagster.connector.rules import cross_problems, source_problems
 from restsync_dagster.connector.trust import env_owner_problems, env_policy_problems
 from restsync_dagster.settings import TrustPolicy
@@ -228,6 +229,8 @@ def read_connector_files(
     files = {shown_path(c.file): c.file for c in connectors}
     for problem in env_owner_problems(connectors, trust, others):
         bad.setdefault(files[problem.file], []).append(problem)
+    for problem in rate_key_problems([c for c in connectors if c.file not in bad]):
+        bad.setdefault(files[problem.file], []).append(problem)
     return ConnectorFiles([c for c in connectors if c.file not in bad], bad, elsewhere)
 
 
@@ -239,7 +242,8 @@ def load_connectors(
 
     Raises:
         ConnectorFileError: listing the problems of every bad file, connector names used twice,
-            and variables one connector reads that belong to another (``trust.confine_env``).
+            connectors of one rate key declaring different limits, and variables one connector
+            reads that belong to another (``trust.confine_env``).
     """
     files = read_connector_files(directories, dry_build=dry_build, trust=trust)
     if files.problems:

@@ -199,8 +199,15 @@ class DiscoveryConfig(_Strict):
 
 
 class RateLimitConfig(_Strict):
-    """How hard restsync may press one API (all resources of the connector together)."""
+    """How hard restsync may press one API key: every run of every connector naming the same
+    ``key`` shares these limits (see docs/connectors.md, "Rate limits")."""
 
+    #: The API key's budget these limits belong to (default: the connector's name). Connectors
+    #: with the same key share one budget, and must declare the same limits.
+    key: str | None = None
+    #: How many runs may spend the key at once, each a fixed share of its limits (default: the
+    #: connector's ``partitions.max_concurrent``, else 1); a run beyond waits for one to end.
+    runs: int | None = Field(None, ge=1, le=64)
     #: At most this many requests in any one-second window (no limit when unset). Above 1, a
     #: fraction is rounded down (2.5 allows 2); below 1, requests are spaced 1/N seconds apart.
     requests_per_second: float | None = Field(None, gt=0, le=10_000)
@@ -212,6 +219,16 @@ class RateLimitConfig(_Strict):
     from_headers: bool = False
     #: With ``from_headers``: requests of the budget to leave unspent (for other clients).
     reserve: int = Field(0, ge=0, le=100_000)
+
+    @field_validator("key")
+    @classmethod
+    def _valid_key(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid rate key: use lower-case letters, digits and '_', "
+                "starting with a letter"
+            )
+        return value
 
 
 SchemaContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
@@ -246,6 +263,19 @@ class ConnectorConfig(_Strict):
     #: must be one of ``RESTSYNC_SHARED_ENV_VARS``; see docs/security.md).
     env: tuple[str, ...] = ()
     source: dict[str, Any]
+
+    @property
+    def rate_key(self) -> str:
+        """The API key's budget this connector's requests spend (``rate_limit.key``)."""
+        return self.rate_limit.key or self.name
+
+    @property
+    def rate_runs(self) -> int:
+        """How many runs may spend :attr:`rate_key` at once (``rate_limit.runs``, else
+        ``partitions.max_concurrent``, else 1)."""
+        if self.rate_limit.runs is not None:
+            return self.rate_limit.runs
+        return self.partitions.max_concurrent if self.partitions is not None else 1
 
     @field_validator("env")
     @classmethod

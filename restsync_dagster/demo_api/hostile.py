@@ -27,6 +27,7 @@ MISBEHAVIOURS = (
     "busy_twice",      # 200 {"error": {"code": "BUSY"...}} twice per page, then the real page
     "api_error",       # 200 with the page's records and {"error": {"code": "QUOTA", "message"}}
     "notice",          # 200, no records, and a notice: "maintenance window: no results"
+    "short_page",      # half the page's records, the total unchanged: records left between pages
     "table_page",      # 200, records under "rows" among 20 other keys, as Datasette answers
     "client_error",    # 400 saying what it refused, echoing the request (its key too) and a token
 )  # fmt: skip
@@ -96,6 +97,7 @@ def misbehaving(
             "error": {"code": "QUOTA", "message": "monthly quota exceeded for account acct-42"},
         },
         "notice": lambda: {"data": [], "total": total, "notice": "maintenance window: no results"},
+        "short_page": lambda: {"data": rows[: len(rows) // 2], "total": total},
         "table_page": lambda: _table_page(rows, total),
     }
     if mode not in answers:

@@ -1,6 +1,8 @@
-"""A real request budget for the demo API: N requests per fixed window, 429 beyond it.
+"""A real request budget for the demo API: N requests per fixed window and API key, 429 beyond it.
 
-Off unless ``DemoApiConfig.rate_limit`` is set (or ``POST /_demo/ratelimit?limit=N&window=S
+Each API key has its own budget, as real APIs count per key (requests without a key share one).
+Every window's requests are counted, refused ones included, so a test can tell that clients
+sharing a key never asked for more than the limit in any window. Off unless ``DemoApiConfig.rate_limit`` is set (or ``POST /_demo/ratelimit?limit=N&window=S
 &headers=STYLE``). Every API answer then carries the budget in one header style:
 
 * ``x``: ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``, ``X-RateLimit-Reset`` (epoch seconds);
@@ -30,6 +32,8 @@ class WindowBudget:
         self._used = 0
         #: Requests refused with 429.
         self.refused = 0
+        #: Requests asked (allowed and refused) in each window so far, oldest first.
+        self.asked: list[int] = []
 
     def take(self) -> tuple[bool, dict[str, str]]:
         """Spend one request: ``(allowed, headers to answer with)``."""
@@ -37,6 +41,8 @@ class WindowBudget:
             now = time.monotonic()
             if self._start is None or now >= self._start + self.window:
                 self._start, self._used = now, 0
+                self.asked.append(0)
+            self.asked[-1] += 1
             allowed = self._used < self.limit
             if allowed:
                 self._used += 1
@@ -62,3 +68,28 @@ class WindowBudget:
             headers["RateLimit"] = f'"default";r={remaining};t={seconds}'
             headers["RateLimit-Policy"] = f'"default";q={self.limit};w={math.ceil(self.window)}'
         return headers
+
+
+class KeyBudgets:
+    """One :class:`WindowBudget` per API key, made on the key's first request."""
+
+    def __init__(self, limit: int, window: float, style: str) -> None:
+        WindowBudget(limit, window, style)  # refuses an unknown style now, not at a request
+        self.limit, self.window, self.style = limit, window, style
+        self._lock = threading.Lock()
+        self._by_key: dict[str, WindowBudget] = {}
+
+    def take(self, key: str) -> tuple[bool, dict[str, str]]:
+        """Spend one request of ``key``'s budget: ``(allowed, headers to answer with)``."""
+        with self._lock:
+            budget = self._by_key.get(key)
+            if budget is None:
+                budget = self._by_key[key] = WindowBudget(self.limit, self.window, self.style)
+        return budget.take()
+
+    def windows(self) -> list[list[int]]:
+        """Requests asked per window, one list per key (keys in first-seen order, unnamed:
+        a key is a secret)."""
+        with self._lock:
+            budgets = list(self._by_key.values())
+        return [list(b.asked) for b in budgets]

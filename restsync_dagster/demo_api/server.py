@@ -11,6 +11,10 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
   ``GET /ecommerce/v1/orders/{id}/lines`` each order's lines (a child of an incremental parent);
 * ``updated_since``/``updated_until`` select by ``updated_at``; ``max_range_seconds`` refuses a
   wider (or unbounded) range with a 400, as APIs that cap a query's date range do;
+* ``updated_on`` filters with the operator in the value (``updated_on=>=2025-01-01T00:00:00Z``),
+  a page size capped whatever ``limit`` asks (``page_size_cap``, echoed in the body under
+  ``page_size_echo``), and the same collections paged by next links in the body
+  (``/<vertical>/links/<collection>``): :mod:`restsync_dagster.demo_api.paging`;
 * the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`, and
   as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`, and as asynchronous
   report jobs: :mod:`restsync_dagster.demo_api.reports`.
@@ -49,7 +53,8 @@ from restsync_dagster.demo_api.graphql import GRAPHQL_MISBEHAVIOURS, connection
 from restsync_dagster.demo_api.hostile import BUSY_TIMES, MISBEHAVIOURS, RawBody, misbehaving
 from restsync_dagster.demo_api.oauth import TokenIssuer
 from restsync_dagster.demo_api.openapi import openapi_response
-from restsync_dagster.demo_api.ratelimit import WindowBudget
+from restsync_dagster.demo_api.paging import capped, linked_page, narrowed, query
+from restsync_dagster.demo_api.ratelimit import KeyBudgets
 from restsync_dagster.demo_api.reports import REPORT_MISBEHAVIOURS, ReportJobs
 from restsync_dagster.demo_api.shapes import CSV_MISBEHAVIOURS, SHAPES, shaped
 
@@ -90,6 +95,10 @@ class DemoApiConfig:
     outage_seconds: float = 0.0
     outage_retry_after: int | None = None
     max_page_size: int = 1000
+    #: Serve at most this many records a page whatever ``limit`` asks (None: what is asked).
+    page_size_cap: int | None = None
+    #: The body key that tells the page size served (``"limit": 100``); None: not told.
+    page_size_echo: str | None = "limit"
     #: The widest ``updated_since``..``updated_until`` range served; a wider one is a 400, as
     #: APIs that cap a query's date range answer (None: no cap).
     max_range_seconds: float | None = None
@@ -166,7 +175,7 @@ class _State:
         )
         self.reports = ReportJobs(config.report_seconds)
         self.budget = (
-            WindowBudget(config.rate_limit, config.rate_window_seconds, config.rate_headers)
+            KeyBudgets(config.rate_limit, config.rate_window_seconds, config.rate_headers)
             if config.rate_limit
             else None
         )
@@ -252,7 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
                 state.record(SeenRequest(method, parts.path, {}, status, time.time(), False))
                 self._send(status, answer, {})
                 return
-            allowed, budget_headers = state.budget.take() if state.budget else (True, {})
+            budget, key = state.budget, params.get("api_key") or self.headers.get("Authorization")
+            allowed, budget_headers = budget.take(key or "") if budget else (True, {})
             if allowed:
                 status, body, headers = self._api(method, parts.path, params)
             else:
@@ -280,7 +290,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._graphql(method, segments[0], segments[2], path, params)
         if len(segments) >= 3 and segments[0] in VERTICALS and segments[1] == "reports":
             return self._report(method, segments, path, params)
-        if len(segments) < 3 or segments[0] not in VERTICALS or segments[1] not in SHAPES:
+        if (
+            len(segments) < 3
+            or segments[0] not in VERTICALS
+            or segments[1] not in (*SHAPES, "links")
+        ):
             return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
         vertical = segments[0]
         if method != "GET":
@@ -293,6 +307,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, retry_after = fault
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
             return status, {"error": "transient", "message": f"injected {status}"}, headers
+        if segments[1] == "links":
+            return self._links(vertical, segments[2:], params)
         try:
             offset = int(params.get("offset", "0"))
             limit = int(params.get("limit", str(DEFAULT_PAGE_SIZE)))
@@ -317,8 +333,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             since = parse_instant(params["updated_since"]) if params.get("updated_since") else None
             until = parse_instant(params["updated_until"]) if params.get("updated_until") else None
+            since, until = narrowed(since, until, params)
         except ValueError:
-            return 400, {"error": "bad_request", "message": "updated_since/until: ISO-8601"}, {}
+            message = "updated_since/until: ISO-8601; updated_on: an operator and ISO-8601"
+            return 400, {"error": "bad_request", "message": message}, {}
         widest = cfg.max_range_seconds
         if widest is not None and (
             since is None or until is None or (until - since).total_seconds() > widest
@@ -329,14 +347,42 @@ class _Handler(BaseHTTPRequestHandler):
             current = state.collections[(vertical, collection[0])]
             ids = current.ids(since, until)
             total = len(ids)
-            rows = [current.record(i) for i in ids[offset : offset + limit]]
+            served = capped(limit, cfg.page_size_cap)
+            rows = [current.record(i) for i in ids[offset : offset + served]]
             broken = self._broken(path, request_key, offset)
             if broken in CSV_MISBEHAVIOURS:
                 return shaped(segments[1], rows, total, offset, broken)
             if broken is not None:
                 first_page = [current.record(i) for i in ids[0:limit]]
                 return misbehaving(broken, rows, total, first_page, request_key)
-        return shaped(segments[1], rows, total, offset)
+        status, body, headers = shaped(segments[1], rows, total, offset)
+        if cfg.page_size_cap is not None and cfg.page_size_echo and isinstance(body, dict):
+            body[cfg.page_size_echo] = served
+        return status, body, headers
+
+    def _links(
+        self, vertical: str, collection: list[str], params: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``/<vertical>/links/<collection>``: pages told by next links (demo_api/paging.py)."""
+        state = self.server.state
+        if len(collection) != 1 or collection[0] not in VERTICALS[vertical]:
+            return 404, {"ok": False, "error": f"no such table: {'/'.join(collection)}"}, {}
+        try:
+            since = parse_instant(params["updated_since"]) if params.get("updated_since") else None
+            since, until = narrowed(since, None, params)
+        except ValueError:
+            return 400, {"ok": False, "error": "updated_since/updated_on: ISO-8601"}, {}
+        host = self.headers.get("Host") or f"{state.config.host}:{self.server.server_port}"
+        base = f"http://{host}/{vertical}/links/{collection[0]}"
+        with state.lock:
+            current = state.collections[(vertical, collection[0])]
+            return linked_page(
+                current,
+                current.ids(since, until),
+                params,
+                lambda following: f"{base}?{query(following)}",
+                state.config.page_size_cap,
+            )
 
     def _broken(self, path: str, request_key: str, offset: int) -> str | None:
         """The misbehaviour this page gets, if any (under the state's lock)."""
@@ -590,6 +636,8 @@ class _DemoHTTPServer(ThreadingHTTPServer):
                 "status_counts": {str(k): v for k, v in self.state.status_counts.items()},
                 "max_in_flight": self.state.max_in_flight,
                 "tokens_issued": self.state.tokens.issued,
+                # Requests asked in each window of the rate budget, one list per API key.
+                "rate_windows": self.state.budget.windows() if self.state.budget else [],
             }
 
     def seen(self) -> list[SeenRequest]:
@@ -601,7 +649,7 @@ class _DemoHTTPServer(ThreadingHTTPServer):
             self.state.outage_until = time.monotonic() + seconds
 
     def set_rate_limit(self, limit: int | None, window: float, style: str) -> None:
-        budget = WindowBudget(limit, window, style) if limit else None
+        budget = KeyBudgets(limit, window, style) if limit else None
         with self.state.lock:
             self.state.budget = budget
 

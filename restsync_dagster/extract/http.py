@@ -24,6 +24,7 @@ from restsync_dagster.extract.budget import HeaderBudget
 from restsync_dagster.extract.counters import HttpStats
 from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.extract.prefetch import Prefetcher
+from restsync_dagster.extract.share import RateShare
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,19 @@ def build_session(
     return session
 
 
-def session_for(connector: Connector, stats: HttpStats, prefetched: Any = None) -> Any:
-    """The connector's HTTP session: its retries, its rate and concurrency limits, counted."""
+def session_for(
+    connector: Connector, stats: HttpStats, prefetched: Any = None, share: RateShare | None = None
+) -> Any:
+    """The connector's HTTP session: its retries, its rate and concurrency limits (``share``'s
+    part of them, when the run holds one of several slots of its rate key), counted."""
     rate = connector.config.rate_limit
-    budget = HeaderBudget(rate.reserve) if rate.from_headers else None
-    limiter = RequestLimiter(rate.requests_per_second, rate.max_concurrency, budget)
+    share = share or RateShare()
+    budget = HeaderBudget(rate.reserve, share) if rate.from_headers else None
+    limiter = RequestLimiter(
+        share.requests_per_second(rate.requests_per_second),
+        share.concurrency(rate.max_concurrency),
+        budget,
+    )
     formats = {
         r.name: str(r.endpoint["response_format"])
         for r in connector.resources
@@ -152,6 +161,12 @@ def prefetcher_for(session: Any, workers: int) -> Prefetcher | None:
     prefetcher = Prefetcher(session, workers)
     adapter_of(session).prefetched = prefetcher
     return prefetcher
+
+
+def rate_counted_until(session: Any) -> float:
+    """When ``session``'s requests stop counting in any window of its rate key
+    (``time.monotonic()``; see ``RequestLimiter.counted_until``)."""
+    return adapter_of(session).limiter.counted_until()
 
 
 def adapter_of(session: Any) -> RestsyncAdapter:

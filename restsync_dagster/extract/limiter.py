@@ -4,6 +4,13 @@ budget the API's rate-limit headers tell (:mod:`restsync_dagster.extract.budget`
 One :class:`RequestLimiter` per run, shared by every resource of the connector and held by every
 attempt (retries included), in the transport adapter (:mod:`restsync_dagster.extract.adapter`).
 dlt has no rate limiter of its own; this is restsync's.
+
+The limits in a connector file are an API key's (``rate_limit.key``), shared by every run that
+spends the key. A run holds one of the key's slots (taken by the orchestration floor, see
+``orchestration/held.py``) and gets the :class:`~restsync_dagster.extract.share.RateShare` of
+that slot: its part of the requests per second, of the requests in flight and of the budget the
+headers tell. The parts of all slots add up to the key's limits, so runs that hold slots at once
+never exceed them (``session_for`` in :mod:`restsync_dagster.extract.http` applies the share).
 """
 
 from __future__ import annotations
@@ -55,6 +62,16 @@ class RequestLimiter:
             self.budget.release()
         else:
             self.budget.observe(headers)
+
+    def counted_until(self) -> float:
+        """The ``time.monotonic()`` at which no request this limiter let through counts in any
+        window any more: one second after the last request (``requests_per_second``), and the
+        end of the last window the API's headers named for one (the budget). A run's slot of its
+        rate key is handed on only then, so the next holder's part never lands in a window
+        this one spent its part of (see ``orchestration/held.py``)."""
+        with self._lock:
+            last = self._sent[-1] + max(1.0, self._interval or 0.0) if self._sent else 0.0
+        return max(last, self.budget.counted_until() if self.budget is not None else 0.0)
 
     def _wait_for_rate(self) -> None:
         if self._per_second is None and self._interval is None:

@@ -4,8 +4,12 @@
 moves on, refuses pages that would silently lose or duplicate data: a missing or non-list data
 selector, records without their primary key, a primary key twice in one page, a ``total`` that
 contradicts the records served (in either direction), the same page served again (a server
-that would otherwise be paged forever), and a CSV header that changes between pages. Each refusal is a :class:`ResponseContractError` naming
-the resource, the page's offset and the redacted URL. It can also stop after N pages (previews).
+that would otherwise be paged forever), and a CSV header that changes between pages. Each refusal
+is a :class:`ResponseContractError` naming the resource, the page's offset and the redacted URL.
+Whether every record the API told of was read (a capped page size, a next link left unfollowed, a
+short page before the total) is checked here too, by
+:class:`~restsync_dagster.extract.completeness.SequenceCompleteness`. It can also stop after N
+pages (previews).
 
 Each resource gets one, always: where the file declares no paginator, it detects one on the first
 page as dlt's client would (``PaginatorFactory``). So the paginator is also where a resource's
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dlt.sources.helpers.rest_client.paginators import (
@@ -29,11 +33,12 @@ from requests import Request, Response
 
 from restsync_dagster.connector import ResolvedResource
 from restsync_dagster.extract.body_keys import selector_miss
+from restsync_dagster.extract.completeness import Checks, SequenceCompleteness, paginator_type
 from restsync_dagster.extract.counters import tag_request
 from restsync_dagster.extract.header_totals import HeaderTotalOffsetPaginator, paginator_from_config
 from restsync_dagster.extract.prefetch import Prefetcher
 from restsync_dagster.extract.stops import page_size, stop_reason
-from restsync_dagster.failures.errors import ResponseContractError
+from restsync_dagster.failures.errors import PaginatorMistakeError, ResponseContractError
 from restsync_dagster.failures.redaction import redact_url
 
 
@@ -51,6 +56,15 @@ class PageContract:
     #: full page came and the paginator found no next one (a next link the API sends only when
     #: asked for a page, a wrong cursor path...).
     on_stop: Callable[[str, str, bool], None] | None = None
+    #: The completeness checks left on (``completeness:`` in the endpoint).
+    checks: Checks = field(default_factory=Checks)
+    #: Whether an empty first page may be asked again without the paginator's parameters: a
+    #: full load of a top-level resource (an incremental one is often empty by design).
+    probe_empty: bool = False
+    #: Told ``(resource, message)`` when restsync corrects how it pages, once per resource.
+    on_notice: Callable[[str, str], None] | None = None
+    #: The resources already told about (shared by the copies dlt makes per parent row).
+    noticed: set[str] = field(default_factory=set)
 
 
 class ContractCheckingPaginator(BasePaginator):
@@ -76,6 +90,9 @@ class ContractCheckingPaginator(BasePaginator):
         self._handed_until = 0
         #: The first CSV page's header row; later pages must have the same.
         self._csv_header: tuple[str, ...] = ()
+        #: Whether the paginator was detected on the first page (the file names none).
+        self._detected = inner is None
+        self._complete = self._completeness()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ContractCheckingPaginator:
         # dlt copies a paginator for every request sequence (each parent row of a child
@@ -95,7 +112,24 @@ class ContractCheckingPaginator(BasePaginator):
         self._handed_until = 0
         self._params = dict(request.params or {})
         self._csv_header = ()
+        self._complete = self._completeness()
         self._has_next_page = True if self.inner is None else self.inner.has_next_page
+
+    def _completeness(self) -> SequenceCompleteness:
+        contract = self.contract
+        return SequenceCompleteness(
+            contract.resource,
+            contract.checks,
+            self._notice,
+            detected=self._detected,
+            probe_empty=contract.probe_empty,
+        )
+
+    def _notice(self, message: str) -> None:
+        contract = self.contract
+        if contract.on_notice is not None and contract.resource not in contract.noticed:
+            contract.noticed.add(contract.resource)
+            contract.on_notice(contract.resource, message)
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         contract = self.contract
@@ -105,6 +139,34 @@ class ContractCheckingPaginator(BasePaginator):
             url = redact_url(response.url or "")
             return ResponseContractError(contract.resource, url, problem, offset)
 
+        self._check_page(response, data, refuse)
+        inner = self.inner if self.inner is not None else self._detect(response)
+        self._step(inner, response, data, offset, refuse)
+        self.pages += 1
+        if contract.on_page is not None:
+            contract.on_page(contract.resource, len(data or []))
+        limited = contract.max_pages is not None and self.pages >= contract.max_pages
+        self._has_next_page = inner.has_next_page and not limited
+        if not self._has_next_page:
+            why = f"stopped after {self.pages} page(s), as asked" if limited else None
+            if why is None:
+                self._complete.ended(response)
+                self._complete.check_unfollowed(
+                    inner, response, self.pages, stop_reason(inner, self.pages, self._total)
+                )
+            if contract.on_stop is not None:
+                served = len(data or [])
+                size = page_size(inner, self._params)
+                suspicious = why is None and self.pages == 1 and served > 0 and served == size
+                contract.on_stop(
+                    contract.resource,
+                    why or stop_reason(inner, self.pages, self._total),
+                    suspicious,
+                )
+
+    def _check_page(self, response: Response, data: list[Any] | None, refuse: Any) -> None:
+        """The page's own promises: its selector, CSV header, keys, and not the last page again."""
+        contract = self.contract
         if contract.data_selector and (data is None or len(data) <= 1):
             _check_selector(response, contract.data_selector, refuse)
         header = getattr(response, "csv_header", ())
@@ -121,20 +183,52 @@ class ContractCheckingPaginator(BasePaginator):
             # took ~2 ms a page. bytes equality compares lengths first and keeps the lock.
             body = response.content
             if body == self._last_body:
-                raise refuse("the API answered the same page again; stopping instead of looping")
+                fit = (
+                    f" (paginator {{type: {paginator_type(self.inner)}}}: it may not fit the API)"
+                    if self.inner is not None
+                    else ""
+                )
+                raise refuse(
+                    f"the API answered the same page again; stopping instead of looping{fit}"
+                )
             self._last_body = body
             if contract.primary_key:
                 _check_keys(data, contract.primary_key, refuse)
-        inner = self.inner if self.inner is not None else self._detect(response)
-        total = declared_total(inner, response)
-        self._total = total
+
+    def _step(
+        self,
+        inner: BasePaginator,
+        response: Response,
+        data: list[Any] | None,
+        offset: Any,
+        refuse: Any,
+    ) -> None:
+        """dlt's paginator reads the page, between the completeness checks; then the records are
+        held to the total."""
+        contract = self.contract
+        total = self._total = declared_total(inner, response)
+        complete, served, page = self._complete, len(data or []), self.pages + 1
+        if page == 1 and not served:
+            complete.check_empty_first(inner, response, contract.data_selector)
+        total = total if contract.checks.totals else None
+        complete.before_step(inner, response, served, page, offset, total)
         try:
             inner.update_state(response, data)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             # dlt's paginators raise these for a missing or malformed total, cursor or link.
-            raise refuse(f"the paginator cannot read the page: {_first_line(exc)}") from None
+            problem = f"the paginator cannot read the page: {_first_line(exc)}"
+            hint = complete.next_link_hint(response)
+            if hint:
+                url = redact_url(response.url or "")
+                raise PaginatorMistakeError(
+                    contract.resource, url, f"paginator mistake: {problem}.{hint}", offset,
+                    key="paginator",
+                ) from None  # fmt: skip
+            raise refuse(problem) from None
+        finally:
+            complete.after_step(inner)
+        complete.check_link(inner, response, page)
         if total is not None and isinstance(offset, int):
-            served = len(data or [])
             if offset + served > total:
                 raise refuse(
                     f"the page holds {served} records but total={total} leaves {max(total - offset, 0)}"
@@ -142,19 +236,6 @@ class ContractCheckingPaginator(BasePaginator):
                 )
             if served == 0 and offset < total:
                 raise refuse(f"the page is empty but total={total} (total is too high)")
-        self.pages += 1
-        if contract.on_page is not None:
-            contract.on_page(contract.resource, len(data or []))
-        limited = contract.max_pages is not None and self.pages >= contract.max_pages
-        self._has_next_page = inner.has_next_page and not limited
-        if not self._has_next_page and contract.on_stop is not None:
-            why = f"stopped after {self.pages} page(s), as asked" if limited else None
-            served = len(data or [])
-            size = page_size(inner, self._params)
-            suspicious = why is None and self.pages == 1 and served > 0 and served == size
-            contract.on_stop(
-                contract.resource, why or stop_reason(inner, self.pages, self._total), suspicious
-            )
 
     def update_request(self, request: Request) -> None:
         if self.inner is None:
@@ -299,6 +380,7 @@ def install_page_checks(
     on_page: Callable[[str, int], None] | None = None,
     prefetcher: Prefetcher | None = None,
     on_stop: Callable[[str, str, bool], None] | None = None,
+    on_notice: Callable[[str, str], None] | None = None,
 ) -> dict[str, ContractCheckingPaginator]:
     """Give every resource its page checks: a :class:`ContractCheckingPaginator` around the
     paginator it declares (or one detected on its first page, as dlt would). Returns them by
@@ -306,6 +388,7 @@ def install_page_checks(
     from dlt.common import jsonpath
 
     client_paginator = (config.get("client") or {}).get("paginator")
+    client_checks = (config.get("client") or {}).get("completeness")
     by_name = {r.name: r for r in resources}
     installed: dict[str, ContractCheckingPaginator] = {}
     for entry in resource_entries(config):
@@ -319,6 +402,9 @@ def install_page_checks(
             max_pages=max_pages,
             on_page=on_page,
             on_stop=on_stop,
+            checks=Checks.from_config(resource.endpoint.get("completeness", client_checks)),
+            probe_empty=resource.parent is None and not resource.is_incremental,
+            on_notice=on_notice,
         )
         endpoint = dict(resource.endpoint)
         endpoint["paginator"] = installed[resource.name] = ContractCheckingPaginator(

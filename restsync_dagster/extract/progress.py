@@ -89,6 +89,11 @@ class Progress:
             self.stopped[resource] = reason
         self.emit()
 
+    def notice(self, text: str) -> None:
+        """A warning worth a line of its own where progress is shown (``restsync sync``'s
+        stderr): a corrected page size, a single full page."""
+        PROGRESS_LOGGER.warning("%s", text, extra={"restsync_notice": text})
+
     def window(self, done: int, total: int) -> None:
         """``done`` windows of ``total`` are committed (a windowed sync)."""
         with self._lock:

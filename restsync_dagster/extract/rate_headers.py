@@ -26,10 +26,12 @@ _PARAM = re.compile(r"(?:^|[;,\s])([a-z]+)\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNO
 
 @dataclass(frozen=True)
 class RateBudget:
-    """What a response tells about the budget left: requests, and seconds until the reset."""
+    """What a response tells about the budget left: requests, seconds until the reset, and the
+    window's whole budget when told (``X-RateLimit-Limit``, ``limit=``, the policy's ``q``)."""
 
     remaining: int
     reset_seconds: float | None
+    limit: int | None = None
 
 
 def read_rate_headers(headers: Mapping[str, str], now: float | None = None) -> RateBudget | None:
@@ -45,7 +47,7 @@ def read_rate_headers(headers: Mapping[str, str], now: float | None = None) -> R
         reset = _number(headers.get("X-RateLimit-Reset"))
         if reset is not None and reset > _EPOCH:
             reset = max(0.0, reset - current)
-        return RateBudget(int(remaining), reset)
+        return RateBudget(int(remaining), reset, _whole(headers.get("X-RateLimit-Limit")))
     return _ietf(headers)
 
 
@@ -54,19 +56,29 @@ def _ietf(headers: Mapping[str, str]) -> RateBudget | None:
     params = _params(combined) if combined else {}
     remaining = params.get("remaining", params.get("r"))
     reset = params.get("reset", params.get("t"))
+    limit = params.get("limit")
     if remaining is None:
         remaining = _number(headers.get("RateLimit-Remaining"))
         reset = _number(headers.get("RateLimit-Reset"))
+        limit = _number(headers.get("RateLimit-Limit"))
     if remaining is None:
         return None
+    policy_text = headers.get("RateLimit-Policy")
+    policy = _params(policy_text) if policy_text else {}
     if reset is None:
-        policy = headers.get("RateLimit-Policy")
-        reset = _params(policy).get("w") if policy else None
-    return RateBudget(int(remaining), reset)
+        reset = policy.get("w")
+    if limit is None:
+        limit = policy.get("q")
+    return RateBudget(int(remaining), reset, None if limit is None else int(limit))
 
 
 def _params(value: str) -> dict[str, float]:
     return {name.lower(): float(number) for name, number in _PARAM.findall(value)}
+
+
+def _whole(value: str | None) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
 
 
 def _number(value: str | None) -> float | None:

@@ -66,6 +66,7 @@ def build_source(
     on_page: Callable[[str, int], None] | None = None,
     prefetcher: Prefetcher | None = None,
     on_stop: Callable[[str, str, bool], None] | None = None,
+    on_notice: Callable[[str, str], None] | None = None,
 ) -> DltSource:
     """The real dlt ``rest_api_source`` for one run.
 
@@ -81,6 +82,8 @@ def build_source(
         on_page: Told ``(resource, rows)`` after each page (progress reporting).
         prefetcher: Fetches known offset pages ahead of dlt (``rate_limit.max_concurrency``).
         on_stop: Told ``(resource, why, suspicious)`` when a resource's pages end.
+        on_notice: Told ``(resource, message)`` once when restsync corrects how a resource
+            pages (an API that serves fewer records a page than asked).
     """
     from dlt.sources.rest_api import rest_api_source
 
@@ -103,7 +106,9 @@ def build_source(
             expand_report_job(entry["name"], entry["endpoint"], session)
     resources = resolve_resources(config)
     arrow = arrow_steps(connector, resources)
-    paginators = install_page_checks(config, resources, max_pages, on_page, prefetcher, on_stop)
+    paginators = install_page_checks(
+        config, resources, max_pages, on_page, prefetcher, on_stop, on_notice
+    )
     for name, step in arrow.items():
         if _pages_end_when_the_paginator_says(by_name(resources, name)):
             step.paginator = paginators[name]

@@ -21,9 +21,11 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     │                               away (also a requests ConnectionError: dlt retries it)
     ├── ResponseError               bad_response          a 2xx the connector cannot read
     │   ├── ResponseContractError   a page breaks the file's promises
-    │   │   └── ApiBodyError        api_error: a response action 'fail' matched the body
-    │   │       ├── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
-    │   │       └── GraphQLErrors   GraphQL ``errors`` in a 200, partial data or none
+    │   │   ├── ApiBodyError        api_error: a response action 'fail' matched the body
+    │   │   │   ├── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
+    │   │   │   └── GraphQLErrors   GraphQL ``errors`` in a 200, partial data or none
+    │   │   └── IncompleteReadError incomplete_read: the API told of records not read
+    │   │       └── PaginatorMistakeError  invalid_config: the paginator does not fit the API
     │   └── ReportJobTimeout        timeout, transient: a report job not done in time
     │   ├── ResponseBodyError       not JSON, not valid UTF-8
     │   └── UnknownCharsetError
@@ -63,6 +65,7 @@ class FailureKind(StrEnum):
     SCHEMA_DISCOVERY = "schema_discovery"
     API_ERROR = "api_error"
     DISK_FULL = "disk_full"
+    INCOMPLETE_READ = "incomplete_read"
     LOCK_LOST = "lock_lost"
     LOCK_DATABASE = "lock_database"
     LOCK_WAIT = "lock_wait"
@@ -93,6 +96,7 @@ _SUMMARIES = {
     FailureKind.DESTINATION_CONFIG: "the destination settings cannot work for this connector",
     FailureKind.SCHEMA_DISCOVERY: "the API's description of its fields cannot be used",
     FailureKind.DISK_FULL: "no space left on device",
+    FailureKind.INCOMPLETE_READ: "the API told of records the sync did not read",
     FailureKind.LOCK_LOST: "a lock this run held was lost before it loaded",
     FailureKind.LOCK_DATABASE: "the lock database could not be reached",
     FailureKind.LOCK_WAIT: "the destination did not grant a lock in time",
@@ -315,6 +319,31 @@ class ReportJobTimeout(ResponseContractError):
 
     kind = FailureKind.TIMEOUT
     transient = True
+
+
+class IncompleteReadError(ResponseContractError):
+    """What the API told (a total, a next link, a page size) says records were left unread.
+
+    Not transient: the same pages would be read the same way. The message names the evidence,
+    the page, and the key to change (``key``), a paginator setting or the ``completeness`` check
+    that found it, for an API that does not tell the truth about itself.
+    """
+
+    kind = FailureKind.INCOMPLETE_READ
+
+    def __init__(
+        self, resource: str, url: str, problem: str, offset: int | None = None, *, key: str
+    ) -> None:
+        self.key = key
+        super().__init__(resource, url, problem, offset)
+
+
+class PaginatorMistakeError(IncompleteReadError):
+    """The paginator the file names does not fit the API's answers (a next link it does not
+    read, a link path that holds no link, a page parameter the API ignores): a configuration
+    mistake, named as one."""
+
+    kind = FailureKind.INVALID_CONFIG
 
 
 class LockError(RestsyncError):

@@ -51,6 +51,7 @@ __all__ = [
     "lock_store",
     "pipeline_lock",
     "process_exists",
+    "try_hold",
     "warehouse_lock",
 ]
 
@@ -212,6 +213,32 @@ def load_one_at_a_time(
         return None  # pragma: no cover - Retrying re-raises the last failure
 
     pipeline.load = load  # type: ignore[method-assign]
+
+
+class _Busy(Exception):
+    """Raised by :func:`try_hold`'s ``on_wait``: the lock is held, do not wait for it."""
+
+
+@contextlib.contextmanager
+def try_hold(store: LockStore, name: str) -> Iterator[Hold | None]:
+    """Hold lock ``name`` of ``store`` for the block if nobody else holds it: yields the hold;
+    else yields None at once, holding nothing (one slot of a counting semaphore,
+    :mod:`restsync_dagster.load.rate_slots`).
+
+    Built on the store's public :meth:`LockStore.hold`: its ``on_wait`` is called once, before
+    waiting, only when the lock is taken; raising there ends the attempt with nothing held.
+    """
+    try:
+        with store.hold(name, _raise_busy) as hold:
+            yield hold
+            return
+    except _Busy:
+        pass
+    yield None
+
+
+def _raise_busy() -> None:
+    raise _Busy
 
 
 def process_exists(pid: int) -> bool:

@@ -46,6 +46,8 @@ class Preview:
     stopped: dict[str, str] = field(default_factory=dict)
     #: Resources that ended after one full page with no next page found (see the warning).
     suspicious: list[str] = field(default_factory=list)
+    #: Per resource, how restsync corrected its paging (a page size the API capped).
+    notices: dict[str, str] = field(default_factory=dict)
 
 
 def preview(
@@ -78,9 +80,11 @@ def preview(
         if one_full_page:
             suspicious.append(name)
 
+    notices: dict[str, str] = {}
     source = build_source(
-        connector, env, session_for(connector, stats), max_pages=pages, on_stop=on_stop
-    )
+        connector, env, session_for(connector, stats), max_pages=pages, on_stop=on_stop,
+        on_notice=notices.__setitem__,
+    )  # fmt: skip
     if resource is not None:
         source = source.with_resources(resource)
     redactor = Redactor(env[n] for n in connector.secret_env if n in env)
@@ -118,4 +122,4 @@ def preview(
                 )
         pipeline.drop()
     requests = [(m, redactor.redact(u), s) for m, u, s in stats.log or []]
-    return Preview(connector.name, tables, requests, stopped, suspicious)
+    return Preview(connector.name, tables, requests, stopped, suspicious, notices)

@@ -13,7 +13,8 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from restsync_dagster import names
-from restsync_dagster.connector import Connector, Problem
+from restsync_dagster.connector import Connector, ConnectorFileError, Problem
+from restsync_dagster.connector.rate_keys import rate_key_problems
 from restsync_dagster.load.destination import build_stand_in_pipeline, check_parallel_partitions
 from restsync_dagster.orchestration.assets import build_connector_assets
 from restsync_dagster.orchestration.checks import build_connector_checks
@@ -101,6 +102,9 @@ def build_definitions(
     if not connectors:
         return dg.Definitions(assets=stand_ins)
     check_parallel_partitions(connectors, settings)
+    problems = rate_key_problems(connectors)
+    if problems:
+        raise ConnectorFileError(problems)
     # Run workers load these definitions before their first step claims a pool slot.
     install_hand_over()
     shared = shared or SharedParts.build(settings)

@@ -1,6 +1,6 @@
-"""What a run holds while dlt loads: the connector's locks, dlt's environment defaults, and a
-filter on one dlt warning that says nothing here. Each is a context manager released when the
-run's load ends, so nothing outlives the run.
+"""What a run holds while dlt loads: the connector's locks, a slot of its rate key, dlt's
+environment defaults, and a filter on one dlt warning that says nothing here. Each is a context
+manager released when the run's load ends, so nothing outlives the run.
 
 Which store the locks live in is load/locks.py's choice; what only this floor knows is the Dagster
 instance, whose PostgreSQL storage is that choice's third option (:func:`run_lock_store`)."""
@@ -10,14 +10,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
 
 from restsync_dagster.connector import Connector
+from restsync_dagster.extract.share import RateShare
 from restsync_dagster.load.lock_store import libpq_dsn
 from restsync_dagster.load.locks import Hold, LockStore, lock_store, pipeline_lock, warehouse_lock
+from restsync_dagster.load.rate_slots import rate_slot
 from restsync_dagster.settings import Settings
 
 
@@ -104,3 +107,48 @@ def connector_locks(
         ),
     ):
         yield holds
+
+
+@contextlib.contextmanager
+def rate_share(
+    log: dg.DagsterLogManager, connector: Connector, store: LockStore
+) -> Iterator[RateShare]:
+    """Hold a slot of the connector's rate key (``rate_limit.key``) and yield the share of the
+    key's limits it gives; wait (saying so) while other runs hold every slot.
+
+    Taken after :func:`connector_locks`, always in that order, so a run holding a slot never
+    waits for a lock that a run waiting for a slot holds.
+    """
+    config = connector.config
+    rate, key = config.rate_limit, config.rate_key
+    slots = RateShare.slot_count(config.rate_runs, rate.requests_per_second)
+
+    def waiting() -> None:
+        log.info(
+            f"connector {connector.name!r}: the {slots} run(s) that may spend rate key {key!r} "
+            "at once are running; waiting for one to end"
+        )
+
+    with rate_slot(store, key, slots, waiting) as index:
+        share = RateShare(index, slots)
+        if slots > 1:
+            per_second = share.requests_per_second(rate.requests_per_second)
+            log.info(
+                f"connector {connector.name!r}: rate key {key!r}, {share.describe()}: "
+                + (f"{per_second:g} requests per second, " if per_second else "")
+                + f"{share.concurrency(rate.max_concurrency)} in flight"
+                + (", its part of each window the API's headers tell" if rate.from_headers else "")
+            )
+        yield share
+
+
+#: The longest a run keeps its rate slot after its requests, for their windows to end.
+SLOT_LINGER_CAP_SECONDS = 10.0
+
+
+def linger_in_slot(counted_until: Callable[[], float]) -> None:
+    """Wait until this run's requests count in no window of its rate key any more (at most
+    :data:`SLOT_LINGER_CAP_SECONDS`; usually no wait, the load having taken longer), so that the
+    next run to hold the slot does not spend the slot's part again in a window this run spent it
+    in. Called just before the slot is released; run termination interrupts it."""
+    time.sleep(max(0.0, min(SLOT_LINGER_CAP_SECONDS, counted_until() - time.monotonic())))

@@ -26,7 +26,7 @@ from dagster_dlt import DagsterDltResource
 from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.counters import HttpStats
-from restsync_dagster.extract.http import prefetcher_for, session_for
+from restsync_dagster.extract.http import prefetcher_for, rate_counted_until, session_for
 from restsync_dagster.extract.progress import Progress
 from restsync_dagster.extract.source import build_source
 from restsync_dagster.extract.windows import Round
@@ -50,7 +50,9 @@ from restsync_dagster.orchestration.dead_runs import prove_alive
 from restsync_dagster.orchestration.held import (
     connector_locks,
     dlt_environment,
+    linger_in_slot,
     quiet_arrow_hints,
+    rate_share,
     run_lock_store,
 )
 from restsync_dagster.orchestration.launchers import refuse_local_destination_off_machine
@@ -59,6 +61,7 @@ from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.orchestration.windowed import (
     in_window,
     merged_results,
+    notice_listener,
     plan_sync,
     stop_listener,
 )
@@ -183,10 +186,6 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         connector.name, context.log.info, interval=settings.progress_interval_seconds
     )
     with contextlib.ExitStack() as stack:
-        session = session_for(connector, run.stats)
-        prefetcher = prefetcher_for(session, connector.config.rate_limit.max_concurrency)
-        if prefetcher is not None:
-            stack.callback(prefetcher.close)
         # The pipeline's working directory belongs to the run holding its lock: another run of
         # the connector may be dropping and restoring its state right now. Partition runs that
         # sync side by side each have a pipeline of their own, and lock their partitions.
@@ -197,6 +196,16 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                 context.log, connector, settings, keys if own_pipeline else [], run.store
             )
         )
+        # The runs spending the connector's API key at once each get a part of its limits.
+        share = stack.enter_context(rate_share(context.log, connector, run.store))
+        session = session_for(connector, run.stats, share=share)
+        # The slot is handed on once this run's requests count in no window of the key.
+        stack.callback(linger_in_slot, lambda: rate_counted_until(session))
+        prefetcher = prefetcher_for(
+            session, share.concurrency(connector.config.rate_limit.max_concurrency)
+        )
+        if prefetcher is not None:
+            stack.callback(prefetcher.close)
         pipeline = build_pipeline(connector, settings, own_pipeline)
         load_one_at_a_time(
             pipeline,
@@ -226,6 +235,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                 connector, run.env, session, window=run.window, windows=load.windows,
                 on_page=progress.page, prefetcher=prefetcher,
                 on_stop=stop_listener(connector, load, progress, context.log.warning),
+                on_notice=notice_listener(connector, progress, context.log.warning),
             )  # fmt: skip
             if load.resources is not None:
                 source = source.with_resources(*load.resources)

@@ -70,9 +70,25 @@ def stop_listener(
             incremental = connector.resource(resource).incremental or {}
             commit_window(window, incremental.get("initial_value"))
         if suspicious:
-            warn(one_full_page_warning(connector.name, resource, why))
+            text = one_full_page_warning(connector.name, resource, why)
+            warn(text)
+            progress.notice(text)
 
     return stopped
+
+
+def notice_listener(
+    connector: Connector, progress: Progress, warn: Callable[[str], None]
+) -> Callable[[str, str], None]:
+    """What a load does when restsync corrects how a resource pages (a page size the API
+    capped): a warning in the run's log and where progress is shown."""
+
+    def noticed(resource: str, message: str) -> None:
+        text = f"connector {connector.name!r}, resource {resource!r}: {message}"
+        warn(text)
+        progress.notice(text)
+
+    return noticed
 
 
 def merged_results(results: Iterable[Any]) -> list[Any]:

@@ -21,6 +21,7 @@ from restsync_dagster.orchestration.instance import open_instance
 from restsync_dagster.settings import Settings
 from restsync_dagster_tests.soak.cycle import Tally, run_cycle
 from restsync_dagster_tests.soak.launch import stop_all
+from restsync_dagster_tests.soak.pods import PodDeployment, run_pod_cycle
 from restsync_dagster_tests.soak.world import World
 
 
@@ -50,7 +51,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--destination", choices=("duckdb", "postgres"), default="duckdb")
     parser.add_argument("--keep", action="store_true", help="keep the soak's directory")
+    parser.add_argument(
+        "--pods",
+        action="store_true",
+        help="every run on a host of its own: dagster dev launching into pods, whole pods "
+        "killed, PostgreSQL restarted (implies --destination postgres; needs root)",
+    )
     args = parser.parse_args(argv)
+    if args.pods:
+        args.destination = "postgres"
     if args.minutes is None and args.cycles is None:
         args.minutes = 3.0
     rng = random.Random(args.seed)
@@ -59,18 +68,27 @@ def main(argv: list[str]) -> int:
     tally = Tally()
     started = time.monotonic()
     deadline = started + args.minutes * 60 if args.minutes is not None else float("inf")
-    print(f"soak: seed {args.seed}, {args.destination}, in {root}", flush=True)
+    mode = ", pods" if args.pods else ""
+    print(f"soak: seed {args.seed}, {args.destination}{mode}, in {root}", flush=True)
+    pods = None
     try:
         settings = Settings.from_env(world.env)
         connectors = {c.name: c for c in load_connectors(settings.connector_dirs)}
-        with open_instance(settings) as instance:
+        if args.pods:
+            pods = PodDeployment(world)
+        with pods.instance() if pods else open_instance(settings) as instance:
             while time.monotonic() < deadline and (
                 args.cycles is None or tally.cycles < args.cycles
             ):
                 number = tally.cycles + 1
-                story, found = run_cycle(world, instance, rng, tally, connectors)
+                if pods is not None:
+                    story, found = run_pod_cycle(pods, rng, tally, connectors)
+                else:
+                    story, found = run_cycle(world, instance, rng, tally, connectors)
                 plan = story["plan"]
-                print(f"cycle {number}: {plan.launch}, faults {plan.faults or 'none'}, kill {plan.kill}, "
+                print(f"cycle {number}: {story.get('launch', plan.launch)}, faults "
+                      f"{plan.faults or 'none'}, kill {plan.kill and 'pod' if pods else plan.kill}, "
+                      f"postgres restart {plan.restart_postgres}, "
                       f"{'; '.join(story['truth'])}", flush=True)  # fmt: skip
                 if found:
                     words = [d.word for d in found]
@@ -80,11 +98,14 @@ def main(argv: list[str]) -> int:
                     print(report(tally, words.count("lost"), words.count("duplicated"),
                                  len(words) - words.count("lost") - words.count("duplicated"),
                                  time.monotonic() - started))  # fmt: skip
+                    how = "--pods" if args.pods else f"--destination {args.destination}"
                     print(f"first discrepancy: seed {args.seed}, cycle {number} "
                           f"(python3 scripts/dev.py soak --seed {args.seed} --cycles {number} "
-                          f"--destination {args.destination})")  # fmt: skip
+                          f"{how})")  # fmt: skip
                     return 1
     finally:
+        if pods is not None:
+            pods.close()
         stop_all()
         world.close()
         if not args.keep:

@@ -11,16 +11,25 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import dagster as dg
 
+from restsync_dagster.demo_api import DemoApi
 from restsync_dagster.demo_api.data import VERTICALS
 from restsync_dagster.names import TAG_ATTEMPT, TAG_CONNECTOR, TAG_RETRY_OF
 from restsync_dagster.orchestration.retry_sensor import read_failed_run
 from restsync_dagster_tests.helpers import same_value
 from restsync_dagster_tests.soak.connectors import RUN_RETRIES, TABLES, Table
-from restsync_dagster_tests.soak.world import World
+
+
+class Warehouse(Protocol):
+    """What the checks read: the API's truth and the warehouse (the soak's :class:`World`, or a
+    pod deployment)."""
+
+    api: DemoApi
+
+    def query(self, sql: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,7 @@ class Discrepancy:
         return f"{self.word}: {self.what}"
 
 
-def served(world: World, table: Table) -> list[dict[str, Any]]:
+def served(world: Warehouse, table: Table) -> list[dict[str, Any]]:
     vertical, _, name = table.collection.partition(".")
     return world.api.expected_rows(vertical, name)
 
@@ -45,7 +54,7 @@ def _stored_value(row: dict[str, Any], column: str) -> Any:
     return row[variant] if row.get(variant) is not None else row.get(column)
 
 
-def compare_table(world: World, table: Table) -> list[Discrepancy]:
+def compare_table(world: Warehouse, table: Table) -> list[Discrepancy]:
     """Every served record present once with its current values; deleted ones gone."""
     name = f"{table.connector}.{table.resource}"
     mutable = VERTICALS[table.collection.split(".")[0]][table.collection.split(".")[1]]
@@ -80,7 +89,7 @@ def compare_table(world: World, table: Table) -> list[Discrepancy]:
 
 
 def compare_children(
-    world: World, table: Table, records: dict[int, dict[str, Any]]
+    world: Warehouse, table: Table, records: dict[int, dict[str, Any]]
 ) -> list[Discrepancy]:
     """Child rows: none without a parent, each parent's lines as many as the API sends."""
     parent, child = (
@@ -110,7 +119,7 @@ def compare_children(
     return found
 
 
-def cursor(world: World, table: Table) -> str | None:
+def cursor(world: Warehouse, table: Table) -> str | None:
     """The incremental cursor the destination's newest completed state holds for ``table``."""
     from dlt.pipeline.state_sync import decompress_state
 
@@ -129,11 +138,11 @@ def cursor(world: World, table: Table) -> str | None:
     return None
 
 
-def cursors_behind_data(world: World) -> list[Discrepancy]:
+def cursors_behind_data(world: Warehouse, tables: tuple[Table, ...] = TABLES) -> list[Discrepancy]:
     """Every record updated before the stored cursor is loaded and current: the cursor never
     claims data the warehouse does not hold. Checked after every sync, killed or not."""
     found: list[Discrepancy] = []
-    for table in TABLES:
+    for table in tables:
         if not table.incremental:
             continue
         last = cursor(world, table)

@@ -14,7 +14,11 @@ import pytest
 from restsync_dagster.connector import load_connectors
 from restsync_dagster.orchestration.instance import apply_pool_limits
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.helpers import PostgresServer, graphql_client
+from restsync_dagster_tests.helpers import (
+    PostgresServer,
+    launch_backfill,
+    most_in_flight,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -52,31 +56,6 @@ concurrency:
 telemetry: {enabled: false}
 """
 
-BACKFILL = """
-mutation($names: [String!]!) {
-  launchPartitionBackfill(backfillParams: {
-    partitionNames: $names, assetSelection: [{path: ["shop", "orders"]}]
-  }) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}
-"""
-
-
-def most_in_flight(records: list[dg.RunRecord]) -> int:
-    """The most runs between their start and their end at any one moment."""
-    edges = sorted(
-        [(r.start_time, 1) for r in records] + [(r.end_time, -1) for r in records],
-        key=lambda edge: (edge[0], edge[1]),  # an end before a start at the same instant
-    )
-    running = most = 0
-    for _, step in edges:
-        running += step
-        most = max(most, running)
-    return most
-
 
 @pytest.mark.slow
 def test_an_eight_day_backfill_runs_at_most_four_partitions_at_once_with_exact_rows(
@@ -104,8 +83,7 @@ def test_an_eight_day_backfill_runs_at_most_four_partitions_at_once_with_exact_r
     home = str(Settings.from_env().dagster_home)
     with dg.DagsterInstance.from_config(home) as instance:
         assert apply_pool_limits(instance, load_connectors([connectors])) == {"restsync_shop": 4}
-    answer = graphql_client(url)._execute(BACKFILL, {"names": DAYS})
-    backfill_id = answer["launchPartitionBackfill"]["backfillId"]
+    backfill_id = launch_backfill(url, ["shop", "orders"], DAYS)
 
     deadline = time.monotonic() + 600
     with dg.DagsterInstance.from_config(home) as instance:

@@ -20,11 +20,12 @@ NOW = 1_800_000_000.0
     [
         ({"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": str(int(NOW) + 30)}, (7, 30.0)),
         ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "12"}, (0, 12.0)),
-        ({"RateLimit": "limit=100, remaining=5, reset=9"}, (5, 9.0)),
+        ({"RateLimit": "limit=100, remaining=5, reset=9"}, (5, 9.0, 100)),
         ({"RateLimit-Remaining": "3", "RateLimit-Reset": "4"}, (3, 4.0)),
         ({"RateLimit": '"default";r=2;t=6'}, (2, 6.0)),
-        ({"RateLimit": '"default";r=0', "RateLimit-Policy": '"default";q=10;w=60'}, (0, 60.0)),
+        ({"RateLimit": '"default";r=0', "RateLimit-Policy": '"default";q=10;w=60'}, (0, 60.0, 10)),
         ({"X-RateLimit-Remaining": "4"}, (4, None)),
+        ({"X-RateLimit-Remaining": "4", "X-RateLimit-Limit": "60"}, (4, None, 60)),
     ],
 )
 def test_both_header_families_tell_the_budget(headers, budget):

@@ -96,7 +96,7 @@ def test_a_typo_in_a_project_key_suggests_the_right_one():
         (
             "rate_limit: {max_concurency: 2}",
             "rate_limit.max_concurency: unknown key (did you mean 'max_concurrency'?); "
-            "allowed: from_headers, max_concurrency, requests_per_second, reserve",
+            "allowed: from_headers, key, max_concurrency, requests_per_second, reserve, runs",
         ),
         (
             "freshness: {max_lag: 1h, warn_lg: 30m}",

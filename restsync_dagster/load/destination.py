@@ -235,11 +235,12 @@ def forget_trace(pipeline: Pipeline) -> None:
     (Path(pipeline.working_dir) / TRACE_FILE_NAME).unlink(missing_ok=True)
 
 
-#: dlt settings restsync applies to its runs unless the environment sets them: row ids and load
-#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer).
+#: dlt settings restsync applies to its runs unless the environment sets them. Arrow tables carry dlt's ``_dlt_id`` and ``_dlt_load_id`` from restsync's normalizer
+#: (extract/relational.py): dlt must not add or replace them (a child table has no load id, and
+#: its ids link it to its parent rows). Set either, and pages go to dlt's normalizer instead.
 DLT_DEFAULTS = {
-    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
-    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "false",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "false",
 }
 #: With ``RESTSYNC_NORMALIZE_WORKERS=auto``: extracted files small enough to normalize side by
 #: side (load/normalize.py). Not by default: dlt normalizes a table's files in no set order, so

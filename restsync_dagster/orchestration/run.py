@@ -210,6 +210,10 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                 connector, run.env, session, window=run.window, windows=load.windows,
                 on_page=progress.page, prefetcher=prefetcher,
                 on_stop=stop_listener(connector, load, progress, context.log.warning),
+                on_fallback=lambda resource, reason: context.log.info(
+                    f"connector {connector.name!r}, resource {resource!r}: records go to dlt's "
+                    f"normalizer instead of Arrow: {reason}"
+                ),
             )  # fmt: skip
             if load.resources is not None:
                 source = source.with_resources(*load.resources)

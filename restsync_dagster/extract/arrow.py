@@ -163,7 +163,7 @@ class ArrowPages(ItemTransform[Any, dict[str, Any]]):
         naming = normalizer.naming
         system = {naming.normalize_identifier(k): v for k, v in SYSTEM_HINTS.items()}
         known = normalizer.known[name]
-        columns = {}
+        columns: dict[str, Any] = {}
         for column in table.column_names:
             hints = system.get(column)
             if hints is None:

@@ -109,7 +109,9 @@ def settings_for(schema: Any, root_table: str) -> Settings:
     try:
         config = DataItemNormalizer.get_normalizer_config(schema) or {}
     except Exception as exc:  # InvalidJsonNormalizer: another JSON normalizer module
-        raise NotModelled(f"the schema's JSON normalizer is not dlt's relational one ({exc})")
+        raise NotModelled(
+            f"the schema's JSON normalizer is not dlt's relational one ({exc})"
+        ) from None
     propagation = config.get("propagation") or {}
     tables = propagation.get("tables") or {}
     row_id = naming.normalize_identifier("_dlt_id")
@@ -132,10 +134,12 @@ def settings_for(schema: Any, root_table: str) -> Settings:
     if set(detections) - {"iso_timestamp"}:
         raise NotModelled(f"type detections {', '.join(detections)}")
     max_nesting = (table.get("x-normalizer") or {}).get("max_nesting")
+    if max_nesting is None:
+        max_nesting = config.get("max_nesting", 1000)
     return Settings(
         root=root,
         propagate_root_key=root in tables,
-        max_nesting=config.get("max_nesting", 1000) if max_nesting is None else max_nesting,
+        max_nesting=int(max_nesting if max_nesting is not None else 1000),
         detections=detections,
     )
 
@@ -164,7 +168,11 @@ class RelationalArrow:
         } | {self.naming.normalize_identifier("_dlt_root_id")}
         #: dlt's types of every column: the schema's, then what earlier batches typed.
         self.known: dict[str, dict[str, str]] = {
-            name: {c: col["data_type"] for c, col in t.get("columns", {}).items() if col.get("data_type")}
+            name: {
+                c: col["data_type"]
+                for c, col in t.get("columns", {}).items()
+                if col.get("data_type")
+            }
             for name, t in schema.tables.items()
         }
         #: Leaf paths seen with values of several JSON types (read in Python from then on).
@@ -381,7 +389,11 @@ class RelationalArrow:
         return list(self._typed(leaf.name, groups, known, n).items())
 
     def _json_leaf(
-        self, leaf: Leaf, records: list[dict[str, Any]], full: tuple[str, ...], known: dict[str, str]
+        self,
+        leaf: Leaf,
+        records: list[dict[str, Any]],
+        full: tuple[str, ...],
+        known: dict[str, str],
     ) -> pa.Array:
         """An object or list dlt keeps whole: its parquet writer stores dlt's ``json.dumps``."""
         from dlt.common.json import json as dlt_json
@@ -395,6 +407,9 @@ class RelationalArrow:
         return pa.array([None if v is None else dumps(v) for v in values], pa.string())
 
     # -------------------------------------------------------------------------------- typing
+
+    def _detections(self) -> Any:
+        return list(self.settings.detections)
 
     def _first_type(self, name: str, groups: dict[str, Any]) -> str | None:
         """dlt's type for a new column: of its first non-null value."""
@@ -416,7 +431,7 @@ class RelationalArrow:
             value = _nth(origin[0], origin[1], index)
             kind = PY_TO_DLT[type(value)]
         preferred = self.schema.get_preferred_type(name)
-        return preferred or autodetect_sc_type(list(self.settings.detections), type(value), value) or kind
+        return preferred or autodetect_sc_type(self._detections(), type(value), value) or kind
 
     def _typed(
         self, name: str, groups: dict[str, Any], known: dict[str, str], n: int
@@ -459,7 +474,7 @@ class RelationalArrow:
             anywhere = pc.or_(anywhere, mask)
         index = pc.indices_nonzero(anywhere)[0].as_py()
         value = next(values[index].as_py() for mask, values in parts if mask[index].as_py())
-        return autodetect_sc_type(list(self.settings.detections), type(value), value) or kind
+        return autodetect_sc_type(self._detections(), type(value), value) or kind
 
 
 def _coerce(
@@ -633,7 +648,7 @@ def _reader(path: tuple[str, ...], kind: str) -> Callable[[list[dict[str, Any]]]
         left, right = ("{", "}") if kind == "types" else ("[", "]")
         code = f"def f(records):\n    return {left}{body} for r in records {' '.join(loops)}{right}"
         namespace: dict[str, Any] = {"_E": {}, "_L": ()}
-        exec(code, namespace)  # noqa: S102 - the code is built above from repr() literals
+        exec(code, namespace)  # the code is built above from repr() literals
         found = _COMPILED[(path, kind)] = namespace["f"]
     return found
 

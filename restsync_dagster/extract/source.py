@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from dlt.extract.source import DltSource
 
 
-
 def render_source_config(connector: Connector, env: Mapping[str, str]) -> dict[str, Any]:
     """The connector's ``source:`` block with variables rendered and callables imported.
 

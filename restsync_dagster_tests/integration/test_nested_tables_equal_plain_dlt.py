@@ -69,12 +69,15 @@ def source_config(url: str, mode: str) -> dict[str, Any]:
     }
 
 
-def connector_yaml(mode: str) -> str:
+def connector_yaml(mode: str, arrow: bool = True) -> str:
     import yaml
 
     config = source_config("{{ env.NEST_BASE_URL }}", mode)
     config["client"]["auth"]["api_key"] = "{{ env.NEST_API_KEY }}"
-    return yaml.safe_dump({"name": "nest", "rate_limit": {"max_concurrency": 4}, "source": config})
+    connector = {"name": "nest", "rate_limit": {"max_concurrency": 4}, "source": config}
+    if not arrow:
+        connector["arrow"] = False
+    return yaml.safe_dump(connector)
 
 
 def tables(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -120,8 +123,9 @@ def test_nested_records_land_as_plain_dlt_lands_them(
 def test_with_normalize_workers_auto_every_nested_row_lands_where_plain_dlt_puts_it(
     start_demo_api, restsync_home, instance, tmp_path, monkeypatch
 ):
-    """Several processes: every row in its place, but a column whose values change type may be
-    typed by whichever file comes first (load/normalize.py), so columns are not compared."""
+    """Several processes (records for dlt's normalizer: ``arrow: false``): every row in its place,
+    but a column whose values change type may be typed by whichever file comes first
+    (load/normalize.py), so columns are not compared."""
     if usable_cores() < 2:
         pytest.skip("one core: restsync normalizes in one process")
     monkeypatch.setenv("RESTSYNC_NORMALIZE_WORKERS", "auto")
@@ -130,7 +134,14 @@ def test_with_normalize_workers_auto_every_nested_row_lands_where_plain_dlt_puts
     monkeypatch.setenv("SOURCES__DATA_WRITER__FILE_MAX_ITEMS", "300")
     monkeypatch.setenv("SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS", "100")
     logs = compare_with_plain_dlt(
-        "merge", start_demo_api, restsync_home, instance, tmp_path, monkeypatch, places_only=True
+        "merge",
+        start_demo_api,
+        restsync_home,
+        instance,
+        tmp_path,
+        monkeypatch,
+        places_only=True,
+        arrow=False,
     )
     assert f"normalizing 5 files of records in {min(5, usable_cores())} processes" in logs
 
@@ -143,6 +154,7 @@ def compare_with_plain_dlt(
     tmp_path: Path,
     monkeypatch: Any,
     places_only: bool = False,
+    arrow: bool = True,
 ) -> str:
     """Two syncs by restsync and by plain dlt, then the tables compared (``places_only``: which
     rows each table holds, where, not their columns); returns restsync's logs."""
@@ -150,7 +162,7 @@ def compare_with_plain_dlt(
     api = start_demo_api(api_keys={"*": KEY}, counts={"generic.tickets": 1_250})
     connectors = tmp_path / "connectors"
     connectors.mkdir()
-    (connectors / "nest.yaml").write_text(connector_yaml(mode))
+    (connectors / "nest.yaml").write_text(connector_yaml(mode, arrow))
     monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(connectors))
     monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
     monkeypatch.setenv("NEST_BASE_URL", api.url())
@@ -161,6 +173,8 @@ def compare_with_plain_dlt(
         result = job.execute_in_process(instance=instance)
         assert result.success
         logs += [str(e.message) for e in instance.all_logs(result.run_id)]
+        fallbacks = [line for line in logs if "instead of Arrow" in line]
+        assert not fallbacks or not arrow, fallbacks
         with monkeypatch.context() as plain_env:
             for name in SPLIT_FILES:
                 plain_env.delenv(name, raising=False)

@@ -46,6 +46,7 @@ from restsync_dagster.load.locks import load_one_at_a_time
 from restsync_dagster.load.memory import fall_back_on_duckdb_memory
 from restsync_dagster.load.normalize import normalize_on_every_core
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
+from restsync_dagster.orchestration.collector import heap_frozen
 from restsync_dagster.orchestration.dead_runs import worker_tag
 from restsync_dagster.orchestration.held import connector_locks, dlt_environment, quiet_arrow_hints
 from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
@@ -201,6 +202,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
             context, connector, pipeline, partitioned=run.window is not None,
             full_refresh=run.full_refresh,
         )  # fmt: skip
+        stack.enter_context(heap_frozen())
         started = time.perf_counter()
         loaded: list[Any] = []
         load_id = None

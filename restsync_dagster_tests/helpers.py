@@ -476,14 +476,19 @@ def land_pages(
 def landed_tables(path: Path, dataset: str = "landed") -> dict[str, Any]:
     """Each table of ``dataset``: its columns in order with their types, its rows keyed by where
     they sit (the root record's ``id`` and the list positions down to the row), and how many
-    child rows break dlt's own id formulas (``_dlt_id`` = ``get_nested_row_hash`` of the parent
-    id, table and list index; ``_dlt_root_id`` = the root row's ``_dlt_id``)."""
+    rows break dlt's own id formulas (``_dlt_id`` = ``get_nested_row_hash`` of the parent id,
+    table and list index; ``_dlt_root_id`` = the root row's ``_dlt_id``; a root row's
+    ``_dlt_load_id`` one of ``_dlt_loads``)."""
     from dlt.common.normalizers.json.helpers import get_nested_row_hash
 
     shapes: dict[str, Any] = {}
     where: dict[str, tuple[Any, ...]] = {}
     roots: dict[str, str] = {}
     with duckdb.connect(str(path), read_only=True) as con:
+        loads = {
+            load_id
+            for (load_id,) in con.execute(f"select load_id from {dataset}._dlt_loads").fetchall()
+        }
         names = [
             name
             for (name,) in con.execute(
@@ -511,6 +516,7 @@ def landed_tables(path: Path, dataset: str = "landed") -> dict[str, Any]:
                 else:
                     place = (row["id"],)
                     roots[row["_dlt_id"]] = row["_dlt_id"]
+                    broken += row["_dlt_load_id"] not in loads
                 where[row["_dlt_id"]] = place
                 values = {k: v for k, v in row.items() if not k.startswith("_dlt")}
                 placed.append((place, sorted(values.items(), key=lambda kv: kv[0])))

@@ -141,6 +141,10 @@ class ArrowPages(ItemTransform[Any, dict[str, Any]]):
         table = resource.table_name
         if callable(table):
             raise NotModelled("a table name computed per record")
+        if resource.schema_contract or dlt.current.source().schema_contract:
+            raise NotModelled("a schema contract")
+        if resource.nested_hints:
+            raise NotModelled("nested_hints on the resource")
         load_id = dlt.current.load_package_state()["load_id"]
         root = schema.naming.normalize_table_identifier(str(table))
         if root in schema.tables:

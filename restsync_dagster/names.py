@@ -25,8 +25,9 @@ def pool_name(connector: str) -> str:
 
 
 def pipeline_lock_name(connector: str) -> str:
-    """The lock file (in dlt's pipelines directory) held by a run of ``connector``."""
-    return f"{pipeline_name(connector)}.lock"
+    """The lock held by a run of ``connector`` (a file ``<name>.lock`` in dlt's pipelines
+    directory, or a PostgreSQL advisory lock: load/lock_store.py)."""
+    return pipeline_name(connector)
 
 
 def _safe(text: str) -> str:
@@ -50,14 +51,27 @@ def partition_staging_layout(pipeline: str) -> str:
     return f"%s_staging_{suffix}"
 
 
-def load_lock_name(connector: str) -> str:
-    """The lock file held while a partition run of ``connector`` loads (dlt's load step)."""
-    return f"{pipeline_name(connector)}.load.lock"
+def load_lock_name(destination: str, dataset: str) -> str:
+    """The lock held while a run loads into ``dataset`` of ``destination`` (dlt's load step):
+    every connector and partition loading into one dataset takes turns. ``destination`` names
+    the database without secrets (a DuckDB file, ``host:port/db``)."""
+    return f"{PREFIX}_dataset.{_safe(dataset)}.{_digest(destination)}.load"
 
 
 def partition_lock_name(connector: str, partition: str) -> str:
-    """The lock file held by a run of one partition of ``connector``."""
-    return f"{pipeline_name(connector)}.partition.{_safe(partition)}.lock"
+    """The lock held by a run of one partition of ``connector``."""
+    return f"{pipeline_name(connector)}.partition.{_safe(partition)}"
+
+
+def run_lock_name(run_id: str) -> str:
+    """The lock a run holds for as long as its process lives: free means the run is dead."""
+    return f"{PREFIX}_run.{run_id}"
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
 def job_name(connector: str) -> str:
@@ -124,12 +138,16 @@ TAG_RETRY_REASON = f"{PREFIX}/retry_reason"
 #: Turns a run into a full refresh (usable from the launchpad, schedules, the CLI).
 TAG_FULL_REFRESH = f"{PREFIX}/full_refresh"
 TAG_LAUNCHED_BY = f"{PREFIX}/launched_by"
+#: Dagster's run monitoring fails a run still going after this many seconds.
+DAGSTER_MAX_RUNTIME_TAG = "dagster/max_runtime"
 #: Dagster's own tags on a partition run (one key) and a partition-range run.
 DAGSTER_PARTITION_TAG = "dagster/partition"
 DAGSTER_RANGE_START_TAG = "dagster/asset_partition_range_start"
 DAGSTER_RANGE_END_TAG = "dagster/asset_partition_range_end"
 #: The process a run's sync step runs in, ``<host>:<pid>``: a run whose process is gone is dead.
 TAG_WORKER = f"{PREFIX}/worker"
+#: The lock database in which a run holds :func:`run_lock_name` while it lives (no secrets).
+TAG_ALIVE_LOCK = f"{PREFIX}/alive_lock"
 
 
 def decided_tag(connector: str) -> str:

@@ -18,6 +18,8 @@
 | ``RESTSYNC_CONFINE_ENV`` | ``false`` | each connector reads only its own variables (docs/security.md) |
 | ``RESTSYNC_SHARED_ENV_VARS`` | (none) | with confinement: variables a connector may list in its ``env:`` |
 | ``RESTSYNC_ALLOWED_CALLABLE_MODULES`` | (any) | modules processing-step callables may come from; ``none``: no callable |
+| ``RESTSYNC_MAX_RUNTIME_SECONDS`` | ``43200`` | the ``dagster/max_runtime`` of every sync job: Dagster's run monitoring fails a run still going after it (``0``: none) |
+| ``RESTSYNC_LOCK_DATABASE`` | the destination, else the instance's storage, when PostgreSQL | a ``postgresql://`` URL whose advisory locks keep runs apart across hosts (load/locks.py) |
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from restsync_dagster.failures.errors import SettingsError
@@ -78,6 +80,23 @@ def _normalize_workers(env: Mapping[str, str], name: str) -> bool:
     if raw not in ("1", "auto"):
         raise SettingsError(f"{name}={raw!r}: use '1' (one process) or 'auto' (one per core)")
     return raw == "auto"
+
+
+#: The variable naming the PostgreSQL database of restsync's locks.
+LOCK_DATABASE_VARIABLE = "RESTSYNC_LOCK_DATABASE"
+
+
+def _lock_database(env: Mapping[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    scheme = raw.partition("://")[0].split("+", 1)[0].lower()
+    if "://" not in raw or scheme not in ("postgresql", "postgres"):
+        # The value may hold a password: the message never repeats it.
+        raise SettingsError(
+            f"{name} is not a PostgreSQL URL: write postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
+    return raw
 
 
 def _schedules(env: Mapping[str, str], name: str) -> bool:
@@ -166,6 +185,10 @@ class Settings:
     example_schedules_running: bool = True
     #: What connector files may reach beyond their API (variables, callables).
     trust: TrustPolicy = TrustPolicy()
+    #: Seconds after which Dagster's run monitoring fails a sync run still going (0: never).
+    max_runtime_seconds: int = 43200
+    #: The PostgreSQL database of restsync's locks, when the user names one (load/locks.py).
+    lock_database: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -207,6 +230,8 @@ class Settings:
             parallel_normalize=_normalize_workers(env, NORMALIZE_WORKERS_VARIABLE),
             example_schedules_running=_schedules(env, "RESTSYNC_EXAMPLE_SCHEDULES"),
             trust=TrustPolicy.from_env(env),
+            max_runtime_seconds=int(_number(env, "RESTSYNC_MAX_RUNTIME_SECONDS", 43200, minimum=0)),
+            lock_database=_lock_database(env, LOCK_DATABASE_VARIABLE),
         )
 
     @staticmethod

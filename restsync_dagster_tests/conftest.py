@@ -26,12 +26,14 @@ from restsync_dagster_tests.helpers import (
     POSTGRES_DSN_VAR,
     PRODUCTION_DAGSTER_YAML,
     REPO,
+    REQUIRE_PODS_VAR,
     REQUIRE_POSTGRES_VAR,
     PostgresServer,
     free_port,
     point_connectors_at,
     postgres_instance_env,
     required,
+    unshare_works,
     write_defs_project,
 )
 
@@ -211,6 +213,16 @@ def production_instance(production_dagster_home: Path) -> Iterator[dg.DagsterIns
     """A DagsterInstance loaded from the production ``dagster.yaml``: storage in PostgreSQL."""
     with dg.DagsterInstance.from_config(str(production_dagster_home)) as dagster_instance:
         yield dagster_instance
+
+
+@pytest.fixture
+def unshare_allowed() -> None:
+    """Skip where ``unshare`` is refused, unless ``RESTSYNC_REQUIRE_PODS=1`` (CI runs as root)."""
+    if not unshare_works():
+        message = "unshare --mount --uts --pid is refused here (run as root)"
+        if required(REQUIRE_PODS_VAR):
+            pytest.fail(f"{REQUIRE_PODS_VAR}=1 but {message}", pytrace=False)
+        pytest.skip(message)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -193,6 +193,34 @@ def required(flag: str) -> bool:
     return os.environ.get(flag, "").strip().lower() in {"1", "true", "yes"}
 
 
+#: Tests in their own mount, UTS and PID namespaces fail instead of skipping when it is set.
+REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
+
+
+def in_pod(host: str, command: list[str], *, private_home: bool = True) -> list[str]:
+    """``command`` in a "pod": its own mount, UTS and PID namespaces, host name ``host`` and,
+    with ``private_home``, a tmpfs over ``$RESTSYNC_HOME`` that no other process sees. Killing
+    the process started ends the whole pod (``--kill-child``)."""
+    mount = 'mount -t tmpfs tmpfs "$RESTSYNC_HOME" && ' if private_home else ""
+    return [
+        "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child",
+        "sh", "-c", f'{mount}hostname "$0" && exec "$@"', host, *command,
+    ]  # fmt: skip
+
+
+def unshare_works() -> bool:
+    """Whether this process may start one in its own mount, UTS and PID namespaces."""
+    try:
+        done = subprocess.run(
+            ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "true"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 @dataclass(frozen=True)
 class PostgresServer:
     """Where the test server listens. ``repr`` leaves the password out, so no assertion or

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -26,10 +26,13 @@ from restsync_dagster.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    Interrupted,
     load,
 )
+from restsync_dagster.cli.interrupts import sigint_for_this_process_only
 from restsync_dagster.cli.progress import showing_progress
 from restsync_dagster.connector import Connector
+from restsync_dagster.connector.messages import did_you_mean
 from restsync_dagster.orchestration.collector import collector_paused
 from restsync_dagster.settings import Settings
 
@@ -63,6 +66,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     started = time.monotonic()
     mode = "quiet" if args.quiet or args.json else "auto"
     with contextlib.ExitStack() as stack:
+        # First, before any thread or process starts: see cli/interrupts.py.
+        interrupts = stack.enter_context(sigint_for_this_process_only())
         with collector_paused(freeze=True):
             from restsync_dagster.orchestration.definitions import (
                 SharedParts,
@@ -94,6 +99,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 outcomes.extend(_unrun(connector, plan, settings, "failed", message))
                 continue
             result = _execute(jobs[connector.name], instance, plan, args)
+            if interrupts.count or _interrupted(result):
+                raise Interrupted(
+                    f"connector {connector.name!r}'s run {result.run_id[:8]} completed before "
+                    "it stopped; the connectors after it did not run"
+                    if result.success
+                    else f"connector {connector.name!r} stopped; its run {result.run_id[:8]} "
+                    "failed, and the next sync starts from the last committed load"
+                )
             outcomes.extend(_outcomes(connector, plan, settings, result))
     _print_outcomes(outcomes, args, time.monotonic() - started)
     return EXIT_OK if all(o.status == "ok" for o in outcomes) else EXIT_FAILED
@@ -104,7 +117,7 @@ def _plans(connectors: list[Connector], args: argparse.Namespace) -> list[Plan]:
     unknown = [name for name in args.connectors if name not in by_name]
     if unknown:
         raise CliError(
-            f"unknown connector(s): {', '.join(unknown)}{_did_you_mean(unknown[0], by_name)}; "
+            f"unknown connector(s): {', '.join(unknown)}{did_you_mean(unknown[0], by_name)}; "
             f"known: {', '.join(sorted(by_name))}",
             EXIT_USAGE,
         )
@@ -120,17 +133,12 @@ def _plans(connectors: list[Connector], args: argparse.Namespace) -> list[Plan]:
                 if name not in known:
                     raise CliError(
                         f"connector {connector.name!r} has no resource {name!r}"
-                        f"{_did_you_mean(name, known)}; resources: {', '.join(resources)}",
+                        f"{did_you_mean(name, known)}; resources: {', '.join(resources)}",
                         EXIT_USAGE,
                     )
             resources = tuple(args.resource)
         plans.append(Plan(connector, resources, _partition_key(connector, args.partition)))
     return plans
-
-
-def _did_you_mean(name: str, choices: Any) -> str:
-    guess = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean {guess[0]!r}?)" if guess else ""
 
 
 def _partition_key(connector: Connector, requested: str | None) -> str | None:
@@ -163,7 +171,10 @@ def _execute(job: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> A
     import dagster as dg
 
     from restsync_dagster.orchestration.dead_runs import release_dead_runs, worker_tag
+    from restsync_dagster.orchestration.instance import apply_pool_limits
 
+    # The connector's pool exists, with its file's limit, before this run claims it.
+    apply_pool_limits(instance, [plan.connector])
     # A run of this connector killed earlier still holds its pool slot: free it, or this one
     # would wait for the slot forever.
     release_dead_runs(instance, [plan.connector.name])
@@ -248,6 +259,17 @@ def _ancestors(connector: Connector, name: str) -> set[str]:
     return found
 
 
+def _interrupted(result: Any) -> bool:
+    """Whether Dagster stopped the run for a SIGINT (its failure is the interruption)."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:
+            if error.cls_name == "DagsterExecutionInterruptedError":
+                return True
+            error = error.cause
+    return False
+
+
 def _failure(result: Any) -> tuple[str | None, str | None]:
     """The failed run's message and the resource its failure names (restsync's metadata)."""
     for event in result.all_events:
@@ -271,7 +293,26 @@ def _failure_text(error: Any) -> str | None:
         if cause.cls_name == "Failure":
             return str(cause.message.removeprefix("dagster._core.definitions.events.Failure: "))
         cause = cause.cause
-    return error.message.strip().splitlines()[-1] if error and error.message else None
+    return last_meaningful_line(error.message, error.cls_name) if error and error.message else None
+
+
+#: Where a SQLAlchemy error's statement starts, and its closing link: both say nothing about
+#: what went wrong.
+_STATEMENT = re.compile(r"^\[SQL: ")
+_LINK = re.compile(r"^\(Background on this error at: \S+\)$")
+
+
+def last_meaningful_line(message: str, cls_name: str | None = None) -> str | None:
+    """The last line of an error message that says what went wrong, named by its class: a
+    database error ends with "(Background on this error at: https://sqlalche.me/...)", its SQL
+    and its parameters, none of which does."""
+    lines = [line.strip() for line in message.strip().splitlines()]
+    statement = next((i for i, line in enumerate(lines) if _STATEMENT.match(line)), len(lines))
+    kept = [line for line in lines[:statement] if line and not _LINK.match(line)]
+    if not kept:
+        return cls_name
+    line = kept[-1]
+    return f"{cls_name}: {line}" if cls_name and cls_name not in line else line
 
 
 def _print_outcomes(

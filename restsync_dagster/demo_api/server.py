@@ -25,8 +25,10 @@ off, or Python's ``http.server`` stalls ~40 ms per keep-alive request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -133,6 +135,8 @@ class SeenRequest:
     status: int
     at: float
     key_present: bool
+    #: A GraphQL request's JSON body as sent (``{query, variables}``); None for the others.
+    body: Any = None
 
 
 class _State:
@@ -230,6 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         state = self.server.state
         state.enter()
+        self.graphql_body: Any = None
         try:
             parts = urlsplit(self.path)
             params = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -255,7 +260,10 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {**budget_headers, **headers}
             key_present = "api_key" in params
             params.pop("api_key", None)
-            state.record(SeenRequest(method, parts.path, params, status, time.time(), key_present))
+            seen = SeenRequest(
+                method, parts.path, params, status, time.time(), key_present, self.graphql_body
+            )
+            state.record(seen)
             self._send(status, body, headers)
         finally:
             state.leave()
@@ -327,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return shaped(segments[1], rows, total, offset, broken)
             if broken is not None:
                 first_page = [current.record(i) for i in ids[0:limit]]
-                return misbehaving(broken, rows, total, first_page)
+                return misbehaving(broken, rows, total, first_page, request_key)
         return shaped(segments[1], rows, total, offset)
 
     def _broken(self, path: str, request_key: str, offset: int) -> str | None:
@@ -385,6 +393,8 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any, dict[str, str]]:
         state = self.server.state
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with contextlib.suppress(ValueError):
+            self.graphql_body = json.loads(body or b"null")
         if method != "POST":
             return 405, {"errors": [{"message": "GraphQL takes POST"}]}, {}
         if not self._authorized(vertical, params):
@@ -392,10 +402,11 @@ class _Handler(BaseHTTPRequestHandler):
         if name not in VERTICALS[vertical]:
             return 404, {"errors": [{"message": f"no collection {name!r}"}]}, {}
 
-        def page(offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        def page(offset: int, limit: int | None) -> tuple[list[dict[str, Any]], int]:
             ids = state.collections[(vertical, name)].ids(None, None)
             current = state.collections[(vertical, name)]
-            return [current.record(i) for i in ids[offset : offset + limit]], len(ids)
+            end = len(ids) if limit is None else offset + limit
+            return [current.record(i) for i in ids[offset:end]], len(ids)
 
         with state.lock:
             return connection(name, body, page, state.config.misbehave.get(path))
@@ -544,7 +555,28 @@ class _DemoHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, config: DemoApiConfig) -> None:
         self.state = _State(config)
+        #: Open client connections: a stopped server closes them, as a process that ends does.
+        self._connections: set[Any] = set()
+        self._connections_lock = threading.Lock()
         super().__init__((config.host, config.port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close every open client connection (keep-alive ones too)."""
+        with self._connections_lock:
+            connections, self._connections = list(self._connections), set()
+        for client in connections:
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients closing keep-alive connections are normal; stay quiet unless verbose.
@@ -645,10 +677,11 @@ class DemoApi:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving, close the open connections and release the port."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None

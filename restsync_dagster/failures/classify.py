@@ -18,12 +18,13 @@ from restsync_dagster.failures.disk_full import disk_full
 from restsync_dagster.failures.errors import (
     FailureKind,
     MissingEnvVarError,
+    RefusedMidSync,
     ResponseContractError,
     ResponseError,
     RestsyncError,
     UnreachableError,
 )
-from restsync_dagster.failures.redaction import Redactor, redact_url
+from restsync_dagster.failures.redaction import Redactor, redact_body, redact_url
 from restsync_dagster.failures.retry_after import parse_retry_after
 from restsync_dagster.names import failure_key
 
@@ -45,6 +46,8 @@ class SyncFailure:
     retry_after: float | None
     transient: bool
     detail: str
+    #: What the API answered with a 4xx: its body, redacted and cut short.
+    response_body: str | None = None
 
     @property
     def cause(self) -> str:
@@ -99,6 +102,7 @@ class SyncFailure:
             retry_after=float(retry_after) if retry_after is not None else None,
             transient=bool(metadata.get(failure_key("transient"), False)),
             detail=str(metadata.get(failure_key("detail"), "")),
+            response_body=metadata.get(failure_key("response_body")) or None,
         )
 
 
@@ -125,6 +129,7 @@ def iter_chain(exc: BaseException) -> Iterator[BaseException]:
         for linked in (
             getattr(current, "exception", None),  # dlt PipelineStepFailed
             getattr(current, "client_exception", None),  # dlt LoadClientJobRetry
+            getattr(current, "dbapi_exception", None),  # dlt DatabaseException
             current.__cause__,
             current.__context__,
         ):
@@ -143,6 +148,7 @@ class _Facts:
     retry_after: float | None = None
     resource: str | None = None
     transient: bool | None = None  # None: decided from kind and status
+    response_body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,7 @@ def classify(
         retry_after=facts.retry_after,
         transient=transient,
         detail=redactor.redact(facts.detail),
+        response_body=redactor.redact(facts.response_body) if facts.response_body else None,
     )
 
 
@@ -211,17 +218,21 @@ def _facts_of(e: BaseException, hints: Hints) -> _Facts | None:
 
     if isinstance(e, RestsyncError):
         return _restsync_facts(e, hints)
-    contract = _schema_contract_facts(e)
+    contract = _schema_contract_facts(e) or _concurrency_facts(e)
     if contract is not None:
         return contract
     if isinstance(e, HTTPError) and e.response is not None:
         response = e.response
+        body = _client_error_body(response)
+        detail = _http_detail(response.status_code, hints)
         return _Facts(
             FailureKind.HTTP_STATUS,
-            _http_detail(response.status_code, hints),
+            # An OAuth refusal says it in the server's own words already.
+            _oauth_detail(response, hints) or (f"{detail} It answered: {body}" if body else detail),
             url=redact_url(response.url or ""),
             status=response.status_code,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            response_body=body,
         )
     if isinstance(e, Timeout) or _is_read_timeout(e):
         # requests reports a body that stops arriving as a ConnectionError around urllib3's
@@ -248,6 +259,11 @@ def _disk_full_facts(chain: list[BaseException], hints: Hints) -> _Facts | None:
 def _restsync_facts(e: RestsyncError, hints: Hints) -> _Facts:
     if isinstance(e, UnreachableError):
         detail = f"{e.detail}." + _check_address(hints)
+    elif isinstance(e, RefusedMidSync):
+        detail = (
+            f"{e.detail}: the address is right, the API stopped answering mid-sync (a restart, "
+            "a deploy?), and the connector's retries did not outlast it."
+        )
     elif isinstance(e, MissingEnvVarError):
         detail = f"Set {e.name} in the environment of the run."
     elif isinstance(e, ResponseContractError) and e.offset is not None:
@@ -274,6 +290,65 @@ def _schema_contract_facts(e: BaseException) -> _Facts | None:
     return _Facts(FailureKind.SCHEMA_CONTRACT, detail, resource=e.table_name)
 
 
+#: PostgreSQL's codes for a lock not granted in time: lock_not_available, deadlock_detected.
+_LOCK_WAIT_CODES = {"55P03", "40P01"}
+_LOCK_WAIT_PHRASES = ("canceling statement due to lock timeout", "deadlock detected")
+_PERMISSION_PHRASES = ("permission denied", "insufficient privilege", "must be owner")
+
+
+def _concurrency_facts(e: BaseException) -> _Facts | None:
+    """Failures of a load that met another writer of the destination: transient.
+
+    - dlt's ``SchemaUpdateError``: a ``CREATE SCHEMA``/``CREATE TABLE``/``ALTER TABLE`` that
+      raced another load ("schema already exists"). restsync's dataset load lock keeps its own
+      loads apart, and dlt's ``retry_schema_update`` retried it (load/locks.py); what is left
+      is a writer outside the lock. Not transient when the cause is a missing privilege.
+    - A lock the destination did not grant in time (``lock_timeout``, a deadlock).
+    - A unique violation on ``_dlt_id``: two loads inserting the same rows at once. restsync's
+      locks make that impossible between its own runs, so a writer outside them (another lock
+      database, a dlt pipeline of its own) did it: it has ended by the time a retry run starts,
+      and the retry resumes from the last committed cursor. A cause that repeats (a load
+      package replayed after a crash between its commit and dlt's record of it) fails again
+      after the run's retries and says so.
+    """
+    from dlt.common.destination.exceptions import SchemaUpdateError
+
+    text = str(e)
+    if isinstance(e, SchemaUpdateError):
+        cause = str(e.cause).strip().splitlines()[0][:300] if str(e.cause).strip() else ""
+        denied = any(p in cause.lower() for p in _PERMISSION_PHRASES)
+        what = f"tables {e.table_names}" if e.table_names else "the dataset"
+        detail = (
+            f"dlt could not create or change {what} of schema {e.schema_name!r} ({cause}). "
+            + (
+                "Grant the destination's user the right to create and alter them."
+                if denied
+                else "Another load changed the destination's schema at the same moment; a later "
+                "attempt reads the destination again and applies only what is missing."
+            )
+        )
+        return _Facts(FailureKind.SCHEMA_UPDATE, detail, transient=not denied)
+    code = getattr(e, "pgcode", None)
+    if code in _LOCK_WAIT_CODES or any(p in text for p in _LOCK_WAIT_PHRASES):
+        detail = (
+            "The destination gave up waiting for a lock (lock_timeout, or a deadlock with another "
+            "session): another process held the tables this load writes. A later attempt can "
+            "go through."
+        )
+        return _Facts(FailureKind.LOCK_WAIT, detail, transient=True)
+    duplicate = code == "23505" or "duplicate key value violates unique constraint" in text
+    if duplicate and "_dlt_id" in text:
+        detail = (
+            "Two loads inserted rows with the same _dlt_id at once: a process outside restsync's "
+            "locks loaded this dataset at the same moment (a dlt pipeline of its own, or runs "
+            "with another RESTSYNC_LOCK_DATABASE). A later attempt resumes from the last "
+            "committed cursor; if it fails again, make every writer of the dataset use the same "
+            "lock database (docs/deployment.md)."
+        )
+        return _Facts(FailureKind.CONCURRENT_WRITE, detail, transient=True)
+    return None
+
+
 def _check_address(hints: Hints) -> str:
     if hints.base_url_variable:
         return f" Check {hints.base_url_variable}."
@@ -294,6 +369,60 @@ def _http_detail(status: int, hints: Hints) -> str:
     if status >= 500:
         return "The API had a server-side error."
     return "The API refused the request."
+
+
+def _client_error_body(response: Any) -> str | None:
+    """A 4xx's body, redacted by name and cut short (often the API says what it refused, as
+    ``{"error": "no such column: limit"}``); None for other statuses or an empty body. The run's
+    secret values are masked afterwards, with the rest of the failure."""
+    if not 400 <= response.status_code < 500:
+        return None
+    try:
+        raw = response.content
+    except Exception:  # the body could not be read: there is nothing to show
+        return None
+    if not raw:
+        return None
+    text = raw[:16_384].decode("utf-8", errors="replace")
+    return redact_body(text) or None
+
+
+#: The error codes of an OAuth 2.0 token endpoint (RFC 6749 §5.2) and of a protected resource
+#: (RFC 6750 §3.1): an answer ``{"error": <one of these>, "error_description": ...}`` is OAuth's.
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "invalid_token",
+        "insufficient_scope",
+    }
+)
+
+
+def _oauth_detail(response: Any, hints: Hints) -> str | None:
+    """An OAuth error answer in the server's words (``error`` and ``error_description``; the
+    caller masks secrets in them), or None for any other answer."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    if error not in OAUTH_ERRORS:
+        return None
+    said = str(error)
+    description = body.get("error_description")
+    if isinstance(description, str) and description.strip():
+        said += f" ({' '.join(description.split())[:200]})"
+    check = (
+        f" Check {', '.join(hints.secret_variables)}."
+        if hints.secret_variables
+        else " Check the connector's credentials."
+    )
+    return f"The OAuth server refused the request: {said}.{check}"
 
 
 def _is_read_timeout(exc: BaseException) -> bool:

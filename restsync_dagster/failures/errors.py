@@ -17,14 +17,20 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     │   ├── ConnectionRefused       connection_refused
     │   ├── HostNotFound            host_not_found
     │   └── TlsError                tls_error
+    ├── RefusedMidSync              connection_error, transient: the API answered, then went
+    │                               away (also a requests ConnectionError: dlt retries it)
     ├── ResponseError               bad_response          a 2xx the connector cannot read
     │   ├── ResponseContractError   a page breaks the file's promises
     │   │   └── ApiBodyError        api_error: a response action 'fail' matched the body
-    │   │       └── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
+    │   │       ├── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
+    │   │       └── GraphQLErrors   GraphQL ``errors`` in a 200, partial data or none
     │   └── ReportJobTimeout        timeout, transient: a report job not done in time
     │   ├── ResponseBodyError       not JSON, not valid UTF-8
     │   └── UnknownCharsetError
-    └── PreviewError                invalid_config        preview asked for something absent
+    ├── PreviewError                invalid_config        preview asked for something absent
+    └── LockError                   transient: another run, or the lock database, is in the way
+        ├── LockLost                lock_lost: a lock the run held is gone; it stops before loading
+        └── LockDatabaseError       lock_database: the lock database cannot be reached
 
 Library errors (``requests``, dlt) are mapped onto the same kinds by
 :func:`restsync_dagster.failures.classify.classify`. Messages are written for people.
@@ -33,7 +39,9 @@ Library errors (``requests``, dlt) are mapped onto the same kinds by
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from requests.exceptions import ConnectionError as RequestsConnectionError
 
 
 class FailureKind(StrEnum):
@@ -55,6 +63,11 @@ class FailureKind(StrEnum):
     SCHEMA_DISCOVERY = "schema_discovery"
     API_ERROR = "api_error"
     DISK_FULL = "disk_full"
+    LOCK_LOST = "lock_lost"
+    LOCK_DATABASE = "lock_database"
+    LOCK_WAIT = "lock_wait"
+    SCHEMA_UPDATE = "schema_update"
+    CONCURRENT_WRITE = "concurrent_write"
     UNKNOWN = "unknown"
 
     @property
@@ -80,6 +93,11 @@ _SUMMARIES = {
     FailureKind.DESTINATION_CONFIG: "the destination settings cannot work for this connector",
     FailureKind.SCHEMA_DISCOVERY: "the API's description of its fields cannot be used",
     FailureKind.DISK_FULL: "no space left on device",
+    FailureKind.LOCK_LOST: "a lock this run held was lost before it loaded",
+    FailureKind.LOCK_DATABASE: "the lock database could not be reached",
+    FailureKind.LOCK_WAIT: "the destination did not grant a lock in time",
+    FailureKind.SCHEMA_UPDATE: "another load changed the destination's schema at the same moment",
+    FailureKind.CONCURRENT_WRITE: "another load wrote the same rows at the same moment",
     FailureKind.UNKNOWN: "the sync failed",
 }
 
@@ -179,6 +197,26 @@ class TlsError(UnreachableError):
     kind = FailureKind.TLS_ERROR
 
 
+class RefusedMidSync(RestsyncError, RequestsConnectionError):
+    """A refused connection to an API that has already answered this run: the address is right,
+    the API went away mid-sync (a restart, a deploy, a crash). Transient, unlike
+    :class:`ConnectionRefused` at the first request. Also a ``requests`` ``ConnectionError``, so
+    dlt's client retries it with the connector's backoff, as any connection error."""
+
+    kind = FailureKind.CONNECTION_ERROR
+    transient = True
+
+    def __init__(self, url: str, address: str, good_answers: int, request: Any = None) -> None:
+        self.url = url
+        self.address = address
+        self.good_answers = good_answers
+        self.detail = (
+            f"Connection refused at {address} after {good_answers} good "
+            f"answer{'s' * (good_answers != 1)} from it in this run"
+        )
+        RequestsConnectionError.__init__(self, f"{self.detail} ({url})", request=request)
+
+
 class PreviewError(ConfigurationError):
     """The preview cannot run as asked (an unknown resource...)."""
 
@@ -251,8 +289,48 @@ class ApiBodyRetriesExhausted(ApiBodyError):
         self.args = (f"resource {resource!r}{where}: {self.problem} at {url}",)
 
 
+class GraphQLErrors(ApiBodyError):
+    """A GraphQL API answered 200 with ``errors``: nothing of the answer is loaded, even the
+    records beside them (partial data), since a field or a record may be missing from them."""
+
+    def __init__(
+        self, resource: str, url: str, api_message: str, partial_records: int | None
+    ) -> None:
+        super().__init__(resource, url, api_message)
+        self.partial_records = partial_records
+        beside = (
+            f" beside {partial_records} record(s) of partial data"
+            if partial_records
+            else " and no data"
+        )
+        self.problem = (
+            f"the GraphQL API answered errors in a 200{beside}: {api_message}; nothing of this "
+            "answer was loaded"
+        )
+        self.args = (f"resource {resource!r}: {self.problem} at {url}",)
+
+
 class ReportJobTimeout(ResponseContractError):
     """An asynchronous report job that was not done within its ``timeout_seconds``."""
 
     kind = FailureKind.TIMEOUT
     transient = True
+
+
+class LockError(RestsyncError):
+    """A lock restsync takes (docs/deployment.md) is in the way: waiting and another attempt help."""
+
+    transient = True
+
+
+class LockLost(LockError):
+    """A lock the run held is gone (its database session ended): another run may hold it now, so
+    the run stops before it writes anything more."""
+
+    kind = FailureKind.LOCK_LOST
+
+
+class LockDatabaseError(LockError):
+    """The database that holds restsync's locks cannot be reached."""
+
+    kind = FailureKind.LOCK_DATABASE

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from restsync_dagster import names
-from restsync_dagster.connector import Connector, ConnectorFileError, Problem
+from restsync_dagster.connector import Connector, ConnectorFileError, Problem, shown_path
 from restsync_dagster.failures.errors import DestinationConfigError
 from restsync_dagster.load.normalize import FILE_MAX_ITEMS
 from restsync_dagster.settings import Settings
@@ -235,12 +235,17 @@ def forget_trace(pipeline: Pipeline) -> None:
     (Path(pipeline.working_dir) / TRACE_FILE_NAME).unlink(missing_ok=True)
 
 
-#: dlt settings restsync applies to its runs unless the environment sets them. Arrow tables carry dlt's ``_dlt_id`` and ``_dlt_load_id`` from restsync's normalizer
-#: (extract/relational.py): dlt must not add or replace them (a child table has no load id, and
-#: its ids link it to its parent rows). Set either, and pages go to dlt's normalizer instead.
+#: dlt settings restsync applies to its runs unless the environment sets them. Arrow tables carry
+#: dlt's ``_dlt_id`` and ``_dlt_load_id`` from restsync's normalizer (extract/relational.py): dlt
+#: must not add or replace them (a child table has no load id, and its ids link it to its parent
+#: rows); set either, and pages go to dlt's normalizer instead. The staging dataset is emptied
+#: once a load is committed (dlt's ``truncate_staging_dataset``: dlt truncates only after
+#: ``complete_load``, and a failed truncate is a warning), so ``<dataset>_staging`` does not keep
+#: a full copy of the last merge.
 DLT_DEFAULTS = {
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "false",
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "false",
+    "LOAD__TRUNCATE_STAGING_DATASET": "true",
 }
 #: With ``RESTSYNC_NORMALIZE_WORKERS=auto``: extracted files small enough to normalize side by
 #: side (load/normalize.py). Not by default: dlt normalizes a table's files in no set order, so
@@ -277,7 +282,7 @@ def check_parallel_partitions(connectors: Sequence[Connector], settings: Setting
     raise ConnectorFileError(
         [
             Problem(
-                c.file.name,
+                shown_path(c.file),
                 "partitions.max_concurrent",
                 f"{limit} partition runs at once cannot share RESTSYNC_DESTINATION="
                 f"{settings.destination!r}: {reason}. Set it to 1, or load into a destination "

@@ -19,7 +19,8 @@ from restsync_dagster.load.destination import build_pipeline
 from restsync_dagster.load.schema_drift import SchemaSnapshot, diff
 from restsync_dagster.load.warehouse import check_primary_key
 from restsync_dagster.orchestration.assets import asset_key
-from restsync_dagster.orchestration.held import connector_locks
+from restsync_dagster.orchestration.dead_runs import prove_alive
+from restsync_dagster.orchestration.held import connector_locks, run_lock_store
 from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.settings import Settings
 
@@ -59,10 +60,15 @@ def build_connector_checks(connector: Connector) -> dg.AssetChecksDefinition:
     )
     def checks(context: AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         settings = Settings.from_env()
+        store = run_lock_store(context.instance, settings)
+        prove_alive(context.instance, context.run, store)
         keys = run_partition_keys(connector, context.run.tags)
         own_pipeline = run_pipeline_name(connector, keys)
         results = []
-        with connector_locks(context.log, connector, settings, keys if own_pipeline else []):
+        locks = connector_locks(
+            context.log, connector, settings, keys if own_pipeline else [], store
+        )
+        with locks:
             pipeline = build_pipeline(connector, settings, own_pipeline)
             for check_key in sorted(
                 context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()

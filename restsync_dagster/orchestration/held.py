@@ -1,6 +1,9 @@
 """What a run holds while dlt loads: the connector's locks, dlt's environment defaults, and a
 filter on one dlt warning that says nothing here. Each is a context manager released when the
-run's load ends, so nothing outlives the run."""
+run's load ends, so nothing outlives the run.
+
+Which store the locks live in is load/locks.py's choice; what only this floor knows is the Dagster
+instance, whose PostgreSQL storage is that choice's third option (:func:`run_lock_store`)."""
 
 from __future__ import annotations
 
@@ -8,12 +11,26 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
 from restsync_dagster.connector import Connector
-from restsync_dagster.load.locks import pipeline_lock, warehouse_lock
+from restsync_dagster.load.lock_store import libpq_dsn
+from restsync_dagster.load.locks import Hold, LockStore, lock_store, pipeline_lock, warehouse_lock
 from restsync_dagster.settings import Settings
+
+
+def instance_database(instance: Any) -> str | None:
+    """The libpq URL of the Dagster instance's PostgreSQL storage, or None (SQLite, MySQL...).
+    dagster-postgres keeps it as ``postgres_url`` on its storages (dagster-postgres 0.29)."""
+    url = getattr(getattr(instance, "run_storage", None), "postgres_url", None)
+    return libpq_dsn(url) if isinstance(url, str) and url.startswith("postgres") else None
+
+
+def run_lock_store(instance: Any, settings: Settings) -> LockStore:
+    """The lock store of runs on ``instance`` (load/locks.py says in which order it is chosen)."""
+    return lock_store(settings, instance_database(instance))
 
 
 class _Without(logging.Filter):
@@ -57,12 +74,16 @@ def dlt_environment(defaults: dict[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def connector_locks(
-    log: dg.DagsterLogManager, connector: Connector, settings: Settings, keys: list[str]
-) -> Iterator[None]:
+    log: dg.DagsterLogManager,
+    connector: Connector,
+    settings: Settings,
+    keys: list[str],
+    store: LockStore,
+) -> Iterator[list[Hold]]:
     """The connector's pipeline lock (shared, with ``keys``' own locks, for partition runs that
     sync side by side), then (for DuckDB) the database file's lock. The sync step and the checks
     step both hold them: building a dlt pipeline writes to its working directory, which another
-    run of the connector may be dropping."""
+    run of the connector may be dropping. Yields the pipeline locks, to verify before a load."""
     name = connector.name
     with (
         pipeline_lock(
@@ -72,7 +93,8 @@ def connector_locks(
                 f"connector {name!r}: another run of this connector is syncing; waiting"
             ),
             partitions=keys,
-        ),
+            store=store,
+        ) as holds,
         warehouse_lock(
             settings,
             lambda: log.info(
@@ -81,4 +103,4 @@ def connector_locks(
             ),
         ),
     ):
-        yield
+        yield holds

@@ -25,6 +25,7 @@ from restsync_dagster.connector import Connector
 from restsync_dagster.failures.classify import SyncFailure
 from restsync_dagster.names import TAG_ATTEMPT, TAG_CONNECTOR, TAG_RETRY_OF, TAG_RETRY_REASON
 from restsync_dagster.orchestration.dead_runs import release_dead_runs
+from restsync_dagster.orchestration.instance import apply_pool_limits
 from restsync_dagster.orchestration.retry_decisions import (
     Decision,
     FailedRun,
@@ -100,6 +101,11 @@ def evaluate(
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick: a run request per due retry, tags and log lines for the rest."""
     instance = context.instance
+    # Pools exist, with their files' limits, before the runs this daemon launches claim them.
+    try:
+        apply_pool_limits(instance, connectors.values())
+    except Exception as exc:  # the retries below matter more; the next tick tries again
+        context.log.warning(f"could not create the connectors' pools: {type(exc).__name__}: {exc}")
     for run_id in release_dead_runs(instance, sorted(connectors)):
         context.log.warning(f"run {run_id}: its process is gone; marked failed, pool slots freed")
     requests: list[dg.RunRequest] = []

@@ -42,13 +42,19 @@ from restsync_dagster.load.destination import (
     replace_where_merge_would_append,
     where_written,
 )
-from restsync_dagster.load.locks import load_one_at_a_time
+from restsync_dagster.load.locks import LockStore, load_one_at_a_time
 from restsync_dagster.load.memory import fall_back_on_duckdb_memory
 from restsync_dagster.load.normalize import normalize_on_every_core
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
 from restsync_dagster.orchestration.collector import heap_frozen
-from restsync_dagster.orchestration.dead_runs import worker_tag
-from restsync_dagster.orchestration.held import connector_locks, dlt_environment, quiet_arrow_hints
+from restsync_dagster.orchestration.dead_runs import prove_alive
+from restsync_dagster.orchestration.held import (
+    connector_locks,
+    dlt_environment,
+    quiet_arrow_hints,
+    run_lock_store,
+)
+from restsync_dagster.orchestration.launchers import refuse_local_destination_off_machine
 from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.orchestration.windowed import (
@@ -87,6 +93,7 @@ class _Run:
     context: dg.AssetExecutionContext
     connector: Connector
     settings: Settings
+    store: LockStore
     env: dict[str, str]
     redactor: Redactor
     stats: HttpStats
@@ -122,13 +129,14 @@ def run_sync(
 ) -> Iterator[dg.MaterializeResult]:
     """Extract, normalize and load the selected resources of ``connector``; yield one
     materialization per resource once the load is committed."""
-    # The process this step runs in: if it dies, the next sync can tell (orchestration/dead_runs.py).
-    context.instance.add_run_tags(context.run_id, worker_tag())
+    settings = Settings.from_env()
+    store = run_lock_store(context.instance, settings)
     env = runtime_env(connector, env_resource.values())
     run = _Run(
         context=context,
         connector=connector,
-        settings=Settings.from_env(),
+        settings=settings,
+        store=store,
         env=env,
         redactor=Redactor(env[name] for name in connector.secret_env if name in env),
         stats=HttpStats(),
@@ -145,6 +153,10 @@ def run_sync(
         context.log.info(f"connector {connector.name!r}: full refresh (tables and cursors reset)")
     with redacted_output(run.redactor):
         try:
+            refuse_local_destination_off_machine(context.instance, settings)
+            # While this process lives, the run is alive; once gone, the next sync can tell
+            # (orchestration/dead_runs.py).
+            prove_alive(context.instance, context.run, store)
             loaded = _load(run, dlt)
         except Exception as exc:
             failure = classify(
@@ -181,19 +193,23 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         # sync side by side each have a pipeline of their own, and lock their partitions.
         keys = run_partition_keys(connector, context.run.tags)
         own_pipeline = run_pipeline_name(connector, keys)
-        stack.enter_context(
-            connector_locks(context.log, connector, settings, keys if own_pipeline else [])
+        holds = stack.enter_context(
+            connector_locks(
+                context.log, connector, settings, keys if own_pipeline else [], run.store
+            )
         )
         pipeline = build_pipeline(connector, settings, own_pipeline)
-        if own_pipeline:
-            load_one_at_a_time(
-                pipeline,
-                settings,
-                connector.name,
-                lambda: context.log.info(
-                    f"connector {connector.name!r}: another partition is loading; waiting"
-                ),
-            )
+        load_one_at_a_time(
+            pipeline,
+            settings,
+            connector.name,
+            lambda: context.log.info(
+                f"connector {connector.name!r}: another run is loading into dataset "
+                f"{pipeline.dataset_name!r}; waiting"
+            ),
+            store=run.store,
+            held=holds,
+        )
         fall_back_on_duckdb_memory(pipeline, settings, context.log.warning)
         normalize_on_every_core(pipeline, context.log.info, auto=settings.parallel_normalize)
         stack.enter_context(dlt_environment(dlt_defaults(settings)))

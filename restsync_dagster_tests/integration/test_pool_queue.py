@@ -73,3 +73,47 @@ def test_a_run_whose_step_queued_as_the_slot_was_freed_runs_to_the_end(restsync_
 
         assert results, "the run still waits for a pool slot that is free"
         assert results[0].success
+
+
+#: A process that loads restsync's definitions (as a run worker the daemon launches does), or
+#: not, then loses a hand-over on an instance restsync did not open.
+FRESH_PROCESS = r"""
+import sys, tempfile
+import dagster as dg
+if sys.argv[1] == "load":
+    from restsync_dagster.definitions import load_definitions
+    load_definitions()
+pool = "restsync_soakshop"
+with dg.DagsterInstance.local_temp(tempfile.mkdtemp()) as instance:
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots(pool, 1)
+    assert storage.claim_concurrency_slot(pool, "holder", "soakshop_assets").is_claimed
+    storage.free_concurrency_slot_for_step("holder", "soakshop_assets")
+    storage.add_pending_step(pool, "waiting", "soakshop_checks", should_assign=False)
+    print(storage.claim_concurrency_slot(pool, "waiting", "soakshop_checks").is_claimed)
+"""
+
+
+def test_a_run_worker_that_loads_the_definitions_gets_the_hand_over_on_any_instance(
+    restsync_home,
+):
+    import os
+    import subprocess
+    import sys
+
+    from restsync_dagster_tests.helpers import REPO
+
+    def claimed(mode: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", FRESH_PROCESS, mode],
+            env=os.environ,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert claimed("load") == "True"
+    assert claimed("bare") == "False", "Dagster fixed its queue: pool_queue.py can go"

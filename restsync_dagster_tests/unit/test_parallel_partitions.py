@@ -12,7 +12,12 @@ import pytest
 from restsync_dagster import names
 from restsync_dagster.connector import ConnectorFileError, parse_connector
 from restsync_dagster.load.destination import check_parallel_partitions
-from restsync_dagster.load.locks import exclusive, load_one_at_a_time, pipeline_lock
+from restsync_dagster.load.locks import (
+    destination_identity,
+    load_one_at_a_time,
+    lock_store,
+    pipeline_lock,
+)
 from restsync_dagster.orchestration.partitions import (
     build_backfill_policy,
     run_partition_keys,
@@ -139,7 +144,7 @@ def test_runs_of_other_days_overlap_but_runs_sharing_a_day_or_the_connector_do_n
         assert waits(settings, partitions=["2026-01-05"])
 
 
-def test_a_partition_runs_dlt_load_step_waits_for_the_connectors_load_lock(monkeypatch, tmp_path):
+def test_a_partition_runs_dlt_load_step_waits_for_the_datasets_load_lock(monkeypatch, tmp_path):
     import dlt
 
     settings = settings_for("duckdb", monkeypatch, tmp_path)
@@ -156,7 +161,8 @@ def test_a_partition_runs_dlt_load_step_waits_for_the_connectors_load_lock(monke
         pipeline.run([{"id": 1}, {"id": 2}], table_name="orders")
         done.set()
 
-    with exclusive(settings.pipelines_dir / names.load_lock_name("shop")):
+    dataset_lock = names.load_lock_name(destination_identity(settings), "shop")
+    with lock_store(settings).hold(dataset_lock):
         thread = threading.Thread(target=sync, daemon=True)
         thread.start()
         # pipeline.run (what dagster-dlt calls) reached the load step and waits for the lock.

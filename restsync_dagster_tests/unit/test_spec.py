@@ -206,9 +206,19 @@ def test_a_literal_password_in_a_url_is_refused():
 
 def test_a_malformed_reference_is_reported_at_its_key_path():
     (problem,) = problems_of(
-        VALID.replace("{{ env.ANALYTICS_BASE_URL }}", "{{ ANALYTICS_BASE_URL }}")
+        VALID.replace("{{ env.ANALYTICS_BASE_URL }}", "{{ env.ANALYTICS_BASE_URL | upper }}")
     )
     assert problem.startswith("analytics.yaml: source.client.base_url: malformed reference")
+
+
+def test_a_base_url_missing_its_env_word_is_not_a_url_and_says_how_to_write_a_variable():
+    (problem,) = problems_of(
+        VALID.replace("{{ env.ANALYTICS_BASE_URL }}", "{{ ANALYTICS_BASE_URL }}")
+    )
+    assert problem == (
+        "analytics.yaml: source.client.base_url: '{{ ANALYTICS_BASE_URL }}' is not an http(s) "
+        "URL; a variable is written {{ env.NAME }}"
+    )
 
 
 def test_duplicate_resource_names_are_reported():
@@ -258,7 +268,8 @@ def test_the_same_connector_name_in_two_files_is_an_error(tmp_path: Path):
     with pytest.raises(ConnectorFileError) as info:
         load_connectors([tmp_path])
     assert [str(dataclasses.replace(p, line=None)) for p in info.value.problems] == [
-        f"b.yaml: name: connector name 'analytics' is already used by {tmp_path / 'a.yaml'}"
+        f"{tmp_path / 'b.yaml'}: name: connector name 'analytics' is already used by "
+        f"{tmp_path / 'a.yaml'}"
     ]
 
 
@@ -279,12 +290,12 @@ def test_a_missing_connector_directory_is_reported(tmp_path: Path):
     assert "connector directory does not exist" in str(info.value)
 
 
-def test_an_unreadable_file_is_reported_by_name(tmp_path: Path):
+def test_an_unreadable_file_is_reported_by_its_path(tmp_path: Path):
     path = tmp_path / "bad.yaml"
     path.write_bytes(b"name: \xff\xfe\n")
     with pytest.raises(ConnectorFileError) as info:
         load_connector_file(path)
-    assert str(info.value.problems[0]).startswith("bad.yaml: cannot read:")
+    assert str(info.value.problems[0]).startswith(f"{path}: cannot read:")
 
 
 def test_partitions_need_an_incremental_resource_to_map_onto():

@@ -78,6 +78,8 @@ class PodDeployment:
             url, dagster_home, env, pods_root, server, INSTANCE_DATABASE, world.api
         )
         self.pods = 0
+        #: Retry runs (first attempts) that had succeeded by the end of the previous cycle.
+        self.retries_seen = 0
 
     def instance(self) -> contextlib.AbstractContextManager[dg.DagsterInstance]:
         return self.deployment.instance()
@@ -193,6 +195,13 @@ def run_pod_cycle(
     with pods.instance() as instance:
         found += sensor_rules(instance, connectors)
         tally.runs = instance.get_runs_count()
+        retried = instance.get_runs(
+            dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], tags={names.TAG_ATTEMPT: "1"})
+        )
+    new_retries = len(retried) - pods.retries_seen
+    if new_retries > 0:
+        tally.recoveries["run retry"] += new_retries
+        pods.retries_seen = len(retried)
     current = compare(world)
     if current:
         # What the next schedule would do: a queued run of each connector, then compare again.

@@ -138,6 +138,8 @@ TAG_RETRY_REASON = f"{PREFIX}/retry_reason"
 #: Turns a run into a full refresh (usable from the launchpad, schedules, the CLI).
 TAG_FULL_REFRESH = f"{PREFIX}/full_refresh"
 TAG_LAUNCHED_BY = f"{PREFIX}/launched_by"
+#: Dagster's run monitoring fails a run still going after this many seconds.
+DAGSTER_MAX_RUNTIME_TAG = "dagster/max_runtime"
 #: Dagster's own tags on a partition run (one key) and a partition-range run.
 DAGSTER_PARTITION_TAG = "dagster/partition"
 DAGSTER_RANGE_START_TAG = "dagster/asset_partition_range_start"

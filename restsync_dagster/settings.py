@@ -18,6 +18,7 @@
 | ``RESTSYNC_CONFINE_ENV`` | ``false`` | each connector reads only its own variables (docs/security.md) |
 | ``RESTSYNC_SHARED_ENV_VARS`` | (none) | with confinement: variables a connector may list in its ``env:`` |
 | ``RESTSYNC_ALLOWED_CALLABLE_MODULES`` | (any) | modules processing-step callables may come from; ``none``: no callable |
+| ``RESTSYNC_MAX_RUNTIME_SECONDS`` | ``43200`` | the ``dagster/max_runtime`` of every sync job: Dagster's run monitoring fails a run still going after it (``0``: none) |
 | ``RESTSYNC_LOCK_DATABASE`` | the destination, else the instance's storage, when PostgreSQL | a ``postgresql://`` URL whose advisory locks keep runs apart across hosts (load/locks.py) |
 """
 
@@ -184,6 +185,8 @@ class Settings:
     example_schedules_running: bool = True
     #: What connector files may reach beyond their API (variables, callables).
     trust: TrustPolicy = TrustPolicy()
+    #: Seconds after which Dagster's run monitoring fails a sync run still going (0: never).
+    max_runtime_seconds: int = 43200
     #: The PostgreSQL database of restsync's locks, when the user names one (load/locks.py).
     lock_database: str | None = field(default=None, repr=False)
 
@@ -227,6 +230,7 @@ class Settings:
             parallel_normalize=_normalize_workers(env, NORMALIZE_WORKERS_VARIABLE),
             example_schedules_running=_schedules(env, "RESTSYNC_EXAMPLE_SCHEDULES"),
             trust=TrustPolicy.from_env(env),
+            max_runtime_seconds=int(_number(env, "RESTSYNC_MAX_RUNTIME_SECONDS", 43200, minimum=0)),
             lock_database=_lock_database(env, LOCK_DATABASE_VARIABLE),
         )
 

@@ -197,6 +197,16 @@ def required(flag: str) -> bool:
 REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
 
 
+def in_pod(host: str, command: list[str], *, private_home: bool = True) -> list[str]:
+    """``command`` in a pod (``pods/namespaces.py``): its own mount, UTS and PID namespaces, host
+    name ``host`` and, with ``private_home``, a tmpfs over ``$RESTSYNC_HOME`` that no other
+    process sees. Killing the process started ends the whole pod."""
+    from restsync_dagster_tests.pods.namespaces import Pod, pod_command
+
+    private = ("RESTSYNC_HOME",) if private_home else ()
+    return pod_command(Pod(name=host, hostname=host, root=Path()), command, private)
+
+
 @dataclass(frozen=True)
 class PostgresServer:
     """Where the test server listens. ``repr`` leaves the password out, so no assertion or

@@ -62,7 +62,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     for name in result.suspicious:
         print(f"warning: {one_full_page_warning(connector.name, name, result.stopped[name])}")
     print(f"{len(result.requests)} request(s):")
-    for url, status in result.requests:
-        print(f"  GET {url} -> {status if status is not None else 'no answer'}")
+    for method, url, status in result.requests:
+        print(f"  {method} {url} -> {status if status is not None else 'no answer'}")
     print("Nothing was written.")
     return EXIT_OK

@@ -28,9 +28,20 @@ def resolve_callable(reference: str) -> Any:
     return getattr(module, attribute)
 
 
+def _is_callable_at(keys: Keys) -> bool:
+    """Whether dlt takes a callable at ``keys``: ``processing_steps[i].map|filter|yield_map``
+    and an incremental's ``convert`` (in ``incremental`` or a ``params`` entry). A request body's
+    own ``filter`` or ``map`` key is data, not a callable."""
+    if not keys or keys[-1] not in _CALLABLE_KEYS:
+        return False
+    if keys[-1] == "convert":
+        return keys[-2:-1] == ("incremental",) or keys[-3:-2] == ("params",)
+    return len(keys) >= 3 and isinstance(keys[-2], int) and keys[-3] == "processing_steps"
+
+
 def _callable_refs(source: dict[str, Any]) -> Iterator[tuple[Keys, str]]:
     for keys, leaf in leaves(source):
-        if keys and keys[-1] in _CALLABLE_KEYS and isinstance(leaf, str):
+        if _is_callable_at(keys) and isinstance(leaf, str):
             yield keys, leaf
 
 
@@ -58,7 +69,7 @@ def resolve_callables(
     errors: list[tuple[str, str]] = []
 
     def imported(keys: Keys, leaf: Any) -> Any:
-        if not keys or keys[-1] not in _CALLABLE_KEYS or not isinstance(leaf, str):
+        if not _is_callable_at(keys) or not isinstance(leaf, str):
             return leaf
         path = key_path("source", keys)
         if not _CALLABLE_REF.match(leaf):

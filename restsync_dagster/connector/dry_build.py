@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from restsync_dagster.connector.extensions import is_verbatim
 from restsync_dagster.connector.problems import Problem
 from restsync_dagster.connector.templates import find_refs, render_tree
 from restsync_dagster.connector.tree import leaves
@@ -25,8 +26,8 @@ _RESOURCE_IN_MESSAGE = re.compile(r"resource [`']([A-Za-z_]\w*)[`']")
 def placeholder_env(source: Mapping[str, Any]) -> dict[str, str]:
     """A placeholder for every required variable ``source`` references."""
     names: set[str] = set()
-    for _keys, leaf in leaves(source):
-        if isinstance(leaf, str) and "{{" in leaf:
+    for keys, leaf in leaves(source):
+        if isinstance(leaf, str) and "{{" in leaf and not is_verbatim(keys):
             names.update(ref.name for ref in find_refs(leaf) if ref.default is None)
     return dict.fromkeys(sorted(names), PLACEHOLDER)
 

@@ -93,21 +93,37 @@ def _block_problems(label: str, where: str, block: Any) -> list[Problem]:
 def _graphql_problems(label: str, where: str, endpoint: Mapping[str, Any]) -> list[Problem]:
     block = endpoint["graphql"]
     if not isinstance(block, Mapping):
-        return [Problem(label, where, "write {query: ..., connection: ..., variables: {...}}")]
+        return [Problem(label, where, "write {query: ..., variables: {...}, connection: ...}")]
     problems = unknown_keys(label, where, block, GRAPHQL_KEYS)
-    for key in ("query", "connection"):
-        if not isinstance(block.get(key), str) or not block.get(key):
-            problems.append(Problem(label, f"{where}.{key}", "is required (a string)"))
-    if not isinstance(block.get("variables", {}), Mapping):
-        problems.append(Problem(label, f"{where}.variables", "must be a mapping"))
-    if "paginator" in endpoint:
+    if not isinstance(block.get("query"), str) or not block.get("query"):
+        problems.append(Problem(label, f"{where}.query", "is required (a string)"))
+    connection = block.get("connection")
+    if connection is not None and (not isinstance(connection, str) or not connection):
+        problems.append(Problem(label, f"{where}.connection", "must be a dotted path (a string)"))
+    if connection is None and "data_selector" not in endpoint:
         problems.append(
             Problem(
                 label,
-                f"{where[: -len('.graphql')]}.paginator",
-                "a graphql endpoint pages by its connection's pageInfo: drop the paginator",
+                where,
+                "say where the records are: connection: <field> for a Relay connection (nodes "
+                "and pageInfo), or the endpoint's data_selector (data.<field>)",
             )
         )
+    if not isinstance(block.get("variables", {}), Mapping):
+        problems.append(Problem(label, f"{where}.variables", "must be a mapping"))
+    endpoint_where = where[: -len(".graphql")]
+    for key in ("json", "data"):
+        if key in endpoint:
+            problems.append(
+                Problem(
+                    label,
+                    f"{endpoint_where}.{key}",
+                    "the graphql block is the request's body: drop it, or drop the block and "
+                    "write the body in json (literal braces doubled, as dlt requires)",
+                )
+            )
+    if str(endpoint.get("method", "POST")).upper() != "POST":
+        problems.append(Problem(label, f"{endpoint_where}.method", "a graphql request is a POST"))
     return problems
 
 

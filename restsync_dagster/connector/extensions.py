@@ -16,6 +16,8 @@ from typing import Any
 PAGINATOR_KEYS: Mapping[str, frozenset[str]] = {
     # The header that tells the total number of records (X-Total-Count, Content-Range).
     "offset": frozenset({"total_header"}),
+    # A count of records (not pages) read from the body, and the records a page holds.
+    "page_number": frozenset({"total_records_path", "page_size"}),
 }
 
 
@@ -72,6 +74,26 @@ def is_verbatim(keys: tuple[str | int, ...]) -> bool:
     """Whether the string at ``keys`` is sent as written: a GraphQL query, made of braces, is
     neither a ``{{ env.NAME }}`` template nor a dlt placeholder."""
     return keys[-2:] == ("graphql", "query")
+
+
+#: The endpoint keys whose strings dlt formats with ``str.format`` before each request
+#: (``paginate_resource`` and ``process_parent_data_item`` in dlt's rest_api config_setup):
+#: ``{name}`` there is a dlt placeholder and ``{{``/``}}`` a literal brace.
+DLT_FORMATTED_KEYS = frozenset({"path", "params", "json", "data", "headers"})
+
+
+def is_dlt_formatted(keys: tuple[str | int, ...]) -> bool:
+    """Whether dlt formats the string at ``keys`` (relative to ``source:``): a resource's or
+    ``resource_defaults``' endpoint path, params, json, data or headers, or an endpoint written
+    as a path string. Elsewhere (``client``, ``auth``, selectors...) dlt uses strings as written.
+    """
+    if keys[:1] == ("resources",) and len(keys) >= 3 and keys[2] == "endpoint":
+        rest = keys[3:]
+    elif keys[:2] == ("resource_defaults", "endpoint"):
+        rest = keys[2:]
+    else:
+        return False
+    return not rest or rest[0] in DLT_FORMATTED_KEYS
 
 
 def is_body_action(entry: Any) -> bool:

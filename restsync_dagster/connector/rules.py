@@ -15,7 +15,7 @@ from typing import Any
 from restsync_dagster.connector.callables import callable_problems, resolve_callables
 from restsync_dagster.connector.connector import EnvVarUse
 from restsync_dagster.connector.dry_build import dry_build_problems
-from restsync_dagster.connector.extensions import without_extensions
+from restsync_dagster.connector.extensions import is_verbatim, without_extensions
 from restsync_dagster.connector.messages import dlt_message
 from restsync_dagster.connector.model import RESOURCE_NAME_PATTERN, ConnectorConfig
 from restsync_dagster.connector.parents import parent_problems
@@ -23,7 +23,7 @@ from restsync_dagster.connector.problems import Problem
 from restsync_dagster.connector.resources import resolve_resources
 from restsync_dagster.connector.source_rules import auth_and_paginator_problems
 from restsync_dagster.connector.templates import EnvRef, TemplateError, find_refs, has_refs
-from restsync_dagster.connector.tree import key_path, leaves, nearest_key
+from restsync_dagster.connector.tree import Keys, key_path, leaves, nearest_key
 from restsync_dagster.failures.redaction import is_credential_name
 from restsync_dagster.settings import TrustPolicy
 
@@ -92,8 +92,8 @@ def source_problems(
         problems.append(Problem(label, path, message))
 
     refs: dict[str, list[tuple[str, EnvRef, bool]]] = {}
-    for where, leaf_secret, value in _leaves_with_secrecy(source, "source"):
-        if where.endswith(".graphql.query"):
+    for keys, where, leaf_secret, value in _leaves_with_secrecy(source, "source"):
+        if is_verbatim(keys):
             continue  # sent as written (connector/extensions.py)
         if isinstance(value, str) and ("{{" in value or "}}" in value):
             try:
@@ -121,6 +121,7 @@ def source_problems(
             elif any(ref.default is not None for ref in found):
                 problem(where, "a credential cannot have a default value; drop '| default(...)'")
 
+    problems.extend(_base_url_problems(label, source))
     problems.extend(_resource_problems(label, source))
     problems.extend(callable_problems(label, source, trust, connector))
     env_vars = []
@@ -141,8 +142,21 @@ def source_problems(
     return problems, env_vars
 
 
-def _leaves_with_secrecy(value: Any, path: str) -> Iterator[tuple[str, bool, Any]]:
-    """Yield ``(key_path, is_credential, leaf)``. A leaf is a credential when its nearest key is
+def _base_url_problems(label: str, source: dict[str, Any]) -> list[Problem]:
+    """``client.base_url`` must start with a scheme or a ``{{ env.NAME }}`` (dlt's requests
+    would refuse anything else at run time, after every resource had been set up)."""
+    client = source.get("client")
+    base_url = client.get("base_url") if isinstance(client, dict) else None
+    if not isinstance(base_url, str) or not base_url:
+        return []
+    if re.match(r"^(https?://|\{\{\s*env\.)", base_url, re.IGNORECASE):
+        return []
+    hint = "; a variable is written {{ env.NAME }}" if "{{" in base_url else ""
+    return [Problem(label, "source.client.base_url", f"{base_url!r} is not an http(s) URL{hint}")]
+
+
+def _leaves_with_secrecy(value: Any, path: str) -> Iterator[tuple[Keys, str, bool, Any]]:
+    """Yield ``(keys, key_path, is_credential, leaf)``. A leaf is a credential when its nearest key is
     named like one inside a credential container (``auth``, ``headers``, ``params``...): a dict
     under such a key (``{type: resolve, ...}``) is configuration, and list items inherit it."""
     for keys, leaf in leaves(value):
@@ -150,7 +164,7 @@ def _leaves_with_secrecy(value: Any, path: str) -> Iterator[tuple[str, bool, Any
         containers = [k for k in keys[:index] if isinstance(k, str) and k in _CREDENTIAL_CONTAINERS]
         container = containers[-1] if containers else None
         secret = key is not None and _is_secret_key(key, container)
-        yield key_path(path, keys), secret, leaf
+        yield keys, key_path(path, keys), secret, leaf
 
 
 def _is_secret_key(key: str, container: str | None) -> bool:

@@ -167,10 +167,32 @@ def _argument_problems(
         problems.append(
             Problem(label, f"{where}.total_path", "give total_header or total_path, not both")
         )
+    problems.extend(_record_total_problems(label, where, arguments))
     for name, parameter in parameters.items():
         if parameter.default is parameter.empty and name not in arguments:
             problems.append(Problem(label, f"{where}.{name}", f"is required by paginator {kind!r}"))
     return problems
+
+
+def _record_total_problems(label: str, where: str, arguments: Mapping[str, Any]) -> list[Problem]:
+    """``page_number``'s ``total_records_path`` (restsync's) needs ``page_size`` and replaces
+    dlt's ``total_path``, which counts pages."""
+    if "total_records_path" not in arguments and "page_size" not in arguments:
+        return []
+    size = arguments.get("page_size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        return [Problem(label, f"{where}.page_size", "must be the records a page holds (>= 1)")]
+    if not isinstance(arguments.get("total_records_path"), str):
+        return [Problem(label, f"{where}.total_records_path", "is required with page_size")]
+    if arguments.get("total_path") is not None:
+        return [
+            Problem(
+                label,
+                f"{where}.total_path",
+                "give total_records_path (records) or total_path (pages), not both",
+            )
+        ]
+    return []
 
 
 def _fits(value: Any, annotation: Any) -> bool:

@@ -7,6 +7,14 @@ Grammar, inside any YAML string::
 
 References are parsed when connector files are loaded (so a malformed one is a load error naming
 its key path) and rendered when a run starts (so definitions load with no variable set).
+
+Doubled braces are dlt's syntax too: in the strings dlt formats before each request (an
+endpoint's path, params, json, data and headers: :func:`~restsync_dagster.connector.extensions.
+is_dlt_formatted`) ``{{`` and ``}}`` are literal braces (a GraphQL query in a JSON body is
+written ``{{ allItems {{ id }} }}``) beside dlt's ``{placeholders}``; elsewhere dlt sends them
+as written. So restsync claims only a ``{{`` followed by the word ``env`` (any case, so that
+``{{ ENV.X }}`` is reported rather than sent), and leaves every other brace to dlt, untouched.
+A value rendered where dlt formats has its braces doubled, so dlt sends it as written.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from restsync_dagster.connector.extensions import is_verbatim
+from restsync_dagster.connector.extensions import is_dlt_formatted, is_verbatim
 from restsync_dagster.connector.tree import map_leaves
 from restsync_dagster.failures.errors import MissingEnvVarError, TemplateError
 
@@ -30,7 +38,9 @@ __all__ = [
     "render_tree",
 ]
 
-_TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+#: A ``{{`` opening restsync's ``env``, up to its first ``}}``; any other ``{{`` is dlt's.
+_TEMPLATE = re.compile(r"\{\{(?=\s*env\b)(.*?)\}\}", re.DOTALL | re.IGNORECASE)
+_OPENING = re.compile(r"\{\{\s*env\b", re.IGNORECASE)
 _REFERENCE = re.compile(
     r"""^\s*env\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*
         (?:\|\s*default\(\s*(?:'(?P<single>[^']*)'|"(?P<double>[^"]*)")\s*\)\s*)?$""",
@@ -52,16 +62,15 @@ class EnvRef:
 
 
 def find_refs(text: str) -> list[EnvRef]:
-    """Parse every ``{{ ... }}`` of ``text``.
+    """Parse every reference of ``text`` (a ``{{`` opening ``env``; other braces are dlt's).
 
     Raises:
-        TemplateError: a ``{{ ... }}`` is not ``env.NAME`` (with an optional default), or a ``{{``
-            or ``}}`` is left unbalanced.
+        TemplateError: a reference is not ``env.NAME`` (with an optional default), or has no
+            closing ``}}``.
     """
     refs: list[EnvRef] = []
     for match in _TEMPLATE.finditer(text):
-        inner = match.group(1)
-        ref = _REFERENCE.match(inner)
+        ref = _REFERENCE.match(match.group(1))
         if ref is None:
             raise TemplateError(
                 f"malformed reference {match.group(0)!r}: write {{{{ env.NAME }}}} or "
@@ -69,19 +78,25 @@ def find_refs(text: str) -> list[EnvRef]:
             )
         default = ref.group("single") if ref.group("single") is not None else ref.group("double")
         refs.append(EnvRef(ref.group("name"), default))
-    rest = _TEMPLATE.sub("", text)
-    if "{{" in rest or "}}" in rest:
-        raise TemplateError(f"unbalanced '{{{{' or '}}}}' in {text!r}")
+    opened = _OPENING.search(_TEMPLATE.sub("", text))
+    if opened is not None:
+        raise TemplateError(f"{opened.group(0)!r} has no closing '}}}}' in {text!r}")
     return refs
 
 
 def has_refs(text: str) -> bool:
-    """True when ``text`` contains at least one ``{{ ... }}``."""
+    """True when ``text`` contains at least one ``{{ env...}}``."""
     return _TEMPLATE.search(text) is not None
 
 
-def render(text: str, env: Mapping[str, str]) -> str:
+def render(text: str, env: Mapping[str, str], dlt_formatted: bool = False) -> str:
     """Replace every reference of ``text`` with its value from ``env`` (or its default).
+
+    Args:
+        text: One string of a connector file.
+        env: The variables' values.
+        dlt_formatted: Whether dlt formats the string: the value's braces are then doubled, and
+            dlt's formatting turns them back into the value as written.
 
     Raises:
         MissingEnvVarError: a required variable is absent from ``env``.
@@ -93,22 +108,23 @@ def render(text: str, env: Mapping[str, str]) -> str:
             raise TemplateError(f"malformed reference {match.group(0)!r}")
         name = ref.group("name")
         if name in env:
-            return env[name]
-        default = ref.group("single") if ref.group("single") is not None else ref.group("double")
-        if default is None:
-            raise MissingEnvVarError(name)
-        return default
+            value = env[name]
+        else:
+            value = ref.group("single") if ref.group("single") is not None else ref.group("double")
+            if value is None:
+                raise MissingEnvVarError(name)
+        return value.replace("{", "{{").replace("}", "}}") if dlt_formatted else value
 
     return _TEMPLATE.sub(substitute, text)
 
 
 def render_tree(value: Any, env: Mapping[str, str]) -> Any:
-    """:func:`render` every string inside nested dicts and lists; other values, and strings
-    sent as written (a GraphQL query), are kept."""
+    """:func:`render` every string inside ``source:``'s nested dicts and lists; other values,
+    and strings sent as written (a GraphQL query), are kept."""
     return map_leaves(
         value,
         lambda keys, leaf: (
-            render(leaf, env)
+            render(leaf, env, is_dlt_formatted(keys))
             if isinstance(leaf, str) and "{{" in leaf and not is_verbatim(keys)
             else leaf
         ),

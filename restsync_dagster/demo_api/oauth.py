@@ -45,7 +45,9 @@ class TokenIssuer:
             ):
                 return 401, {"error": "invalid_client"}
             if form.get("refresh_token") != self.refresh_token:
-                return 400, {"error": "invalid_grant"}
+                # Echoing the token, as some servers do: the client must mask it.
+                said = f"refresh token {form.get('refresh_token')!r} is not valid or has expired"
+                return 400, {"error": "invalid_grant", "error_description": said}
             token = secrets.token_urlsafe(16)
             self._tokens[token] = time.monotonic() + self.expires_in
             self.issued += 1

@@ -25,6 +25,7 @@ off, or Python's ``http.server`` stalls ~40 ms per keep-alive request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -133,6 +134,8 @@ class SeenRequest:
     status: int
     at: float
     key_present: bool
+    #: A GraphQL request's JSON body as sent (``{query, variables}``); None for the others.
+    body: Any = None
 
 
 class _State:
@@ -230,6 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         state = self.server.state
         state.enter()
+        self.graphql_body: Any = None
         try:
             parts = urlsplit(self.path)
             params = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -255,7 +259,10 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {**budget_headers, **headers}
             key_present = "api_key" in params
             params.pop("api_key", None)
-            state.record(SeenRequest(method, parts.path, params, status, time.time(), key_present))
+            seen = SeenRequest(
+                method, parts.path, params, status, time.time(), key_present, self.graphql_body
+            )
+            state.record(seen)
             self._send(status, body, headers)
         finally:
             state.leave()
@@ -385,6 +392,8 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any, dict[str, str]]:
         state = self.server.state
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with contextlib.suppress(ValueError):
+            self.graphql_body = json.loads(body or b"null")
         if method != "POST":
             return 405, {"errors": [{"message": "GraphQL takes POST"}]}, {}
         if not self._authorized(vertical, params):
@@ -392,10 +401,11 @@ class _Handler(BaseHTTPRequestHandler):
         if name not in VERTICALS[vertical]:
             return 404, {"errors": [{"message": f"no collection {name!r}"}]}, {}
 
-        def page(offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        def page(offset: int, limit: int | None) -> tuple[list[dict[str, Any]], int]:
             ids = state.collections[(vertical, name)].ids(None, None)
             current = state.collections[(vertical, name)]
-            return [current.record(i) for i in ids[offset : offset + limit]], len(ids)
+            end = len(ids) if limit is None else offset + limit
+            return [current.record(i) for i in ids[offset:end]], len(ids)
 
         with state.lock:
             return connection(name, body, page, state.config.misbehave.get(path))

@@ -203,7 +203,7 @@ class RestsyncAdapter(HTTPAdapter):
                     _ = response.content
             except TRANSPORT_ERRORS as exc:
                 self.limiter.answered(None)
-                self.stats.transport_error(resource, request.url)
+                self.stats.transport_error(resource, request.url, str(request.method))
                 unreachable = unreachable_error(exc, request.url or "")
                 if unreachable is not None:
                     raise unreachable from exc  # not a requests error: dlt does not retry it
@@ -212,7 +212,7 @@ class RestsyncAdapter(HTTPAdapter):
                 self.limiter.answered(None)
                 raise
             self.limiter.answered(response.headers)
-        self.stats.status(resource, request.url, response.status_code)
+        self.stats.status(resource, request.url, response.status_code, str(request.method))
         _refuse_html_success(response, resource)
         return response
 

@@ -71,15 +71,16 @@ class HttpStats:
     """Counters of one run, in total and per resource. Thread-safe.
 
     Args:
-        keep_log: Also keep ``(redacted url, status or None)`` per attempt (for previews).
+        keep_log: Also keep ``(method, redacted url, status or None)`` per attempt (previews).
     """
 
     def __init__(self, keep_log: bool = False) -> None:
         self._lock = threading.Lock()
         self.total = HttpCounters()
         self.by_resource: dict[str, HttpCounters] = {}
-        #: ``(redacted url, status or None for a transport error)`` per attempt, when kept.
-        self.log: list[tuple[str, int | None]] | None = [] if keep_log else None
+        #: ``(method, redacted url, status or None for a transport error)`` per attempt, when
+        #: kept.
+        self.log: list[tuple[str, str, int | None]] | None = [] if keep_log else None
 
     def _counters(self, resource: str | None) -> list[HttpCounters]:
         if resource is None:
@@ -95,21 +96,21 @@ class HttpStats:
                     c.retries += 1
                     c.seconds_waited += retry_wait
 
-    def status(self, resource: str | None, url: str | None, code: int) -> None:
+    def status(self, resource: str | None, url: str | None, code: int, method: str) -> None:
         with self._lock:
             for c in self._counters(resource):
                 c.statuses[code] += 1
-            self._remember(url, code)
+            self._remember(method, url, code)
 
-    def transport_error(self, resource: str | None, url: str | None) -> None:
+    def transport_error(self, resource: str | None, url: str | None, method: str) -> None:
         with self._lock:
             for c in self._counters(resource):
                 c.transport_errors += 1
-            self._remember(url, None)
+            self._remember(method, url, None)
 
-    def _remember(self, url: str | None, code: int | None) -> None:
+    def _remember(self, method: str, url: str | None, code: int | None) -> None:
         if self.log is not None and url and len(self.log) < 10_000:
-            self.log.append((redact_url(url), code))
+            self.log.append((method.upper(), redact_url(url), code))
 
     def as_metadata(self, resource: str | None = None) -> dict[str, Any]:
         """Counters of ``resource`` (or of the whole run) as metadata values."""

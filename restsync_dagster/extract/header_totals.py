@@ -85,8 +85,15 @@ def paginator_from_config(config: Any) -> BasePaginator | None:
     keys included."""
     from dlt.sources.rest_api.config_setup import create_paginator
 
+    from restsync_dagster.extract.record_totals import RecordTotalPageNumberPaginator
+
     extra = paginator_extensions(config)
     if "total_header" in extra and isinstance(config, Mapping):
         arguments = {k: v for k, v in config.items() if k not in extra and k != "type"}
         return HeaderTotalOffsetPaginator(str(extra["total_header"]), **arguments)
+    if "total_records_path" in extra and isinstance(config, Mapping):
+        arguments = {k: v for k, v in config.items() if k not in extra and k != "type"}
+        return RecordTotalPageNumberPaginator(
+            str(extra["total_records_path"]), int(extra["page_size"]), **arguments
+        )
     return create_paginator(config)

@@ -99,7 +99,7 @@ def build_source(
     read_all_children(config)
     for entry in resource_entries(config):
         if isinstance(entry.get("endpoint"), dict):
-            expand_graphql(entry["endpoint"])
+            expand_graphql(entry["name"], entry["endpoint"])
             expand_report_job(entry["name"], entry["endpoint"], session)
     resources = resolve_resources(config)
     arrow = arrow_steps(connector, resources)

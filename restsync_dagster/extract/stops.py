@@ -58,8 +58,16 @@ def stop_reason(paginator: BasePaginator, pages: int, total: int | None) -> str:
 
 
 def _range_reason(paginator: RangePaginator, total: int | None) -> str:
+    from restsync_dagster.extract.record_totals import RecordTotalPageNumberPaginator
+
     what = "offset" if isinstance(paginator, OffsetPaginator) else "page"
     value = paginator.current_value
+    if (
+        isinstance(paginator, RecordTotalPageNumberPaginator)
+        and paginator.records_total is not None
+        and paginator.served >= paginator.records_total
+    ):
+        return f"records reached total {paginator.records_total}"
     if paginator.maximum_value is not None and value >= paginator.maximum_value:
         return f"{what} reached its maximum {paginator.maximum_value}"
     if total is not None:

@@ -219,7 +219,7 @@ def _facts_of(e: BaseException, hints: Hints) -> _Facts | None:
         response = e.response
         return _Facts(
             FailureKind.HTTP_STATUS,
-            _http_detail(response.status_code, hints),
+            _oauth_detail(response, hints) or _http_detail(response.status_code, hints),
             url=redact_url(response.url or ""),
             status=response.status_code,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
@@ -354,6 +354,44 @@ def _http_detail(status: int, hints: Hints) -> str:
     if status >= 500:
         return "The API had a server-side error."
     return "The API refused the request."
+
+
+#: The error codes of an OAuth 2.0 token endpoint (RFC 6749 §5.2) and of a protected resource
+#: (RFC 6750 §3.1): an answer ``{"error": <one of these>, "error_description": ...}`` is OAuth's.
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "invalid_token",
+        "insufficient_scope",
+    }
+)
+
+
+def _oauth_detail(response: Any, hints: Hints) -> str | None:
+    """An OAuth error answer in the server's words (``error`` and ``error_description``; the
+    caller masks secrets in them), or None for any other answer."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    if error not in OAUTH_ERRORS:
+        return None
+    said = str(error)
+    description = body.get("error_description")
+    if isinstance(description, str) and description.strip():
+        said += f" ({' '.join(description.split())[:200]})"
+    check = (
+        f" Check {', '.join(hints.secret_variables)}."
+        if hints.secret_variables
+        else " Check the connector's credentials."
+    )
+    return f"The OAuth server refused the request: {said}.{check}"
 
 
 def _is_read_timeout(exc: BaseException) -> bool:

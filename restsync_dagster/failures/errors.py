@@ -20,15 +20,15 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     ├── ResponseError               bad_response          a 2xx the connector cannot read
     │   ├── ResponseContractError   a page breaks the file's promises
     │   │   └── ApiBodyError        api_error: a response action 'fail' matched the body
-    │   │       └── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
+    │   │       ├── ApiBodyRetriesExhausted  transient: 'retry' matched on every attempt
+    │   │       └── GraphQLErrors   GraphQL ``errors`` in a 200, partial data or none
     │   └── ReportJobTimeout        timeout, transient: a report job not done in time
     │   ├── ResponseBodyError       not JSON, not valid UTF-8
     │   └── UnknownCharsetError
     ├── PreviewError                invalid_config        preview asked for something absent
     └── LockError                   transient: another run, or the lock database, is in the way
         ├── LockLost                lock_lost: a lock the run held is gone; it stops before loading
-        ├── LockDatabaseError       lock_database: the lock database cannot be reached
-        └── LockWaitTimeout         lock_wait: a lock was not granted in time
+        └── LockDatabaseError       lock_database: the lock database cannot be reached
 
 Library errors (``requests``, dlt) are mapped onto the same kinds by
 :func:`restsync_dagster.failures.classify.classify`. Messages are written for people.
@@ -265,6 +265,27 @@ class ApiBodyRetriesExhausted(ApiBodyError):
         self.args = (f"resource {resource!r}{where}: {self.problem} at {url}",)
 
 
+class GraphQLErrors(ApiBodyError):
+    """A GraphQL API answered 200 with ``errors``: nothing of the answer is loaded, even the
+    records beside them (partial data), since a field or a record may be missing from them."""
+
+    def __init__(
+        self, resource: str, url: str, api_message: str, partial_records: int | None
+    ) -> None:
+        super().__init__(resource, url, api_message)
+        self.partial_records = partial_records
+        beside = (
+            f" beside {partial_records} record(s) of partial data"
+            if partial_records
+            else " and no data"
+        )
+        self.problem = (
+            f"the GraphQL API answered errors in a 200{beside}: {api_message}; nothing of this "
+            "answer was loaded"
+        )
+        self.args = (f"resource {resource!r}: {self.problem} at {url}",)
+
+
 class ReportJobTimeout(ResponseContractError):
     """An asynchronous report job that was not done within its ``timeout_seconds``."""
 
@@ -289,9 +310,3 @@ class LockDatabaseError(LockError):
     """The database that holds restsync's locks cannot be reached."""
 
     kind = FailureKind.LOCK_DATABASE
-
-
-class LockWaitTimeout(LockError):
-    """A lock was not granted within its time limit."""
-
-    kind = FailureKind.LOCK_WAIT

@@ -85,6 +85,13 @@ class LockStore(Protocol):
         """Hold lock ``name`` for the block; ``on_wait`` is called once before waiting."""
         ...
 
+    def try_hold(
+        self, name: str, *, shared: bool = False
+    ) -> contextlib.AbstractContextManager[Hold | None]:
+        """Hold lock ``name`` for the block if it can be had now, else yield None (never waits):
+        the piece of a counting semaphore (N names, the first free one taken)."""
+        ...
+
     def is_free(self, name: str) -> bool:
         """Whether nobody holds ``name`` (tried and released at once)."""
         ...
@@ -132,6 +139,24 @@ class FileLockStore:
     ) -> Iterator[Hold]:
         with flock(self.path(name), on_wait, shared=shared):
             yield _FileHold(name)
+
+    @contextlib.contextmanager
+    def try_hold(self, name: str, *, shared: bool = False) -> Iterator[Hold | None]:
+        if fcntl is None:
+            yield _FileHold(name)
+            return
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield None
+                return
+            try:
+                yield _FileHold(name)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def is_free(self, name: str) -> bool:
         if fcntl is None:
@@ -233,14 +258,14 @@ class PostgresLockStore:
 
     def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         """Run ``sql`` on this process's session (opened if needed); return the first value."""
-        import psycopg2
-
         with self._sql:
             if self._pid != os.getpid():  # a forked child never shares its parent's session
                 self._connection, self._pid = None, os.getpid()
             if self._connection is None or self._connection.closed:
                 self._connection = self._connect()
                 self._generation += 1
+            import psycopg2
+
             try:
                 with self._connection.cursor() as cursor:
                     cursor.execute(sql, args)
@@ -254,7 +279,12 @@ class PostgresLockStore:
             return row[0] if row else None
 
     def _connect(self) -> Any:
-        import psycopg2
+        try:
+            import psycopg2
+        except ImportError:
+            raise LockDatabaseError(
+                f"the lock database {self.where} needs psycopg2: install restsync-dagster[postgres]"
+            ) from None
 
         try:
             connection = psycopg2.connect(
@@ -305,14 +335,30 @@ class PostgresLockStore:
     ) -> Iterator[Hold]:
         key = lock_key(name)
         generation = self._enter(key, shared, on_wait)
+        assert generation is not None  # waits until it has it
         try:
             yield _PgHold(self, name, key, shared, generation)
         finally:
             self._leave(key)
 
-    def _enter(self, key: int, shared: bool, on_wait: Callable[[], None] | None) -> int:
+    @contextlib.contextmanager
+    def try_hold(self, name: str, *, shared: bool = False) -> Iterator[Hold | None]:
+        key = lock_key(name)
+        generation = self._enter(key, shared, None, wait=False)
+        if generation is None:
+            yield None
+            return
+        try:
+            yield _PgHold(self, name, key, shared, generation)
+        finally:
+            self._leave(key)
+
+    def _enter(
+        self, key: int, shared: bool, on_wait: Callable[[], None] | None, *, wait: bool = True
+    ) -> int | None:
         """Take ``key`` for this thread: beside this process's other holders when both share,
-        else after them; the advisory lock itself is taken by the first holder only."""
+        else after them; the advisory lock itself is taken by the first holder only. Without
+        ``wait``, None when it cannot be had at once."""
         waited = False
         with self._gate:
             while True:
@@ -328,26 +374,35 @@ class PostgresLockStore:
                 ):
                     local.holders += 1
                     return local.generation
+                if not wait:
+                    return None
                 if not waited and on_wait is not None:
                     on_wait()
                 waited = True
                 self._gate.wait(POLL_SECONDS)
+        generation = None
         try:
-            generation = self._take(key, shared, None if waited else on_wait)
-        except BaseException:
-            with self._gate:
-                del self._keys[key]
-                self._gate.notify_all()
-            raise
+            generation = self._take(key, shared, None if waited else on_wait, wait=wait)
+        finally:
+            if generation is None:  # not had (or interrupted): let this process's others in
+                with self._gate:
+                    del self._keys[key]
+                    self._gate.notify_all()
+        if generation is None:
+            return None
         with self._gate:
             self._keys[key].holders, self._keys[key].generation = 1, generation
         return generation
 
-    def _take(self, key: int, shared: bool, on_wait: Callable[[], None] | None) -> int:
+    def _take(
+        self, key: int, shared: bool, on_wait: Callable[[], None] | None, *, wait: bool = True
+    ) -> int | None:
         function = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
         while True:
             if self._execute(f"SELECT {function}(%s)", (key,)):
                 return self._generation
+            if not wait:
+                return None
             if on_wait is not None:
                 on_wait()
                 on_wait = None
@@ -363,7 +418,9 @@ class PostgresLockStore:
             self._gate.notify_all()
             if local.generation == self._generation:
                 function = "pg_advisory_unlock_shared" if local.shared else "pg_advisory_unlock"
-                with contextlib.suppress(LockLost):  # a lost session has released it already
+                # Best effort: a lost session has released it already, and a process exiting
+                # releases it with its session.
+                with contextlib.suppress(Exception):
                     self._execute(f"SELECT {function}(%s)", (key,))
 
     def verify(self, hold: _PgHold) -> None:

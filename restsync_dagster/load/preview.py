@@ -40,7 +40,8 @@ class Preview:
 
     connector: str
     tables: list[TablePreview]
-    requests: list[tuple[str, int | None]]
+    #: ``(method, redacted url, status or None)`` per attempt, token requests included.
+    requests: list[tuple[str, str, int | None]]
     #: Per resource, why its pages ended ("offset reached total 500", "no Link rel='next'...").
     stopped: dict[str, str] = field(default_factory=dict)
     #: Resources that ended after one full page with no next page found (see the warning).
@@ -116,5 +117,5 @@ def preview(
                     )
                 )
         pipeline.drop()
-    requests = [(redactor.redact(u), s) for u, s in stats.log or []]
+    requests = [(m, redactor.redact(u), s) for m, u, s in stats.log or []]
     return Preview(connector.name, tables, requests, stopped, suspicious)

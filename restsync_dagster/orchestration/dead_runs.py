@@ -28,12 +28,14 @@ run is never failed. (The storage is told by its class name, ``Sqlite...Storage`
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import socket
 
 import dagster as dg
 
+from restsync_dagster import names
 from restsync_dagster.load.locks import LockStore, process_exists
 from restsync_dagster.names import TAG_ALIVE_LOCK, TAG_CONNECTOR, TAG_WORKER, run_lock_name
 from restsync_dagster.orchestration.held import run_lock_store
@@ -54,6 +56,13 @@ def worker_tag() -> dict[str, str]:
 
 #: The liveness lock this process holds, by run id (one run at a time per process).
 _ALIVE: dict[str, contextlib.ExitStack] = {}
+
+
+@atexit.register
+def _let_go() -> None:
+    """Release the liveness lock while the interpreter still can (its exit would anyway)."""
+    while _ALIVE:
+        _ALIVE.popitem()[1].close()
 
 
 def prove_alive(instance: dg.DagsterInstance, run: dg.DagsterRun, store: LockStore) -> None:
@@ -125,7 +134,25 @@ def release_dead_runs(
             )
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             released.append(run.run_id)
+        free_slots_of_ended_runs(instance, connector)
     return released
+
+
+def free_slots_of_ended_runs(instance: dg.DagsterInstance, connector: str) -> list[str]:
+    """Free the slots of ``connector``'s pool still held by runs that have ended (a run failed by
+    Dagster's run monitoring after its pod died frees none); returns those runs' ids. What
+    ``free_slots_after_run_end_seconds`` does where the instance sets it."""
+    storage = instance.event_log_storage
+    if not getattr(storage, "supports_global_concurrency_limits", False):
+        return []
+    info = storage.get_concurrency_info(names.pool_name(connector))
+    freed = []
+    for run_id in dict.fromkeys(slot.run_id for slot in info.claimed_slots):
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            storage.free_concurrency_slots_for_run(run_id)
+            freed.append(run_id)
+    return freed
 
 
 def _why_dead(instance: dg.DagsterInstance, run: dg.DagsterRun, store: LockStore) -> str | None:

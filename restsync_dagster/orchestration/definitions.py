@@ -72,7 +72,7 @@ def build_connector_definitions(
     checks = build_connector_checks(connector)
     env = build_env_resource(connector)
     resources = {names.DLT_RESOURCE_KEY: shared.dlt, names.env_resource_key(connector.name): env}
-    job = build_sync_job(connector, assets, checks, resources)
+    job = build_sync_job(connector, assets, checks, resources, settings.max_runtime_seconds)
     return ConnectorDefinitions(assets, checks, job, build_schedule(connector, job, settings), env)
 
 

@@ -28,6 +28,7 @@ LOCAL_LAUNCHERS = frozenset(
         "dagster._core.launcher.sync_in_memory_run_launcher.SyncInMemoryRunLauncher",
         "dagster._core.launcher.DefaultRunLauncher",
         "dagster.DefaultRunLauncher",
+        "dagster.core.launcher.DefaultRunLauncher",
     }
 )
 

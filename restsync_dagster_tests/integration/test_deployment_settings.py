@@ -116,3 +116,14 @@ def test_a_database_error_is_told_by_its_cause_never_by_a_bare_link(tmp_path):
     assert last_meaningful_line(error.message, error.cls_name) == (
         "sqlalchemy.exc.IntegrityError: (sqlite3.IntegrityError) UNIQUE constraint failed: pools.key"
     )
+
+
+@pytest.mark.parametrize(("value", "tag"), [(None, "43200"), ("3600", "3600"), ("0", None)])
+def test_every_sync_job_carries_the_maximum_runtime_run_monitoring_enforces(
+    restsync_home, monkeypatch, value, tag
+):
+    if value is not None:
+        monkeypatch.setenv("RESTSYNC_MAX_RUNTIME_SECONDS", value)
+    jobs = [j for j in load_definitions().resolve_all_job_defs() if j.name.endswith("_sync")]
+    assert jobs
+    assert {j.tags.get("dagster/max_runtime") for j in jobs} == {tag}

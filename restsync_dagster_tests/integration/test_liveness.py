@@ -16,7 +16,7 @@ import dagster as dg
 
 from restsync_dagster.names import TAG_ALIVE_LOCK, TAG_CONNECTOR, TAG_WORKER
 from restsync_dagster.orchestration.dead_runs import release_dead_runs
-from restsync_dagster_tests.helpers import REPO
+from restsync_dagster_tests.helpers import REPO, in_pod
 
 #: The run's worker, as a run's step starts: prove the run alive, then live until stdin closes.
 WORKER = r"""
@@ -41,6 +41,12 @@ def generic_assets() -> None:
 @dg.job
 def generic_sync() -> None:
     generic_assets()
+
+
+def production_instance_password() -> str:
+    password = os.environ["DAGSTER_PG_PASSWORD"]
+    assert password
+    return password
 
 
 def _gone_pid() -> int:
@@ -76,23 +82,7 @@ def test_the_sweep_never_fails_a_live_run_whose_host_and_pid_collide_and_fails_a
     assert release_dead_runs(instance, ["generic"]) == [], "no lock yet: left to run monitoring"
 
     pod = subprocess.Popen(
-        [
-            "unshare",
-            "--mount",
-            "--uts",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            "--kill-child",
-            "sh",
-            "-c",
-            'hostname "$0" && exec "$@"',
-            host,
-            sys.executable,
-            "-c",
-            WORKER,
-            run.run_id,
-        ],
+        in_pod(host, [sys.executable, "-c", WORKER, run.run_id], private_home=False),
         env={**os.environ, "DAGSTER_HOME": str(production_dagster_home)},
         cwd=REPO,
         stdin=subprocess.PIPE,
@@ -106,7 +96,7 @@ def test_the_sweep_never_fails_a_live_run_whose_host_and_pid_collide_and_fails_a
         assert line == "alive", line + (pod.stdout.read() if pod.poll() is not None else "")
         tagged = instance.get_run_by_id(run.run_id)
         assert tagged is not None and tagged.tags[TAG_ALIVE_LOCK].startswith("postgresql://")
-        assert "DAGSTER_PG_PASSWORD" not in tagged.tags[TAG_ALIVE_LOCK]
+        assert production_instance_password() not in tagged.tags[TAG_ALIVE_LOCK]
         for _ in range(3):
             assert release_dead_runs(instance, ["generic"]) == []
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
@@ -125,3 +115,16 @@ def test_the_sweep_never_fails_a_live_run_whose_host_and_pid_collide_and_fails_a
     (failure,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     assert "no longer holds its lock" in (failure.message or "")
     assert not instance.event_log_storage.get_concurrency_info("restsync_generic").claimed_slots
+
+
+def test_the_sweep_frees_the_slots_a_run_held_when_it_ended_without_freeing_them(tmp_path):
+    """A run that run monitoring failed after its pod died never freed its pool slot."""
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        instance.event_log_storage.set_concurrency_slots("restsync_generic", 1)
+        run = _started_run(instance, "elsewhere:1")
+        instance.report_run_failed(run, message="run worker's pod gone (run monitoring)")
+        assert instance.event_log_storage.get_concurrency_info("restsync_generic").claimed_slots
+
+        assert release_dead_runs(instance, ["generic"]) == []
+        info = instance.event_log_storage.get_concurrency_info("restsync_generic")
+        assert not info.claimed_slots

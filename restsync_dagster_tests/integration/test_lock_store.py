@@ -19,7 +19,7 @@ from restsync_dagster.failures.classify import classify
 from restsync_dagster.failures.errors import FailureKind, LockLost
 from restsync_dagster.load.locks import lock_store, pipeline_lock
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.helpers import REPO
+from restsync_dagster_tests.helpers import REPO, in_pod
 
 #: A process that takes restsync's locks as a run does and says what happens, one word a line:
 #: ``waiting`` (another process holds it), ``held``; it keeps them until its stdin closes.
@@ -55,13 +55,8 @@ class Holder:
     def __init__(self, env: dict[str, str], what: str, *, pod: str | None = None) -> None:
         command = [sys.executable, "-c", HOLDER, what]
         if pod is not None:
-            # Own namespaces, own host name, and RESTSYNC_HOME on a tmpfs nobody else sees.
             Path(env["RESTSYNC_HOME"]).mkdir(parents=True, exist_ok=True)
-            command = [
-                "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child",
-                "sh", "-c", 'mount -t tmpfs tmpfs "$RESTSYNC_HOME" && hostname "$0" && exec "$@"',
-                pod, *command,
-            ]  # fmt: skip
+            command = in_pod(pod, command)
         self.process = subprocess.Popen(
             command,
             env=env,
@@ -241,3 +236,29 @@ def test_a_lock_whose_session_ended_fails_its_check_as_transient(
     # The next lock opens a new session.
     with pipeline_lock(settings, "shop", store=store) as holds:
         holds[0].verify()
+
+
+def test_try_hold_never_waits_and_gets_the_lock_once_free(lock_env, holders):
+    """The piece of a counting semaphore: another process holds the lock, so try_hold yields
+    None at once; once it is released, try_hold holds it."""
+    store = lock_store(Settings.from_env())
+    holder = holders(lock_env, "connector")
+    assert holder.next_line() == "held"
+    started = time.monotonic()
+    with (
+        store.try_hold("restsync_shop") as none,
+        store.try_hold("restsync_shop", shared=True) as no,
+    ):
+        assert none is None and no is None
+    assert time.monotonic() - started < 2
+    holder.release()
+    with store.try_hold("restsync_shop") as hold:
+        assert hold is not None
+        hold.verify()
+        with store.try_hold("restsync_shop") as again:
+            assert again is None, "an exclusive hold excludes this process's other threads too"
+    with (
+        store.try_hold("restsync_shop", shared=True) as one,
+        store.try_hold("restsync_shop", shared=True) as two,
+    ):
+        assert one is not None and two is not None

@@ -30,7 +30,10 @@ def test_preview_json_of_one_resource_over_two_pages(demo_env, restsync_home, ca
     (table,) = result["tables"]
     assert table["name"] == "events" and table["rows"] == 200
     assert ["id", "bigint", False] in table["columns"]
-    assert [status for _, status in result["requests"]] == [200, 200]
+    assert [(method, status) for method, _, status in result["requests"]] == [
+        ("GET", 200),
+        ("GET", 200),
+    ]
     assert not restsync_home.exists()
 
 

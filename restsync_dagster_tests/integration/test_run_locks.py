@@ -18,7 +18,13 @@ from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 from restsync_dagster.load.locks import load_one_at_a_time
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.helpers import REPO, point_connectors_at, step_failure, sync_job
+from restsync_dagster_tests.helpers import (
+    REPO,
+    in_pod,
+    point_connectors_at,
+    step_failure,
+    sync_job,
+)
 
 
 @pytest.mark.postgres
@@ -303,3 +309,74 @@ def test_a_lock_timeout_and_a_duplicate_dlt_id_from_postgresql_are_transient(
         for raised in (wrapped, job):
             failure = classify(raised, connector="shop", retry_statuses=())
             assert (failure.kind, failure.transient) == (kind, True), failure.message()
+
+
+@pytest.mark.postgres
+def test_two_syncs_of_one_connector_in_two_pods_take_turns_and_load_exactly(
+    unshare_allowed,
+    start_demo_api,
+    restsync_home,
+    production_dagster_home,
+    postgres_server,
+    postgres_database,
+    monkeypatch,
+):
+    """Two ``restsync sync ecommerce`` at once, each in its own pod (own filesystem over
+    ``RESTSYNC_HOME``, own host name and pids), sharing only PostgreSQL (instance and
+    warehouse) and the API: both succeed, one waits for the other, and the tables hold exactly
+    the API's records. Pools counted per run (the setting for parallel partitions) do not count
+    runs outside the queue, so only restsync's lock keeps the two apart."""
+    config = production_dagster_home / "dagster.yaml"
+    config.write_text(config.read_text().replace("granularity: op", "granularity: run"))
+    api = start_demo_api(latency_ms=20)
+    point_connectors_at(api, monkeypatch)
+    monkeypatch.setenv("RESTSYNC_DESTINATION", "postgres")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_server.dsn(postgres_database))
+    env = {**os.environ, "DAGSTER_HOME": str(production_dagster_home)}
+    restsync_home.mkdir(parents=True, exist_ok=True)
+    pods = [
+        subprocess.Popen(
+            in_pod(name, [sys.executable, "-m", "restsync_dagster.cli", "sync", "ecommerce", "-q"]),
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in ("pod-a", "pod-b")
+    ]
+    outputs = [pod.communicate(timeout=600)[0] for pod in pods]
+    assert [pod.returncode for pod in pods] == [0, 0], outputs
+
+    with dg.DagsterInstance.from_config(str(production_dagster_home)) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"restsync/connector": "ecommerce"}))
+        assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
+        logs = ["\n".join(str(e.message) for e in instance.all_logs(r.run_id)) for r in runs]
+    waited = [log for log in logs if "another run of this connector is syncing; waiting" in log]
+    assert waited, "neither waited for the other's pipeline lock"
+    for collection in ("customers", "products", "orders"):
+        rows = postgres_server.execute(
+            f"SELECT id, count(*) FROM ecommerce.{collection} GROUP BY id ORDER BY id",
+            postgres_database,
+        )
+        expected = sorted(r["id"] for r in api.expected_rows("ecommerce", collection))
+        assert [i for i, _ in rows] == expected, collection
+        assert {n for _, n in rows} == {1}, f"duplicate ids in {collection}"
+
+
+def test_dagsters_own_local_launchers_are_known_by_their_class(tmp_path):
+    """Fails when Dagster moves or renames the launchers launchers.py names (dagster 1.13)."""
+    from restsync_dagster.orchestration.launchers import LOCAL_LAUNCHERS, run_launcher_class
+
+    with dg.instance_for_test() as from_a_home:
+        assert run_launcher_class(from_a_home) in LOCAL_LAUNCHERS
+        type(from_a_home.run_launcher)  # built: now read from the instance itself
+        assert run_launcher_class(from_a_home) in LOCAL_LAUNCHERS
+    assert run_launcher_class(dg.DagsterInstance.ephemeral()) in LOCAL_LAUNCHERS
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "run_launcher: {module: dagster._core.launcher, class: DefaultRunLauncher}\n"
+    )
+    with dg.DagsterInstance.from_config(str(home)) as configured:
+        assert run_launcher_class(configured) in LOCAL_LAUNCHERS

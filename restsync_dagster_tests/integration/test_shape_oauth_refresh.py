@@ -99,7 +99,7 @@ def test_a_second_sync_and_a_preview_hold_and_nothing_leaks(
     assert_written_nowhere(restsync_home, instance, everything)
 
 
-def test_a_refused_refresh_token_fails_naming_the_status_and_leaks_nothing(
+def test_a_refused_refresh_token_fails_with_the_servers_words_masked_and_leaks_nothing(
     renewed, instance, restsync_home, monkeypatch, capfd
 ):
     renewed()
@@ -108,6 +108,28 @@ def test_a_refused_refresh_token_fails_naming_the_status_and_leaks_nothing(
     assert not result.success
     message, metadata = step_failure(result)
     assert metadata["restsync/status"] == 400 and "/oauth/token" in metadata["restsync/url"]
+    assert metadata["restsync/detail"] == (
+        "The OAuth server refused the request: invalid_grant (refresh token '***' is not valid "
+        "or has expired). Check RENEWED_CLIENT_SECRET, RENEWED_REFRESH_TOKEN."
+    )
     output = capfd.readouterr()
     assert "refresh-token-wrong-99" not in output.out + output.err + message
     assert_written_nowhere(restsync_home, instance, output.out + output.err)
+
+
+def test_preview_lists_the_token_request_as_a_post_and_a_refusal_in_the_servers_words(
+    renewed, monkeypatch, capsys
+):
+    renewed()
+    assert main(["preview", "renewed", "--pages", "2"]) == 0
+    out = capsys.readouterr().out
+    listed = [
+        line.split()[0] for line in out.splitlines() if line.startswith("  ") and "->" in line
+    ]
+    assert listed == ["POST", "GET", "GET"], out
+    assert "  POST http://127.0.0.1:" in out and "/oauth/token -> 200" in out
+    monkeypatch.setenv("RENEWED_REFRESH_TOKEN", "refresh-token-wrong-99")
+    assert main(["preview", "renewed"]) == 1
+    err = capsys.readouterr().err
+    assert "invalid_grant (refresh token '***' is not valid or has expired)" in err
+    assert "refresh-token-wrong-99" not in err

@@ -36,6 +36,24 @@ def test_a_config_dlt_accepts_is_a_valid_connector(name: str, monkeypatch):
     parse_connector(connector_text(CASES["valid"][name]), "x.yaml")
 
 
+def test_every_config_dlt_accepts_passes_restsync_validate_as_one_directory(
+    tmp_path, monkeypatch, capsys
+):
+    from restsync_dagster.cli import main
+
+    for variable in [v for v in os.environ if v.startswith(("CRM_", "CREDENTIALS__"))]:
+        monkeypatch.delenv(variable)
+    for name, source in CASES["valid"].items():
+        (tmp_path / f"{name}.yaml").write_text(
+            yaml.safe_dump({"name": name, "source": source}, sort_keys=False)
+        )
+    monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(tmp_path))
+    monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
+    assert main(["validate"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert all(name in out for name in CASES["valid"]), out
+
+
 @pytest.mark.parametrize("name", sorted(CASES["invalid"]))
 def test_a_config_dlt_refuses_is_refused_with_one_clean_line(name: str):
     case = CASES["invalid"][name]

@@ -4,7 +4,7 @@ import pytest
 import requests
 
 from restsync_dagster.connector.templates import MissingEnvVarError
-from restsync_dagster.failures.classify import classify, is_transient
+from restsync_dagster.failures.classify import Hints, classify, is_transient
 from restsync_dagster.failures.errors import ResponseContractError
 from restsync_dagster.failures.redaction import Redactor
 
@@ -66,6 +66,32 @@ def test_a_401_is_permanent_and_says_to_check_the_key():
         wrapped(http_error(401, "http://h/v1/events")), connector="a", retry_statuses=RETRY
     )
     assert not failure.transient and "API key" in failure.message()
+
+
+def test_an_oauth_error_answer_is_told_in_the_servers_words_with_secrets_masked():
+    error = http_error(400, "http://h/oauth/token")
+    error.response._content = (
+        b'{"error": "invalid_grant", "error_description": "Token  rt-SECRET-1   expired"}'
+    )
+    failure = classify(
+        wrapped(error),
+        connector="a",
+        retry_statuses=RETRY,
+        redactor=Redactor(["rt-SECRET-1"]),
+        hints=Hints(secret_variables=("A_REFRESH_TOKEN",)),
+    )
+    assert failure.detail == (
+        "The OAuth server refused the request: invalid_grant (Token *** expired). "
+        "Check A_REFRESH_TOKEN."
+    )
+    assert not failure.transient and failure.status == 400
+
+
+def test_an_error_body_that_is_not_oauths_keeps_the_plain_words():
+    error = http_error(400, "http://h/v1/items")
+    error.response._content = b'{"error": "bad_filter"}'
+    failure = classify(wrapped(error), connector="a", retry_statuses=RETRY)
+    assert failure.detail == "The API refused the request."
 
 
 def test_a_connection_error_is_transient_and_its_url_is_redacted():

@@ -206,9 +206,19 @@ def test_a_literal_password_in_a_url_is_refused():
 
 def test_a_malformed_reference_is_reported_at_its_key_path():
     (problem,) = problems_of(
-        VALID.replace("{{ env.ANALYTICS_BASE_URL }}", "{{ ANALYTICS_BASE_URL }}")
+        VALID.replace("{{ env.ANALYTICS_BASE_URL }}", "{{ env.ANALYTICS_BASE_URL | upper }}")
     )
     assert problem.startswith("analytics.yaml: source.client.base_url: malformed reference")
+
+
+def test_a_base_url_missing_its_env_word_is_not_a_url_and_says_how_to_write_a_variable():
+    (problem,) = problems_of(
+        VALID.replace("{{ env.ANALYTICS_BASE_URL }}", "{{ ANALYTICS_BASE_URL }}")
+    )
+    assert problem == (
+        "analytics.yaml: source.client.base_url: '{{ ANALYTICS_BASE_URL }}' is not an http(s) "
+        "URL; a variable is written {{ env.NAME }}"
+    )
 
 
 def test_duplicate_resource_names_are_reported():

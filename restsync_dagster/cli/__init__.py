@@ -13,7 +13,12 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from restsync_dagster.cli.common import EXIT_FAILED, CliError, storage_unreachable
+from restsync_dagster.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    CliError,
+    storage_unreachable,
+)
 from restsync_dagster.cli.demo import add_demo_api_options, cmd_demo, cmd_demo_api
 from restsync_dagster.cli.init import add_init_parser
 from restsync_dagster.cli.preview import cmd_preview
@@ -116,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"restsync: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        print("restsync: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if os.environ.get("RESTSYNC_DEBUG"):
             raise

@@ -7,6 +7,8 @@ from restsync_dagster.load.destination import check_parallel_partitions
 from restsync_dagster.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Ended by Ctrl-C (SIGINT): 128 + 2, as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 class CliError(Exception):
@@ -15,6 +17,13 @@ class CliError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class Interrupted(CliError):
+    """Ctrl-C stopped the command: one line, exit 130."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"interrupted (Ctrl-C): {what}", EXIT_INTERRUPTED)
 
 
 def load(settings: Settings) -> list[Connector]:

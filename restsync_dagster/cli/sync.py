@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import json
 import os
 import re
@@ -27,10 +26,13 @@ from restsync_dagster.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    Interrupted,
     load,
 )
+from restsync_dagster.cli.interrupts import sigint_for_this_process_only
 from restsync_dagster.cli.progress import showing_progress
 from restsync_dagster.connector import Connector
+from restsync_dagster.connector.messages import did_you_mean
 from restsync_dagster.orchestration.collector import collector_paused
 from restsync_dagster.settings import Settings
 
@@ -64,6 +66,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     started = time.monotonic()
     mode = "quiet" if args.quiet or args.json else "auto"
     with contextlib.ExitStack() as stack:
+        # First, before any thread or process starts: see cli/interrupts.py.
+        interrupts = stack.enter_context(sigint_for_this_process_only())
         with collector_paused(freeze=True):
             from restsync_dagster.orchestration.definitions import (
                 SharedParts,
@@ -95,6 +99,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 outcomes.extend(_unrun(connector, plan, settings, "failed", message))
                 continue
             result = _execute(jobs[connector.name], instance, plan, args)
+            if interrupts.count or _interrupted(result):
+                raise Interrupted(
+                    f"connector {connector.name!r}'s run {result.run_id[:8]} completed before "
+                    "it stopped; the connectors after it did not run"
+                    if result.success
+                    else f"connector {connector.name!r} stopped; its run {result.run_id[:8]} "
+                    "failed, and the next sync starts from the last committed load"
+                )
             outcomes.extend(_outcomes(connector, plan, settings, result))
     _print_outcomes(outcomes, args, time.monotonic() - started)
     return EXIT_OK if all(o.status == "ok" for o in outcomes) else EXIT_FAILED
@@ -105,7 +117,7 @@ def _plans(connectors: list[Connector], args: argparse.Namespace) -> list[Plan]:
     unknown = [name for name in args.connectors if name not in by_name]
     if unknown:
         raise CliError(
-            f"unknown connector(s): {', '.join(unknown)}{_did_you_mean(unknown[0], by_name)}; "
+            f"unknown connector(s): {', '.join(unknown)}{did_you_mean(unknown[0], by_name)}; "
             f"known: {', '.join(sorted(by_name))}",
             EXIT_USAGE,
         )
@@ -121,17 +133,12 @@ def _plans(connectors: list[Connector], args: argparse.Namespace) -> list[Plan]:
                 if name not in known:
                     raise CliError(
                         f"connector {connector.name!r} has no resource {name!r}"
-                        f"{_did_you_mean(name, known)}; resources: {', '.join(resources)}",
+                        f"{did_you_mean(name, known)}; resources: {', '.join(resources)}",
                         EXIT_USAGE,
                     )
             resources = tuple(args.resource)
         plans.append(Plan(connector, resources, _partition_key(connector, args.partition)))
     return plans
-
-
-def _did_you_mean(name: str, choices: Any) -> str:
-    guess = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean {guess[0]!r}?)" if guess else ""
 
 
 def _partition_key(connector: Connector, requested: str | None) -> str | None:
@@ -250,6 +257,17 @@ def _ancestors(connector: Connector, name: str) -> set[str]:
         found.add(parent)
         parent = connector.resource(parent).parent
     return found
+
+
+def _interrupted(result: Any) -> bool:
+    """Whether Dagster stopped the run for a SIGINT (its failure is the interruption)."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:
+            if error.cls_name == "DagsterExecutionInterruptedError":
+                return True
+            error = error.cause
+    return False
 
 
 def _failure(result: Any) -> tuple[str | None, str | None]:

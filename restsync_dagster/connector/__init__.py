@@ -10,26 +10,31 @@ steps and ``trust`` says which variables and modules a file may reach.
 
 from restsync_dagster.connector.connector import Connector, EnvVarUse
 from restsync_dagster.connector.load import (
+    ConnectorFiles,
     connector_files,
+    declared_name,
     file_stamps,
     load_connector_file,
     load_connectors,
     name_taken,
     parse_connector,
     parse_connector_document,
+    read_connector_files,
 )
 from restsync_dagster.connector.model import ConnectorConfig, parse_duration
-from restsync_dagster.connector.problems import ConnectorFileError, Problem
+from restsync_dagster.connector.problems import ConnectorFileError, Problem, shown_path
 from restsync_dagster.connector.resources import ResolvedResource
 
 __all__ = [
     "Connector",
     "ConnectorConfig",
     "ConnectorFileError",
+    "ConnectorFiles",
     "EnvVarUse",
     "Problem",
     "ResolvedResource",
     "connector_files",
+    "declared_name",
     "file_stamps",
     "load_connector_file",
     "load_connectors",
@@ -37,4 +42,6 @@ __all__ = [
     "parse_connector",
     "parse_connector_document",
     "parse_duration",
+    "read_connector_files",
+    "shown_path",
 ]

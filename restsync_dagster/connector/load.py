@@ -9,6 +9,7 @@ every problem, one line each, as ``<file>: <key path>: <what is wrong>``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from restsync_dagster.connector.connector import Connector
 from restsync_dagster.connector.locations import key_lines, with_lines
 from restsync_dagster.connector.messages import pydantic_problems
 from restsync_dagster.connector.model import ConnectorConfig
-from restsync_dagster.connector.problems import ConnectorFileError, Problem, dedupe
+from restsync_dagster.connector.problems import ConnectorFileError, Problem, dedupe, shown_path
 from restsync_dagster.connector.rules import cross_problems, source_problems
 from restsync_dagster.connector.trust import env_owner_problems, env_policy_problems
 from restsync_dagster.settings import TrustPolicy
@@ -72,7 +73,7 @@ def parse_connector(
     Raises:
         ConnectorFileError: with one problem per thing wrong.
     """
-    label = Path(file).name
+    label = shown_path(file)
     try:
         document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
@@ -95,7 +96,7 @@ def parse_connector_document(
     Args:
         document: The mapping of a connector's keys (``name``, ``schedule``, ``source``...).
         file: Where it came from.
-        label: How messages name ``file`` (default: its file name).
+        label: How messages name ``file`` (default: its path, as :func:`shown_path` shows it).
         dry_build: See :func:`parse_connector`.
         text: The YAML text, when there is one: problems then carry their line numbers.
         trust: See :func:`parse_connector`.
@@ -106,7 +107,7 @@ def parse_connector_document(
     Raises:
         ConnectorFileError: with one problem per thing wrong.
     """
-    label = label or Path(file).name
+    label = label or shown_path(file)
     lines = key_lines(text) if text is not None else {}
     if not isinstance(document, dict):
         kind = "empty" if document is None else f"a {type(document).__name__}"
@@ -152,7 +153,7 @@ def load_connector_file(
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConnectorFileError([Problem(path.name, "", f"cannot read: {exc}")]) from None
+        raise ConnectorFileError([Problem(shown_path(path), "", f"cannot read: {exc}")]) from None
     return parse_connector(text, path, dry_build=dry_build, trust=trust)
 
 
@@ -176,6 +177,60 @@ def file_stamps(directories: Iterable[Path]) -> list[tuple[str, int, int]]:
     return stamps
 
 
+@dataclass(frozen=True)
+class ConnectorFiles:
+    """The connector files of some directories, read one by one: a bad file leaves out only its
+    own connector."""
+
+    #: The usable connectors, in file order.
+    connectors: list[Connector]
+    #: Each file whose connector is left out, with its problems (its own, a name another file
+    #: already uses, variables that belong to another connector).
+    bad_files: dict[Path, list[Problem]]
+    #: Problems that are no one file's: a connector directory that does not exist.
+    elsewhere: list[Problem]
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem: the directories', then the files' in file order."""
+        return self.elsewhere + [p for problems in self.bad_files.values() for p in problems]
+
+
+def read_connector_files(
+    directories: Iterable[Path], *, dry_build: bool = True, trust: TrustPolicy | None = None
+) -> ConnectorFiles:
+    """Read every connector file of ``directories`` (``dry_build``, ``trust``: see
+    :func:`parse_connector`); unlike :func:`load_connectors`, a bad file is set aside with its
+    problems and the others are kept."""
+    trust = trust if trust is not None else TrustPolicy.from_env()
+    dirs = list(directories)
+    elsewhere = [
+        Problem(shown_path(d), "", "connector directory does not exist")
+        for d in dirs
+        if not d.is_dir()
+    ]
+    bad: dict[Path, list[Problem]] = {}
+    first_file: dict[str, Connector] = {}
+    for path in connector_files(d for d in dirs if d.is_dir()):
+        try:
+            connector = load_connector_file(path, dry_build=dry_build, trust=trust)
+        except ConnectorFileError as exc:
+            bad[path] = list(exc.problems)
+            continue
+        if connector.name in first_file:
+            taken_by = shown_path(first_file[connector.name].file)
+            bad[path] = [name_taken(shown_path(path), connector.name, taken_by)]
+        else:
+            first_file[connector.name] = connector
+    connectors = list(first_file.values())
+    # A bad file's connector still owns its variables: its name keeps them from the others.
+    others = [name for name in map(declared_name, bad) if name]
+    files = {shown_path(c.file): c.file for c in connectors}
+    for problem in env_owner_problems(connectors, trust, others):
+        bad.setdefault(files[problem.file], []).append(problem)
+    return ConnectorFiles([c for c in connectors if c.file not in bad], bad, elsewhere)
+
+
 def load_connectors(
     directories: Iterable[Path], *, dry_build: bool = True, trust: TrustPolicy | None = None
 ) -> list[Connector]:
@@ -186,30 +241,20 @@ def load_connectors(
         ConnectorFileError: listing the problems of every bad file, connector names used twice,
             and variables one connector reads that belong to another (``trust.confine_env``).
     """
-    trust = trust if trust is not None else TrustPolicy.from_env()
-    problems: list[Problem] = []
-    connectors: list[Connector] = []
-    dirs = list(directories)
-    for directory in dirs:
-        if not directory.is_dir():
-            problems.append(Problem(str(directory), "", "connector directory does not exist"))
-    for path in connector_files(d for d in dirs if d.is_dir()):
-        try:
-            connectors.append(load_connector_file(path, dry_build=dry_build, trust=trust))
-        except ConnectorFileError as exc:
-            problems.extend(exc.problems)
-    first_file: dict[str, Connector] = {}
-    for connector in connectors:
-        if connector.name in first_file:
-            problems.append(
-                name_taken(connector.file.name, connector.name, first_file[connector.name].file)
-            )
-        else:
-            first_file[connector.name] = connector
-    problems.extend(env_owner_problems(connectors, trust))
-    if problems:
-        raise ConnectorFileError(problems)
-    return connectors
+    files = read_connector_files(directories, dry_build=dry_build, trust=trust)
+    if files.problems:
+        raise ConnectorFileError(files.problems)
+    return files.connectors
+
+
+def declared_name(path: Path) -> str | None:
+    """The ``name:`` a connector file declares, if it can be read at all (for a bad file)."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    name = document.get("name") if isinstance(document, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _yaml_message(exc: yaml.YAMLError) -> str:

@@ -9,6 +9,7 @@ import typing
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import typing_extensions
 from pydantic import BaseModel, ValidationError
 
 from restsync_dagster.connector.model import ConnectorConfig
@@ -38,9 +39,12 @@ def dlt_message(exc: Any) -> tuple[str, str]:
     unexpected = re.search(r"received unexpected fields `\{(.*)\}`", deepest.msg)
     if unexpected:
         keys = re.findall(r"'([^']*)'", unexpected.group(1))
-        allowed = _typeddict_keys(getattr(deepest, "expected_type", None))
-        guess = difflib.get_close_matches(keys[0], allowed, n=1) if keys and allowed else []
-        hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+        # dlt names the expected type of most blocks, but not of every one (resource_defaults,
+        # client): then the type is read from RESTAPIConfig along the path.
+        allowed = _typeddict_keys(getattr(deepest, "expected_type", None)) or _keys_along(
+            deepest.path
+        )
+        hint = did_you_mean(keys[0], allowed) if keys and allowed else ""
         listing = f"; allowed: {', '.join(sorted(allowed))}" if allowed else ""
         return f"{path}.{keys[0] if keys else '?'}", f"unknown key{hint}{listing}"
     missing = re.search(r"missing required fields `?\{(.*?)\}", deepest.msg) or re.search(
@@ -55,6 +59,33 @@ def dlt_message(exc: Any) -> tuple[str, str]:
         value, allowed = choice.group(1), re.findall(r"'([^']*)'", choice.group(2))
         return path, (f"{value!r} is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}")
     return path, f"{message} (dlt rest_api validation)"
+
+
+def _keys_along(path: str) -> list[str]:
+    """The keys dlt's ``RESTAPIConfig`` allows at a validation path (``./resource_defaults``,
+    ``./resources[0]/endpoint``): the TypedDicts met along it, by their type hints."""
+    from dlt.sources.rest_api.typing import RESTAPIConfig
+
+    candidates: list[Any] = [RESTAPIConfig]
+    for part in (p for p in path.strip("./").split("/") if p):
+        name, indexed = re.sub(r"\[\d+\]$", "", part), part.endswith("]")
+        found = [_hints(spec).get(name) for spec in candidates if name in _hints(spec)]
+        candidates = [t for a in found for t in _typeddicts(_item_type(a) if indexed else a)]
+    return sorted({key for spec in candidates for key in _hints(spec)})
+
+
+def _typeddicts(annotation: Any) -> list[Any]:
+    """The TypedDicts ``annotation`` names (itself, or the members of a union)."""
+    if typing_extensions.is_typeddict(annotation):
+        return [annotation]
+    return [t for arg in typing.get_args(annotation) for t in _typeddicts(arg)]
+
+
+def _hints(spec: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(spec)
+    except Exception:  # a hint dlt's module cannot resolve: no keys to offer
+        return {}
 
 
 def _typeddict_keys(spec: Any) -> list[str]:
@@ -73,8 +104,7 @@ def pydantic_problems(label: str, exc: ValidationError) -> list[Problem]:
         key_path = _loc_to_path(loc)
         if error["type"] == "extra_forbidden":
             choices = _keys_at(loc[:-1])
-            guess = difflib.get_close_matches(str(loc[-1]), choices, n=1)
-            hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+            hint = did_you_mean(str(loc[-1]), choices)
             message = f"unknown key{hint}; allowed: {', '.join(sorted(choices))}"
         elif error["type"] == "missing":
             message = "is required"

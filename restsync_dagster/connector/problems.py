@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from restsync_dagster.failures.errors import ConfigurationError
 
@@ -36,6 +37,18 @@ class ConnectorFileError(ConfigurationError):
         count = len(self.problems)
         head = f"{count} problem{'s' if count != 1 else ''} in connector files:"
         return "\n".join([head, *(f"  {p}" for p in self.problems)])
+
+
+def shown_path(file: str | Path) -> str:
+    """How problem lines name a file: as the user would type it from here (relative to the
+    current directory when the file is under it, else whole), never by its base name alone."""
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+    return str(path)
 
 
 def dedupe(problems: Sequence[Problem]) -> list[Problem]:

@@ -16,7 +16,7 @@ from restsync_dagster.connector.callables import callable_problems, resolve_call
 from restsync_dagster.connector.connector import EnvVarUse
 from restsync_dagster.connector.dry_build import dry_build_problems
 from restsync_dagster.connector.extensions import is_verbatim, without_extensions
-from restsync_dagster.connector.messages import dlt_message
+from restsync_dagster.connector.messages import did_you_mean, dlt_message
 from restsync_dagster.connector.model import RESOURCE_NAME_PATTERN, ConnectorConfig
 from restsync_dagster.connector.parents import parent_problems
 from restsync_dagster.connector.problems import Problem
@@ -60,15 +60,15 @@ def cross_problems(label: str, spec: ConnectorConfig) -> list[Problem]:
             )
         )
     if isinstance(spec.schema_contract, dict):
-        unknown = set(spec.schema_contract) - {"tables", "columns", "data_type"}
-        if unknown:
-            problems.append(
-                Problem(
-                    label,
-                    "schema_contract",
-                    f"unknown entities {sorted(unknown)}; use tables, columns, data_type",
-                )
+        entities = ("tables", "columns", "data_type")
+        problems.extend(
+            Problem(
+                label,
+                f"schema_contract.{entity}",
+                f"unknown entity{did_you_mean(str(entity), entities)}; use {', '.join(entities)}",
             )
+            for entity in sorted(set(spec.schema_contract) - set(entities), key=str)
+        )
     return problems
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from restsync_dagster.connector.connector import Connector, EnvVarUse
-from restsync_dagster.connector.problems import Problem
+from restsync_dagster.connector.problems import Problem, shown_path
 from restsync_dagster.settings import TrustPolicy
 
 __all__ = [
@@ -124,7 +124,7 @@ def env_owner_problems(
             if owner is not None and owner != connector.name:
                 problems.append(
                     Problem(
-                        connector.file.name,
+                        shown_path(connector.file),
                         use.key_paths[0],
                         f"connector {connector.name!r} may not read {use.name}: it belongs to "
                         f"connector {owner!r} ({env_prefix(owner)}*)",

@@ -27,6 +27,8 @@ MISBEHAVIOURS = (
     "busy_twice",      # 200 {"error": {"code": "BUSY"...}} twice per page, then the real page
     "api_error",       # 200 with the page's records and {"error": {"code": "QUOTA", "message"}}
     "notice",          # 200, no records, and a notice: "maintenance window: no results"
+    "table_page",      # 200, records under "rows" among 20 other keys, as Datasette answers
+    "client_error",    # 400 saying what it refused, echoing the request (its key too) and a token
 )  # fmt: skip
 #: How often ``busy_twice`` answers BUSY for each page before the real answer.
 BUSY_TIMES = 2
@@ -50,9 +52,17 @@ def _raw(payload: bytes, content_type: str = "application/json", **how: Any) -> 
 
 
 def misbehaving(
-    mode: str, rows: list[dict[str, Any]], total: int, first_page: list[dict[str, Any]]
+    mode: str,
+    rows: list[dict[str, Any]],
+    total: int,
+    first_page: list[dict[str, Any]],
+    request: str = "",
 ) -> tuple[int, Any, dict[str, str]]:
-    """The broken answer ``mode`` gives for a page of ``rows`` out of ``total`` records."""
+    """The broken answer ``mode`` gives for a page of ``rows`` out of ``total`` records
+    (``request``: the path and query asked, which ``client_error`` echoes, as some APIs do)."""
+    if mode == "client_error":
+        echoed = {"url": f"http://api.invalid{request}", "session_token": "tok-echoed-5b1f"}
+        return 400, {"error": "no such column: limit", "request": echoed}, {}
     encoded = json.dumps({"data": rows, "total": total}, separators=(",", ":")).encode()
     answers: dict[str, Any] = {
         "non_json": lambda: _raw(b"this is not JSON {", "text/plain"),
@@ -86,7 +96,20 @@ def misbehaving(
             "error": {"code": "QUOTA", "message": "monthly quota exceeded for account acct-42"},
         },
         "notice": lambda: {"data": [], "total": total, "notice": "maintenance window: no results"},
+        "table_page": lambda: _table_page(rows, total),
     }
     if mode not in answers:
         raise ValueError(f"unknown misbehaviour {mode!r}; choose from {MISBEHAVIOURS}")
     return 200, answers[mode](), {}
+
+
+def _table_page(rows: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    """A page shaped like Datasette's table JSON: the records under ``rows``, which sorts after
+    most of the other keys."""
+    keys = ["database", "table", "is_view", "human_description_en", "truncated", "private"]
+    keys += ["expanded_columns", "expandable_columns", "query_ms", "allow_execute_sql"]
+    keys += ["filtered_table_rows_count", "facets_timed_out", "next", "next_url", "query"]
+    page: dict[str, Any] = dict.fromkeys(keys)
+    page.update(filtered_table_rows_count=total, columns=sorted(rows[0]) if rows else [])
+    page.update(primary_keys=["id"], suggested_facets=[], facet_results={}, rows=rows)
+    return page

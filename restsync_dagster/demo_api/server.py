@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -334,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return shaped(segments[1], rows, total, offset, broken)
             if broken is not None:
                 first_page = [current.record(i) for i in ids[0:limit]]
-                return misbehaving(broken, rows, total, first_page)
+                return misbehaving(broken, rows, total, first_page, request_key)
         return shaped(segments[1], rows, total, offset)
 
     def _broken(self, path: str, request_key: str, offset: int) -> str | None:
@@ -554,7 +555,28 @@ class _DemoHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, config: DemoApiConfig) -> None:
         self.state = _State(config)
+        #: Open client connections: a stopped server closes them, as a process that ends does.
+        self._connections: set[Any] = set()
+        self._connections_lock = threading.Lock()
         super().__init__((config.host, config.port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close every open client connection (keep-alive ones too)."""
+        with self._connections_lock:
+            connections, self._connections = list(self._connections), set()
+        for client in connections:
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients closing keep-alive connections are normal; stay quiet unless verbose.
@@ -655,10 +677,11 @@ class DemoApi:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving, close the open connections and release the port."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.drop_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None

@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from restsync_dagster.extract.limiter import RequestLimiter
 from restsync_dagster.failures.errors import (
     ConnectionRefused,
     HostNotFound,
+    RefusedMidSync,
     ResponseBodyError,
     ResponseContractError,
     TlsError,
@@ -166,6 +168,9 @@ class RestsyncAdapter(HTTPAdapter):
         self._attempts: weakref.WeakKeyDictionary[PreparedRequest, int] = (
             weakref.WeakKeyDictionary()
         )
+        #: Scheme and host:port -> 2xx answers from it: a refusal after some is not a wrong
+        #: address but an API gone away mid-sync.
+        self._good_answers: Counter[str] = Counter()
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
         ahead: Future[Response] | None = (
@@ -205,6 +210,12 @@ class RestsyncAdapter(HTTPAdapter):
                 self.limiter.answered(None)
                 self.stats.transport_error(resource, request.url, str(request.method))
                 unreachable = unreachable_error(exc, request.url or "")
+                if isinstance(unreachable, ConnectionRefused):
+                    with self._lock:
+                        good = self._good_answers[_origin(request.url)]
+                    if good:  # a requests ConnectionError too: dlt retries it
+                        url = request.url or ""
+                        raise RefusedMidSync(redact_url(url), _address(url), good, request) from exc
                 if unreachable is not None:
                     raise unreachable from exc  # not a requests error: dlt does not retry it
                 raise
@@ -212,6 +223,9 @@ class RestsyncAdapter(HTTPAdapter):
                 self.limiter.answered(None)
                 raise
             self.limiter.answered(response.headers)
+        if 200 <= response.status_code < 300:
+            with self._lock:
+                self._good_answers[_origin(request.url)] += 1
         self.stats.status(resource, request.url, response.status_code, str(request.method))
         _refuse_html_success(response, resource)
         return response
@@ -284,7 +298,7 @@ def unreachable_error(exc: BaseException, url: str) -> UnreachableError | None:
 
     from requests.exceptions import SSLError
 
-    address = urlsplit(url).netloc.rpartition("@")[2]
+    address = _address(url)
     for cause in _causes(exc):
         if isinstance(cause, ConnectionRefusedError):
             return ConnectionRefused(redact_url(url), f"Connection refused at {address}")
@@ -295,6 +309,16 @@ def unreachable_error(exc: BaseException, url: str) -> UnreachableError | None:
             reason = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else "TLS"
             return TlsError(redact_url(url), f"TLS with {address} failed: {redact_url(reason)}")
     return None
+
+
+def _address(url: str) -> str:
+    """``host:port`` of ``url``, without any ``user:password@``."""
+    return urlsplit(url).netloc.rpartition("@")[2]
+
+
+def _origin(url: str | None) -> str:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{_address(url or '')}"
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

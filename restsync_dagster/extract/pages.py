@@ -28,6 +28,7 @@ from dlt.sources.helpers.rest_client.paginators import (
 from requests import Request, Response
 
 from restsync_dagster.connector import ResolvedResource
+from restsync_dagster.extract.body_keys import selector_miss
 from restsync_dagster.extract.counters import tag_request
 from restsync_dagster.extract.header_totals import HeaderTotalOffsetPaginator, paginator_from_config
 from restsync_dagster.extract.prefetch import Prefetcher
@@ -213,8 +214,7 @@ def _check_selector(response: Response, selector: str, refuse: Any) -> None:
         raise refuse("the response body is not JSON") from None
     found = jsonpath.find_values(selector, body)
     if not found:
-        keys = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
-        raise refuse(f"the response has no {selector!r} (data_selector); it holds {keys}")
+        raise refuse(selector_miss(selector, body))
     if len(found) == 1 and not isinstance(found[0], list):
         raise refuse(
             f"{selector!r} (data_selector) is a {type(found[0]).__name__}, not a list of records"

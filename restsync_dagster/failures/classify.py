@@ -18,12 +18,13 @@ from restsync_dagster.failures.disk_full import disk_full
 from restsync_dagster.failures.errors import (
     FailureKind,
     MissingEnvVarError,
+    RefusedMidSync,
     ResponseContractError,
     ResponseError,
     RestsyncError,
     UnreachableError,
 )
-from restsync_dagster.failures.redaction import Redactor, redact_url
+from restsync_dagster.failures.redaction import Redactor, redact_body, redact_url
 from restsync_dagster.failures.retry_after import parse_retry_after
 from restsync_dagster.names import failure_key
 
@@ -45,6 +46,8 @@ class SyncFailure:
     retry_after: float | None
     transient: bool
     detail: str
+    #: What the API answered with a 4xx: its body, redacted and cut short.
+    response_body: str | None = None
 
     @property
     def cause(self) -> str:
@@ -99,6 +102,7 @@ class SyncFailure:
             retry_after=float(retry_after) if retry_after is not None else None,
             transient=bool(metadata.get(failure_key("transient"), False)),
             detail=str(metadata.get(failure_key("detail"), "")),
+            response_body=metadata.get(failure_key("response_body")) or None,
         )
 
 
@@ -144,6 +148,7 @@ class _Facts:
     retry_after: float | None = None
     resource: str | None = None
     transient: bool | None = None  # None: decided from kind and status
+    response_body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,7 @@ def classify(
         retry_after=facts.retry_after,
         transient=transient,
         detail=redactor.redact(facts.detail),
+        response_body=redactor.redact(facts.response_body) if facts.response_body else None,
     )
 
 
@@ -217,12 +223,16 @@ def _facts_of(e: BaseException, hints: Hints) -> _Facts | None:
         return contract
     if isinstance(e, HTTPError) and e.response is not None:
         response = e.response
+        body = _client_error_body(response)
+        detail = _http_detail(response.status_code, hints)
         return _Facts(
             FailureKind.HTTP_STATUS,
-            _oauth_detail(response, hints) or _http_detail(response.status_code, hints),
+            # An OAuth refusal says it in the server's own words already.
+            _oauth_detail(response, hints) or (f"{detail} It answered: {body}" if body else detail),
             url=redact_url(response.url or ""),
             status=response.status_code,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            response_body=body,
         )
     if isinstance(e, Timeout) or _is_read_timeout(e):
         # requests reports a body that stops arriving as a ConnectionError around urllib3's
@@ -249,6 +259,11 @@ def _disk_full_facts(chain: list[BaseException], hints: Hints) -> _Facts | None:
 def _restsync_facts(e: RestsyncError, hints: Hints) -> _Facts:
     if isinstance(e, UnreachableError):
         detail = f"{e.detail}." + _check_address(hints)
+    elif isinstance(e, RefusedMidSync):
+        detail = (
+            f"{e.detail}: the address is right, the API stopped answering mid-sync (a restart, "
+            "a deploy?), and the connector's retries did not outlast it."
+        )
     elif isinstance(e, MissingEnvVarError):
         detail = f"Set {e.name} in the environment of the run."
     elif isinstance(e, ResponseContractError) and e.offset is not None:
@@ -354,6 +369,22 @@ def _http_detail(status: int, hints: Hints) -> str:
     if status >= 500:
         return "The API had a server-side error."
     return "The API refused the request."
+
+
+def _client_error_body(response: Any) -> str | None:
+    """A 4xx's body, redacted by name and cut short (often the API says what it refused, as
+    ``{"error": "no such column: limit"}``); None for other statuses or an empty body. The run's
+    secret values are masked afterwards, with the rest of the failure."""
+    if not 400 <= response.status_code < 500:
+        return None
+    try:
+        raw = response.content
+    except Exception:  # the body could not be read: there is nothing to show
+        return None
+    if not raw:
+        return None
+    text = raw[:16_384].decode("utf-8", errors="replace")
+    return redact_body(text) or None
 
 
 #: The error codes of an OAuth 2.0 token endpoint (RFC 6749 §5.2) and of a protected resource

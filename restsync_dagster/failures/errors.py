@@ -17,6 +17,8 @@ succeed), so neither the run body nor the retry sensor guesses from a message or
     │   ├── ConnectionRefused       connection_refused
     │   ├── HostNotFound            host_not_found
     │   └── TlsError                tls_error
+    ├── RefusedMidSync              connection_error, transient: the API answered, then went
+    │                               away (also a requests ConnectionError: dlt retries it)
     ├── ResponseError               bad_response          a 2xx the connector cannot read
     │   ├── ResponseContractError   a page breaks the file's promises
     │   │   └── ApiBodyError        api_error: a response action 'fail' matched the body
@@ -37,7 +39,9 @@ Library errors (``requests``, dlt) are mapped onto the same kinds by
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from requests.exceptions import ConnectionError as RequestsConnectionError
 
 
 class FailureKind(StrEnum):
@@ -191,6 +195,26 @@ class TlsError(UnreachableError):
     """The TLS handshake failed (certificate, protocol)."""
 
     kind = FailureKind.TLS_ERROR
+
+
+class RefusedMidSync(RestsyncError, RequestsConnectionError):
+    """A refused connection to an API that has already answered this run: the address is right,
+    the API went away mid-sync (a restart, a deploy, a crash). Transient, unlike
+    :class:`ConnectionRefused` at the first request. Also a ``requests`` ``ConnectionError``, so
+    dlt's client retries it with the connector's backoff, as any connection error."""
+
+    kind = FailureKind.CONNECTION_ERROR
+    transient = True
+
+    def __init__(self, url: str, address: str, good_answers: int, request: Any = None) -> None:
+        self.url = url
+        self.address = address
+        self.good_answers = good_answers
+        self.detail = (
+            f"Connection refused at {address} after {good_answers} good "
+            f"answer{'s' * (good_answers != 1)} from it in this run"
+        )
+        RequestsConnectionError.__init__(self, f"{self.detail} ({url})", request=request)
 
 
 class PreviewError(ConfigurationError):

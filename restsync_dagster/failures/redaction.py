@@ -62,6 +62,48 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+#: How much of an error response's body a message shows.
+BODY_EXCERPT_CHARS = 500
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
+_NAMED_VALUE_IN_TEXT = re.compile(
+    r"""(?P<name>[A-Za-z0-9_-]+)(?P<sep>["']?\s*[:=]\s*["']?)(?P<value>[^\s"'&,;}]+)"""
+)
+
+
+def redact_body(text: str, limit: int = BODY_EXCERPT_CHARS) -> str:
+    """An API's error body made safe to show, by *name*: the values of credential-named keys of
+    a JSON body, credential query parameters of the URLs in it, and ``name=value`` or
+    ``name: value`` pairs under a credential name in plain text are masked; whitespace is folded
+    and the result cut to ``limit`` characters. Secret values the run injected are masked by
+    value afterwards (:class:`Redactor`), wherever the API put them."""
+    try:
+        shown = json.dumps(_masked_json(json.loads(text)), ensure_ascii=False)
+    except ValueError:
+        shown = " ".join(text.split())
+        shown = _NAMED_VALUE_IN_TEXT.sub(
+            lambda m: (
+                m.group(0)
+                if not is_credential_name(m.group("name"))
+                else f"{m.group('name')}{m.group('sep')}{MASK}"
+            ),
+            shown,
+        )
+    shown = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), shown)
+    return shown if len(shown) <= limit else shown[: limit - 1].rstrip() + "…"
+
+
+def _masked_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: MASK if is_credential_name(str(k)) and value[k] else _masked_json(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked_json(v) for v in value]
+    return value
+
+
 class Redactor:
     """Masks known secret values (and their URL- and JSON-encoded forms) in text and metadata."""
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from restsync_dagster import names
-from restsync_dagster.connector import Connector, ConnectorFileError, Problem
+from restsync_dagster.connector import Connector, ConnectorFileError, Problem, shown_path
 from restsync_dagster.failures.errors import DestinationConfigError
 from restsync_dagster.load.normalize import FILE_MAX_ITEMS
 from restsync_dagster.settings import Settings
@@ -236,10 +236,14 @@ def forget_trace(pipeline: Pipeline) -> None:
 
 
 #: dlt settings restsync applies to its runs unless the environment sets them: row ids and load
-#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer).
+#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer), and
+#: the staging dataset emptied once a load is committed (dlt's ``truncate_staging_dataset``:
+#: dlt truncates only after ``complete_load``, and a failed truncate is a warning), so
+#: ``<dataset>_staging`` does not keep a full copy of the last merge.
 DLT_DEFAULTS = {
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "LOAD__TRUNCATE_STAGING_DATASET": "true",
 }
 #: With ``RESTSYNC_NORMALIZE_WORKERS=auto``: extracted files small enough to normalize side by
 #: side (load/normalize.py). Not by default: dlt normalizes a table's files in no set order, so
@@ -276,7 +280,7 @@ def check_parallel_partitions(connectors: Sequence[Connector], settings: Setting
     raise ConnectorFileError(
         [
             Problem(
-                c.file.name,
+                shown_path(c.file),
                 "partitions.max_concurrent",
                 f"{limit} partition runs at once cannot share RESTSYNC_DESTINATION="
                 f"{settings.destination!r}: {reason}. Set it to 1, or load into a destination "

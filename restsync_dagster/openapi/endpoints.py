@@ -27,6 +27,9 @@ LIST_KEYS = (
 KEY_NAMES = ("id", "uuid", "guid", "sid", "key", "_id", "uid")
 _VERSION_SEGMENT = re.compile(r"^(v\d+(\.\d+)*|api|rest)$", re.IGNORECASE)
 _PARAM_SEGMENT = re.compile(r"^\{[^}]+\}$")
+#: A format extension on a path segment (``/issues.json``, ``/users/{id}.xml``): how the API
+#: is asked for a format, not part of what the path names.
+_FORMAT_SUFFIX = re.compile(r"\.(json|jsonl|ndjson|xml|csv|yaml|yml)$", re.IGNORECASE)
 
 
 @dataclass
@@ -225,8 +228,10 @@ def snake_case(text: str) -> str:
 
 
 def literal_segments(path: str) -> list[str]:
-    """The path's segments that are neither ``{parameters}`` nor versions (``v1``, ``api``)."""
-    segments = [s for s in path.split("/") if s and not _PARAM_SEGMENT.match(s)]
+    """The path's segments that are neither ``{parameters}`` nor versions (``v1``, ``api``),
+    without a format extension (``issues.json`` -> ``issues``)."""
+    stems = (_FORMAT_SUFFIX.sub("", s) for s in path.split("/"))
+    segments = [s for s in stems if s and not _PARAM_SEGMENT.match(s)]
     meaningful = [s for s in segments if not _VERSION_SEGMENT.match(s)]
     return meaningful or segments
 

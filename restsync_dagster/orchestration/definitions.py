@@ -4,15 +4,16 @@ a schedule and a ``<c>_env`` resource; for them all one ``dlt`` resource and the
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from restsync_dagster import names
-from restsync_dagster.connector import Connector
+from restsync_dagster.connector import Connector, Problem
 from restsync_dagster.load.destination import build_stand_in_pipeline, check_parallel_partitions
 from restsync_dagster.orchestration.assets import build_connector_assets
 from restsync_dagster.orchestration.checks import build_connector_checks
@@ -21,6 +22,7 @@ from restsync_dagster.orchestration.pool_queue import install_hand_over
 from restsync_dagster.orchestration.resources import ConnectorEnv, build_env_resource
 from restsync_dagster.orchestration.retry_sensor import build_retry_sensor
 from restsync_dagster.orchestration.schedules import build_schedule
+from restsync_dagster.orchestration.unusable_files import build_unusable_file_assets
 from restsync_dagster.settings import Settings
 
 
@@ -82,6 +84,7 @@ def build_definitions(
     *,
     shared: SharedParts | None = None,
     sensor_name: str = names.RETRY_SENSOR,
+    unusable_files: Mapping[Path, Sequence[Problem]] | None = None,
 ) -> dg.Definitions:
     """Assets, jobs, schedules, resources and the retry sensor for ``connectors``.
 
@@ -91,9 +94,12 @@ def build_definitions(
         shared: Parts shared with other ``Definitions`` of the same code location (a Dagster
             component's); built for these connectors alone when not given.
         sensor_name: The name of the retry sensor that covers ``connectors``.
+        unusable_files: Connector files that cannot be used, with their problems: each becomes
+            stand-in assets that say so (:mod:`~restsync_dagster.orchestration.unusable_files`).
     """
+    stand_ins = build_unusable_file_assets(unusable_files or {}, (c.name for c in connectors))
     if not connectors:
-        return dg.Definitions()
+        return dg.Definitions(assets=stand_ins)
     check_parallel_partitions(connectors, settings)
     # Run workers load these definitions before their first step claims a pool slot.
     install_hand_over()
@@ -106,7 +112,7 @@ def build_definitions(
     )
     jobs = [b.job for b in built]
     return dg.Definitions(
-        assets=[b.assets for b in built],
+        assets=[*(b.assets for b in built), *stand_ins],
         asset_checks=[b.checks for b in built],
         jobs=jobs,
         schedules=[b.schedule for b in built if b.schedule is not None],

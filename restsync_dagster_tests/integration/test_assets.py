@@ -127,7 +127,10 @@ def test_a_rejected_key_fails_with_connector_resource_status_and_redacted_url(
     [
         ("non_json", "The response body is not valid JSON"),
         ("html", "with an HTML page"),
-        ("missing_data", "the response has no 'data' (data_selector); it holds ['items', 'total']"),
+        (
+            "missing_data",
+            "the response has no 'data' (data_selector); lists of records in it: items (",
+        ),
         ("data_not_list", "'data' (data_selector) is a dict, not a list of records"),
     ],
 )

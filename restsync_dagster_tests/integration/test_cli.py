@@ -55,7 +55,7 @@ def test_validate_json_is_json_when_files_are_broken_too(
     report = json.loads(capsys.readouterr().out)
     assert report["valid"] is False and report["connectors"] == []
     assert {k: report["problems"][0][k] for k in ("file", "key_path")} == {
-        "file": "broken.yaml",
+        "file": str(tmp_path / "broken.yaml"),
         "key_path": "retry.max_retries",
     }
 

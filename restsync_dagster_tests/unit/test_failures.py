@@ -87,11 +87,12 @@ def test_an_oauth_error_answer_is_told_in_the_servers_words_with_secrets_masked(
     assert not failure.transient and failure.status == 400
 
 
-def test_an_error_body_that_is_not_oauths_keeps_the_plain_words():
+def test_an_error_body_that_is_not_oauths_is_shown_as_the_apis_answer_not_as_oauths():
     error = http_error(400, "http://h/v1/items")
     error.response._content = b'{"error": "bad_filter"}'
     failure = classify(wrapped(error), connector="a", retry_statuses=RETRY)
-    assert failure.detail == "The API refused the request."
+    assert failure.detail == 'The API refused the request. It answered: {"error": "bad_filter"}'
+    assert failure.response_body == '{"error": "bad_filter"}'
 
 
 def test_a_connection_error_is_transient_and_its_url_is_redacted():

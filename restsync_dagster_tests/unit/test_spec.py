@@ -268,7 +268,8 @@ def test_the_same_connector_name_in_two_files_is_an_error(tmp_path: Path):
     with pytest.raises(ConnectorFileError) as info:
         load_connectors([tmp_path])
     assert [str(dataclasses.replace(p, line=None)) for p in info.value.problems] == [
-        f"b.yaml: name: connector name 'analytics' is already used by {tmp_path / 'a.yaml'}"
+        f"{tmp_path / 'b.yaml'}: name: connector name 'analytics' is already used by "
+        f"{tmp_path / 'a.yaml'}"
     ]
 
 
@@ -289,12 +290,12 @@ def test_a_missing_connector_directory_is_reported(tmp_path: Path):
     assert "connector directory does not exist" in str(info.value)
 
 
-def test_an_unreadable_file_is_reported_by_name(tmp_path: Path):
+def test_an_unreadable_file_is_reported_by_its_path(tmp_path: Path):
     path = tmp_path / "bad.yaml"
     path.write_bytes(b"name: \xff\xfe\n")
     with pytest.raises(ConnectorFileError) as info:
         load_connector_file(path)
-    assert str(info.value.problems[0]).startswith("bad.yaml: cannot read:")
+    assert str(info.value.problems[0]).startswith(f"{path}: cannot read:")
 
 
 def test_partitions_need_an_incremental_resource_to_map_onto():

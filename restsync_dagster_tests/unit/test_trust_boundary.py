@@ -106,7 +106,8 @@ def test_a_variable_belongs_to_the_longest_connector_name_loaded_with_it(tmp_pat
     with pytest.raises(ConnectorFileError) as info:
         load_connectors([tmp_path], trust=CONFINED)
     assert [str(p) for p in info.value.problems] == [
-        "shop.yaml: source.client.auth.token: connector 'shop' may not read SHOP_EU_TOKEN: "
+        f"{tmp_path / 'shop.yaml'}: source.client.auth.token: connector 'shop' may not read "
+        "SHOP_EU_TOKEN: "
         "it belongs to connector 'shop_eu' (SHOP_EU_*)"
     ]
     (tmp_path / "shop_eu.yaml").unlink()

@@ -198,27 +198,13 @@ REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
 
 
 def in_pod(host: str, command: list[str], *, private_home: bool = True) -> list[str]:
-    """``command`` in a "pod": its own mount, UTS and PID namespaces, host name ``host`` and,
-    with ``private_home``, a tmpfs over ``$RESTSYNC_HOME`` that no other process sees. Killing
-    the process started ends the whole pod (``--kill-child``)."""
-    mount = 'mount -t tmpfs tmpfs "$RESTSYNC_HOME" && ' if private_home else ""
-    return [
-        "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child",
-        "sh", "-c", f'{mount}hostname "$0" && exec "$@"', host, *command,
-    ]  # fmt: skip
+    """``command`` in a pod (``pods/namespaces.py``): its own mount, UTS and PID namespaces, host
+    name ``host`` and, with ``private_home``, a tmpfs over ``$RESTSYNC_HOME`` that no other
+    process sees. Killing the process started ends the whole pod."""
+    from restsync_dagster_tests.pods.namespaces import Pod, pod_command
 
-
-def unshare_works() -> bool:
-    """Whether this process may start one in its own mount, UTS and PID namespaces."""
-    try:
-        done = subprocess.run(
-            ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "true"],
-            capture_output=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    private = ("RESTSYNC_HOME",) if private_home else ()
+    return pod_command(Pod(name=host, hostname=host, root=Path()), command, private)
 
 
 @dataclass(frozen=True)

@@ -199,27 +199,13 @@ REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
 
 
 def in_pod(host: str, command: list[str], *, private_home: bool = True) -> list[str]:
-    """``command`` in a "pod": its own mount, UTS and PID namespaces, host name ``host`` and,
-    with ``private_home``, a tmpfs over ``$RESTSYNC_HOME`` that no other process sees. Killing
-    the process started ends the whole pod (``--kill-child``)."""
-    mount = 'mount -t tmpfs tmpfs "$RESTSYNC_HOME" && ' if private_home else ""
-    return [
-        "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child",
-        "sh", "-c", f'{mount}hostname "$0" && exec "$@"', host, *command,
-    ]  # fmt: skip
+    """``command`` in a pod (``pods/namespaces.py``): its own mount, UTS and PID namespaces, host
+    name ``host`` and, with ``private_home``, a tmpfs over ``$RESTSYNC_HOME`` that no other
+    process sees. Killing the process started ends the whole pod."""
+    from restsync_dagster_tests.pods.namespaces import Pod, pod_command
 
-
-def unshare_works() -> bool:
-    """Whether this process may start one in its own mount, UTS and PID namespaces."""
-    try:
-        done = subprocess.run(
-            ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "true"],
-            capture_output=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    private = ("RESTSYNC_HOME",) if private_home else ()
+    return pod_command(Pod(name=host, hostname=host, root=Path()), command, private)
 
 
 @dataclass(frozen=True)
@@ -658,3 +644,80 @@ def assert_rate_budget_kept(api: DemoApi, limit: int) -> str:
     (windows,) = stats["rate_windows"]
     assert max(windows) <= limit, windows
     return report
+
+
+def land_pages(
+    home: Path, name: str, runs: list[list[list[dict[str, Any]]]], arrow: bool, **hints: Any
+) -> Path:
+    """Load ``runs`` (each a list of pages of records) into a DuckDB file of its own with dlt's
+    pipeline, as plain dlt does, or (``arrow``) through restsync's Arrow step; returns the file."""
+    import copy
+
+    import dlt
+
+    from restsync_dagster.extract.arrow import ArrowPages
+
+    path = home / f"{name}.duckdb"
+    pipeline = dlt.pipeline(
+        pipeline_name=name,
+        pipelines_dir=str(home / f"{name}_pipelines"),
+        destination=dlt.destinations.duckdb(credentials=str(path)),
+        dataset_name="landed",
+    )
+    for pages in runs:
+        resource = dlt.resource(copy.deepcopy(pages), name="records", **hints)
+        if arrow:
+            resource.add_step(ArrowPages("records"))
+        pipeline.run(resource)
+    return path
+
+
+def landed_tables(path: Path, dataset: str = "landed") -> dict[str, Any]:
+    """Each table of ``dataset``: its columns in order with their types, its rows keyed by where
+    they sit (the root record's ``id`` and the list positions down to the row), and how many
+    rows break dlt's own id formulas (``_dlt_id`` = ``get_nested_row_hash`` of the parent id,
+    table and list index; ``_dlt_root_id`` = the root row's ``_dlt_id``; a root row's
+    ``_dlt_load_id`` one of ``_dlt_loads``)."""
+    from dlt.common.normalizers.json.helpers import get_nested_row_hash
+
+    shapes: dict[str, Any] = {}
+    where: dict[str, tuple[Any, ...]] = {}
+    roots: dict[str, str] = {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        loads = {
+            load_id
+            for (load_id,) in con.execute(f"select load_id from {dataset}._dlt_loads").fetchall()
+        }
+        names = [
+            name
+            for (name,) in con.execute(
+                f"select table_name from information_schema.tables where table_schema = '{dataset}'"
+            ).fetchall()
+            if not name.startswith("_dlt")
+        ]
+        for table in sorted(names, key=lambda name: (name.count("__"), name)):
+            columns = con.execute(
+                "select column_name, data_type from information_schema.columns where "
+                f"table_schema = '{dataset}' and table_name = '{table}' order by ordinal_position"
+            ).fetchall()
+            relation = con.sql(f'select * from {dataset}."{table}"')
+            rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+            placed, broken = [], 0
+            for row in rows:
+                if "_dlt_parent_id" in row:
+                    parent = row["_dlt_parent_id"]
+                    place = (*where[parent], row["_dlt_list_idx"])
+                    roots[row["_dlt_id"]] = roots[parent]
+                    expected = get_nested_row_hash(parent, table, row["_dlt_list_idx"])
+                    broken += row["_dlt_id"] != expected
+                    if "_dlt_root_id" in row:
+                        broken += row["_dlt_root_id"] != roots[parent]
+                else:
+                    place = (row["id"],)
+                    roots[row["_dlt_id"]] = row["_dlt_id"]
+                    broken += row["_dlt_load_id"] not in loads
+                where[row["_dlt_id"]] = place
+                values = {k: v for k, v in row.items() if not k.startswith("_dlt")}
+                placed.append((place, sorted(values.items(), key=lambda kv: kv[0])))
+            shapes[table] = (columns, sorted(placed, key=repr), broken)
+    return shapes

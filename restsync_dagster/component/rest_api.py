@@ -72,7 +72,7 @@ class RestApiComponent(RestsyncComponent, dg.Resolvable):
     rate_limit: AsWritten = attribute(
         "{requests_per_second, max_concurrency} for the whole connector."
     )
-    arrow: AsWritten = attribute("Flat records travel as Arrow batches (default true).")
+    arrow: AsWritten = attribute("Pages travel as Arrow tables, child tables too (default true).")
     allow_insecure_http: AsWritten = attribute(
         "Let credentials travel over plain http:// to another machine."
     )

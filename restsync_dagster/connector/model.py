@@ -246,7 +246,7 @@ class ConnectorConfig(_Strict):
     #: Seconds to wait for a server to answer (connect and each read).
     timeout_seconds: float = Field(60.0, gt=0, le=3600)
     rate_limit: RateLimitConfig = Field(default_factory=lambda: RateLimitConfig())
-    #: Hand flat records to dlt as Arrow batches (parquet, no per-record normalizing).
+    #: Hand pages to dlt as Arrow tables, root and child tables alike (extract/arrow.py).
     arrow: bool = True
     #: Let credentials travel over plain ``http://`` to a host that is not this machine.
     allow_insecure_http: bool = False

@@ -10,7 +10,6 @@ public config (paginator instances, ``client.session``) and ``DltResource.add_st
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,8 +34,6 @@ from restsync_dagster.settings import TrustPolicy
 
 if TYPE_CHECKING:
     from dlt.extract.source import DltSource
-
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 def render_source_config(connector: Connector, env: Mapping[str, str]) -> dict[str, Any]:
@@ -67,6 +64,7 @@ def build_source(
     prefetcher: Prefetcher | None = None,
     on_stop: Callable[[str, str, bool], None] | None = None,
     on_notice: Callable[[str, str], None] | None = None,
+    on_fallback: Callable[[str, str], None] | None = None,
 ) -> DltSource:
     """The real dlt ``rest_api_source`` for one run.
 
@@ -84,6 +82,8 @@ def build_source(
         on_stop: Told ``(resource, why, suspicious)`` when a resource's pages end.
         on_notice: Told ``(resource, message)`` once when restsync corrects how a resource
             pages (an API that serves fewer records a page than asked).
+        on_fallback: Told ``(resource, reason)`` when a resource's records go to dlt's
+            normalizer instead of Arrow (see :mod:`restsync_dagster.extract.arrow`).
     """
     from dlt.sources.rest_api import rest_api_source
 
@@ -105,7 +105,7 @@ def build_source(
             expand_graphql(entry["name"], entry["endpoint"])
             expand_report_job(entry["name"], entry["endpoint"], session)
     resources = resolve_resources(config)
-    arrow = arrow_steps(connector, resources)
+    arrow = arrow_steps(connector, resources, on_fallback)
     paginators = install_page_checks(
         config, resources, max_pages, on_page, prefetcher, on_stop, on_notice
     )
@@ -116,7 +116,6 @@ def build_source(
             step.batch_rows = 1  # each page a table: nothing may be left gathered
     for entry in resource_entries(config):
         install_body_actions(entry["name"], entry["endpoint"])
-    _type_text_cursors(config, arrow)
     source = rest_api_source(
         without_extensions(config),  # type: ignore[arg-type]
         name=connector.name,
@@ -139,40 +138,22 @@ def _pages_end_when_the_paginator_says(resource: ResolvedResource) -> bool:
     return not resource.endpoint.get("response_actions") and not incremental.get("row_order")
 
 
-def arrow_steps(connector: Connector, resources: list[ResolvedResource]) -> dict[str, ArrowPages]:
+def arrow_steps(
+    connector: Connector,
+    resources: list[ResolvedResource],
+    on_fallback: Callable[[str, str], None] | None = None,
+) -> dict[str, ArrowPages]:
     """The resources whose pages may travel as Arrow tables, with their steps: top-level ones
     whose records no step, column hint or child resource has to see one by one (dlt resolves a
     child's path parameters from its parent's dict records)."""
     if not connector.config.arrow:
         return {}
     parents = {r.parent for r in resources if r.parent}
-    steps = {}
-    for resource in resources:
-        if resource.parent is None and resource.name not in parents and not resource.sees_records:
-            cursor = (resource.incremental or {}).get("cursor_path")
-            steps[resource.name] = ArrowPages(
-                resource.primary_key,
-                resource.table_name,
-                frozenset({str(cursor)}) if cursor else frozenset(),
-            )
-    return steps
-
-
-def _type_text_cursors(config: dict[str, Any], arrow: Mapping[str, ArrowPages]) -> None:
-    """An ISO-8601 incremental cursor kept as text in Arrow tables is still a timestamp in the
-    table, as dlt's normalizer would make it: a column hint says so."""
-    for entry in resource_entries(config):
-        step = arrow.get(entry["name"])
-        if step is None:
-            continue
-        endpoint = entry.get("endpoint")
-        incremental = endpoint.get("incremental") if isinstance(endpoint, dict) else None
-        sample = incremental.get("initial_value") if isinstance(incremental, dict) else None
-        if isinstance(sample, str) and _TIMESTAMP.match(sample):
-            columns = entry.setdefault("columns", {})
-            if isinstance(columns, dict):
-                for cursor in step.keep_text:
-                    columns.setdefault(cursor, {"data_type": "timestamp"})
+    return {
+        resource.name: ArrowPages(resource.name, on_fallback=on_fallback)
+        for resource in resources
+        if resource.parent is None and resource.name not in parents and not resource.sees_records
+    }
 
 
 def apply_column_hints(config: dict[str, Any], discovered: Mapping[str, Mapping[str, Any]]) -> None:

@@ -235,14 +235,16 @@ def forget_trace(pipeline: Pipeline) -> None:
     (Path(pipeline.working_dir) / TRACE_FILE_NAME).unlink(missing_ok=True)
 
 
-#: dlt settings restsync applies to its runs unless the environment sets them: row ids and load
-#: ids on Arrow batches too (merge keys, schema snapshots and parity with dlt's normalizer), and
-#: the staging dataset emptied once a load is committed (dlt's ``truncate_staging_dataset``:
-#: dlt truncates only after ``complete_load``, and a failed truncate is a warning), so
-#: ``<dataset>_staging`` does not keep a full copy of the last merge.
+#: dlt settings restsync applies to its runs unless the environment sets them. Arrow tables carry
+#: dlt's ``_dlt_id`` and ``_dlt_load_id`` from restsync's normalizer (extract/relational.py): dlt
+#: must not add or replace them (a child table has no load id, and its ids link it to its parent
+#: rows); set either, and pages go to dlt's normalizer instead. The staging dataset is emptied
+#: once a load is committed (dlt's ``truncate_staging_dataset``: dlt truncates only after
+#: ``complete_load``, and a failed truncate is a warning), so ``<dataset>_staging`` does not keep
+#: a full copy of the last merge.
 DLT_DEFAULTS = {
-    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
-    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "false",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "false",
     "LOAD__TRUNCATE_STAGING_DATASET": "true",
 }
 #: With ``RESTSYNC_NORMALIZE_WORKERS=auto``: extracted files small enough to normalize side by

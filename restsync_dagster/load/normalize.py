@@ -1,7 +1,9 @@
 """dlt's normalize step in worker processes, when asked for and the load is big enough to pay.
 
-Records with nested objects and lists go through dlt's per-record normalizer (why not Arrow:
-``extract/arrow.py``). dlt can normalize the extracted files of a package in worker processes
+Pages travel as Arrow tables, which dlt's normalize step only imports (``extract/arrow.py``);
+records that still go through dlt's per-record normalizer (``arrow: false``, a resource whose
+records a step or column hint must see, what the vectorized normalizer leaves to dlt) can use
+worker processes. dlt can normalize the extracted files of a package in worker processes
 (``normalize.workers``), but it starts the pool for any package, one file or many, and under
 Dagster it spawns them (dlt's ``get_default_start_method``): each worker imports dlt again, and
 the parent polls them every 0.3 s. That would put a second or more on every small sync.

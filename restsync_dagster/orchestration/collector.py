@@ -41,3 +41,18 @@ def collector_released() -> None:
     """Give back what :func:`collector_paused` froze: at exit, native extensions (DuckDB's
     nanobind types) report objects still frozen as leaked."""
     gc.unfreeze()
+
+
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Everything alive when the block starts (imports, Dagster's and dlt's set-up, the run's
+    pipeline) out of the collector's scans while it runs: a sync makes millions of short-lived
+    dicts, and each full collection would walk the whole heap again. Given back afterwards unless
+    an outer freeze (:func:`collector_paused`) holds it."""
+    outer = gc.get_freeze_count()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not outer:
+            gc.unfreeze()

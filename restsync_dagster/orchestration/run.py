@@ -46,6 +46,7 @@ from restsync_dagster.load.locks import LockStore, load_one_at_a_time
 from restsync_dagster.load.memory import fall_back_on_duckdb_memory
 from restsync_dagster.load.normalize import normalize_on_every_core
 from restsync_dagster.load.warehouse import SchemaSnapshot, snapshot
+from restsync_dagster.orchestration.collector import heap_frozen
 from restsync_dagster.orchestration.dead_runs import prove_alive
 from restsync_dagster.orchestration.held import (
     connector_locks,
@@ -226,6 +227,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
             context, connector, pipeline, partitioned=run.window is not None,
             full_refresh=run.full_refresh,
         )  # fmt: skip
+        stack.enter_context(heap_frozen())
         started = time.perf_counter()
         loaded: list[Any] = []
         load_id = None
@@ -236,6 +238,10 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                 on_page=progress.page, prefetcher=prefetcher,
                 on_stop=stop_listener(connector, load, progress, context.log.warning),
                 on_notice=notice_listener(connector, progress, context.log.warning),
+                on_fallback=lambda resource, reason: context.log.info(
+                    f"connector {connector.name!r}, resource {resource!r}: records go to dlt's "
+                    f"normalizer instead of Arrow: {reason}"
+                ),
             )  # fmt: skip
             if load.resources is not None:
                 source = source.with_resources(*load.resources)

@@ -13,68 +13,69 @@ import pyarrow as pa
 import pytest
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster.extract.arrow import ArrowPages, KnownColumns, records_to_arrow
+from restsync_dagster.extract.arrow import ArrowPages
+from restsync_dagster.extract.relational import NotModelled, RelationalArrow
 from restsync_dagster.extract.source import arrow_steps
-from restsync_dagster_tests.helpers import warehouse
+from restsync_dagster_tests.helpers import land_pages, landed_tables, warehouse
 
 KEY = "fetch-key"
 BUNDLED = Path(__file__).resolve().parents[2] / "restsync_dagster" / "connectors"
 
 
 def test_records_become_arrow_typed_as_dlt_would_type_them():
-    table = records_to_arrow(
+    tables = normalize_alone(
         [
             {"id": 1, "at": "2026-01-01T00:00:00Z", "n": 1.5, "ok": True, "gone": None, "s": "x"},
-            {
-                "id": 2,
-                "at": "2026-01-02T03:04:05+02:00",
-                "n": 2,
-                "ok": False,
-                "gone": None,
-                "s": None,
-            },
-        ],
-        primary_key=("id",),
+            {"id": 2, "at": "2026-01-02T03:04:05+02:00", "n": 2, "ok": False, "gone": None},
+        ]
     )
+    table = tables["items"]
     assert table.schema.field("at").type == pa.timestamp("us", tz="UTC")
     assert table.schema.field("n").type == pa.float64()
     assert table.schema.field("ok").type == pa.bool_()
     assert "gone" not in table.schema.names, "an all-null field makes no column"
     assert table.schema.field("s").type == pa.string()
-    assert not table.schema.field("id").nullable
     assert table.column("at").to_pylist()[1].isoformat() == "2026-01-02T01:04:05+00:00"
+    assert table.column_names[-2:] == ["_dlt_load_id", "_dlt_id"]
 
 
-def test_records_arrow_cannot_type_flat_are_left_to_dlt():
-    assert records_to_arrow([{"id": 1, "lines": [{"a": 1}]}]) is None, "nested: child tables"
-    assert records_to_arrow([{"id": 1, "x": 1}, {"id": 2, "x": "two"}]) is None, "mixed types"
-    assert (
-        records_to_arrow([{"id": 1, "at": "2026-01-01T00:00:00Z"}], (), frozenset({"at"}))
-        .schema.field("at")
-        .type
-        == pa.string()
-    ), "a cursor kept as text"
-
-
-def test_a_batch_takes_the_types_dlt_already_holds_or_goes_to_dlts_normalizer():
-    known = KnownColumns({"id": "bigint", "amount": "double", "note": "text"})
-    table = records_to_arrow([{"id": 1, "amount": 5, "note": "2026-01-01T00:00:00Z"}], known=known)
+def test_a_batch_takes_the_types_dlt_already_holds():
+    known = {"id": "bigint", "amount": "double", "note": "text", "n": "bigint"}
+    tables = normalize_alone(
+        [{"id": 1, "amount": 5, "note": "2026-01-01T00:00:00Z", "n": 3.0}, {"id": 2, "n": 3.5}],
+        known,
+    )
+    table = tables["items"]
     assert table.schema.field("amount").type == pa.float64(), "whole numbers in a double column"
     assert table.schema.field("note").type == pa.string(), "a text column stays text"
-    changed = [{"id": 1, "amount": "682.68 (as text)", "note": "x"}]
-    assert records_to_arrow(changed, known=known) is None, "dlt makes the variant column"
-    whole = KnownColumns({"id": "bigint", "n": "bigint"})
-    table = records_to_arrow([{"id": 1, "n": 3.0}, {"id": 2, "n": 4}], known=whole)
-    assert table.schema.field("n").type == pa.int64(), "whole floats in a bigint column"
-    assert records_to_arrow([{"id": 1, "n": 3.5}], known=whole) is None, "a variant column"
+    assert table.column("n").to_pylist() == [3, None], "whole floats in a bigint column"
+    assert table.column("n__v_double").to_pylist() == [None, 3.5], "dlt's variant column"
 
 
-def test_a_type_change_between_batches_sends_the_rest_to_dlts_normalizer():
-    pages = [[{"id": 1, "n": 1.5}], [{"id": 2, "n": "two"}], [{"id": 3, "n": 3.5}]]
-    step = ArrowPages(("id",), "items")
-    out = [step(page) for page in pages]
-    assert isinstance(out[0], pa.Table)
-    assert out[1:] == [[{"id": 2, "n": "two"}], [{"id": 3, "n": 3.5}]]
+def normalize_alone(records: list[dict[str, Any]], known: dict[str, str] | None = None) -> Any:
+    """The vectorized normalizer outside an extraction: a schema with the table ``items``."""
+    from dlt.common.schema import Schema
+    from dlt.common.schema.utils import new_column, new_table
+
+    schema = Schema("s")
+    columns = [new_column(name, kind) for name, kind in (known or {}).items()]
+    schema.update_table(new_table("items", write_disposition="append", columns=columns))
+    return RelationalArrow(schema, "items", "load").normalize(records)
+
+
+def test_what_the_normalizer_does_not_model_sends_the_rest_to_dlts_normalizer(monkeypatch):
+    told = []
+    step = ArrowPages("items", on_fallback=lambda resource, why: told.append((resource, why)))
+    monkeypatch.setattr(ArrowPages, "_tables", lambda self, rows: [len(rows)])
+    assert step([{"id": 1, "v": 1}]) == 1
+    monkeypatch.setattr(ArrowPages, "_tables", lambda self, rows: _not_modelled())
+    pages = [[{"id": 2, "m": [[1]]}], [{"id": 3, "v": 3}]]
+    assert [step(page) for page in pages] == pages, "records from then on: one table, one path"
+    assert told == [("items", "a list of lists (items__m)")]
+
+
+def _not_modelled() -> Any:
+    raise NotModelled("a list of lists (items__m)")
 
 
 #: Flat pages where pyarrow's type for the whole batch and dlt's (the first value's, the rest
@@ -115,31 +116,11 @@ TRICKY_PAGES = {
 
 @pytest.mark.parametrize("page", list(TRICKY_PAGES.values()), ids=list(TRICKY_PAGES))
 def test_a_page_lands_as_dlts_normalizer_lands_its_records(page, tmp_path):
-    """dlt's own pipeline and DuckDB load the page twice: as records, and as what
-    :class:`ArrowPages` hands dlt (a table, or the records when it cannot type them as dlt
-    would). Columns, types, variant columns and values are the same."""
-
-    def land(name: str, data: Any) -> tuple[Any, Any]:
-        pipeline = dlt.pipeline(
-            pipeline_name=name,
-            pipelines_dir=str(tmp_path / "pipelines"),
-            destination=dlt.destinations.duckdb(credentials=str(tmp_path / f"{name}.duckdb")),
-            dataset_name="ds",
-        )
-        pipeline.run(data, table_name="t", primary_key="id", write_disposition="merge")
-        with duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True) as con:
-            columns = con.execute(
-                "select column_name, data_type from information_schema.columns where "
-                "table_schema = 'ds' and table_name = 't' and column_name not like '\\_dlt%' "
-                "escape '\\' order by 1"
-            ).fetchall()
-            rows = con.execute(
-                f"select {', '.join(c for c, _ in columns)} from ds.t order by id"
-            ).fetchall()
-        return columns, rows
-
-    handed = ArrowPages(("id",), "t")([dict(record) for record in page])
-    assert land("records", [dict(record) for record in page]) == land("restsync", handed)
+    """dlt's own pipeline and DuckDB load the page twice: as records, and through
+    :class:`ArrowPages`. Columns in order, types, variant columns and values are the same."""
+    hints = {"primary_key": "id", "write_disposition": "merge"}
+    plain = landed_tables(land_pages(tmp_path, "plain", [[page]], arrow=False, **hints))
+    assert landed_tables(land_pages(tmp_path, "ours", [[page]], arrow=True, **hints)) == plain
 
 
 class Pages:
@@ -156,31 +137,46 @@ class Pages:
         self.pages += 1
 
 
-def test_pages_are_gathered_into_tables_until_the_paginator_has_no_next_page():
+@pytest.fixture
+def batches(monkeypatch):
+    """:class:`ArrowPages` handing on ``("batch", rows)`` instead of a batch's tables."""
+    monkeypatch.setattr(ArrowPages, "_tables", lambda self, rows: [("batch", len(rows))])
+
+
+def test_pages_are_gathered_into_batches_until_the_paginator_has_no_next_page(batches):
     paginator = Pages(total=4)
-    step = ArrowPages(("id",), "items", paginator=paginator, batch_rows=5)
+    step = ArrowPages("items", paginator=paginator, batch_rows=5)
     out = []
     for j in range(0, 12, 3):
         paginator.read()
         out.append(step([{"id": i, "v": i} for i in range(j, j + 3)]))
-    assert [o.num_rows if o is not None else None for o in out] == [None, 6, None, 6]
+    assert out == [None, ("batch", 6), None, ("batch", 6)]
 
 
-def test_a_paginator_that_does_not_count_the_pages_makes_each_page_its_own_table():
-    step = ArrowPages(("id",), "items", paginator=Pages(total=9), batch_rows=5)
-    first = step([{"id": 1, "v": 1}])
-    assert first is not None and first.num_rows == 1, "a stale paginator never holds rows back"
+def test_a_paginator_that_does_not_count_the_pages_makes_each_page_its_own_batch(batches):
+    step = ArrowPages("items", paginator=Pages(total=9), batch_rows=5)
+    assert step([{"id": 1, "v": 1}]) == ("batch", 1), "a stale paginator never holds rows back"
 
 
-def test_each_page_becomes_a_table_and_after_nested_data_the_rest_stays_records():
-    step = ArrowPages(("id",), "items")
-    pages = [[{"id": i, "v": i} for i in range(j, j + 3)] for j in range(0, 12, 3)]
-    out = [step(page) for page in pages[:2]]
-    assert [o.num_rows for o in out] == [3, 3] and all(isinstance(o, pa.Table) for o in out)
-    nested = [{"id": 99, "v": {"a": 1}}]
-    assert step(nested) == nested, "nested values go to dlt's normalizer"
-    assert step(pages[2]) is pages[2], "after nested data, records only: one table, one path"
+def test_pages_that_are_not_lists_of_objects_send_the_rest_to_dlts_normalizer(batches):
+    told = []
+    step = ArrowPages("items", on_fallback=lambda resource, why: told.append(why))
+    assert step([{"id": 1}]) == ("batch", 1)
+    assert step([1, 2]) == [1, 2], "dlt wraps values in objects of its own"
+    assert step([{"id": 3}]) == [{"id": 3}], "records from then on"
     assert step([]) == []
+    assert told == ["pages whose items are not all objects"]
+
+
+def test_a_batchs_tables_leave_in_order_while_the_last_batch_is_still_handed_on():
+    """A batch makes several tables; dlt takes a returned generator as a source of items, and
+    round-robins between sources. The next batch's tables queue behind the last's."""
+    step = ArrowPages("items")
+    first = step._send(["a1", "a2"])
+    assert next(first) == "a1"
+    assert step._send(["b1", "b2"]) is None, "queued behind a2"
+    assert list(first) == ["a2", "b1", "b2"]
+    assert step._send(["c"]) == "c", "nothing queued: handed on as it is"
 
 
 CONNECTOR = """
@@ -329,17 +325,15 @@ def test_steps_and_column_hints_in_resource_defaults_keep_every_resource_as_reco
         assert arrow_steps(connector, connector.resources) == {}, hint
 
 
-def test_batches_follow_the_stored_types_of_the_table_a_resource_loads_into():
-    from restsync_dagster.connector import parse_connector
-
-    text = (
-        (BUNDLED / "generic.yaml")
-        .read_text()
-        .replace("    - name: items\n", "    - name: items\n      table_name: stock\n")
-    )
-    connector = parse_connector(text, "generic.yaml")
-    steps = arrow_steps(connector, connector.resources)
-    assert {name: step.table_name for name, step in steps.items()} == {
-        "customers": "customers",
-        "items": "stock",
-    }
+def test_batches_follow_the_stored_types_of_the_table_a_resource_loads_into(tmp_path):
+    """A resource loading into a table of another name: the second load's batches follow the
+    types the first stored in ``stock`` (a whole number, then a fraction: a variant column)."""
+    runs = [
+        [[{"id": 1, "n": 1, "l": [{"x": 1}]}]],
+        [[{"id": 2, "n": 2.5, "l": [{"x": "two"}]}]],
+    ]
+    hints = {"primary_key": "id", "write_disposition": "merge", "table_name": "stock"}
+    plain = landed_tables(land_pages(tmp_path, "plain", runs, arrow=False, **hints))
+    assert set(plain) == {"stock", "stock__l"}
+    assert ("n__v_double", "DOUBLE") in plain["stock"][0]
+    assert landed_tables(land_pages(tmp_path, "ours", runs, arrow=True, **hints)) == plain

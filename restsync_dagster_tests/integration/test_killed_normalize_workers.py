@@ -31,6 +31,8 @@ def connector() -> str:
         {
             "name": "nest",
             "rate_limit": {"max_concurrency": 4},
+            # Records for dlt's own normalizer, which runs the workers (Arrow pages need none).
+            "arrow": False,
             "source": {
                 "client": {
                     "base_url": "{{ env.NEST_BASE_URL }}",

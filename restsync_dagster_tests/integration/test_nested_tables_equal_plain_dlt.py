@@ -5,8 +5,10 @@ empty), a list of objects holding a list of their own, nulls at every level, and
 type changes (variant columns in the root and in a child table). restsync and dlt's own
 ``rest_api_source`` load the same pages with merge, incremental merge, replace, and merge with
 ``max_table_nesting: 1``, then again after the API inserted and updated tickets: every table,
-its columns and types (dlt's ``_dlt_*`` ones and the variants included) and every row with its
-place under its root record are the same.
+its columns in order with their types (dlt's ``_dlt_*`` ones and the variants included) and every
+row with its place under its root record are the same, and every child row's ids follow dlt's
+formulas. restsync's pages travel as Arrow through the vectorized normalizer
+(``extract/relational.py``), and no page falls back to dlt's normalizer.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 import pytest
 
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster.load.normalize import usable_cores
-from restsync_dagster_tests.helpers import warehouse
+from restsync_dagster_tests.helpers import landed_tables
 
 KEY = "nested-key"
 TABLES = ("tickets", "tickets__meta__flags", "tickets__comments", "tickets__comments__tags")
@@ -69,45 +70,15 @@ def source_config(url: str, mode: str) -> dict[str, Any]:
     }
 
 
-def connector_yaml(mode: str) -> str:
+def connector_yaml(mode: str, arrow: bool = True) -> str:
     import yaml
 
     config = source_config("{{ env.NEST_BASE_URL }}", mode)
     config["client"]["auth"]["api_key"] = "{{ env.NEST_API_KEY }}"
-    return yaml.safe_dump({"name": "nest", "rate_limit": {"max_concurrency": 4}, "source": config})
-
-
-def tables(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Each table's columns with types, and its rows keyed by where they sit: the root record's
-    ``id`` and the list positions down to the row (``_dlt_*`` values are random ids)."""
-    shapes: dict[str, Any] = {}
-    where: dict[str, tuple[Any, ...]] = {}
-    names = [
-        name
-        for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'nest'"
-        ).fetchall()
-        if not name.startswith("_dlt")
-    ]
-    # Parents before their children (a child's place is its parent row's).
-    for table in sorted(names, key=lambda name: (name.count("__"), name)):
-        columns = con.execute(
-            "select column_name, data_type from information_schema.columns "
-            f"where table_schema = 'nest' and table_name = '{table}' order by column_name"
-        ).fetchall()
-        relation = con.sql(f"select * from nest.{table}")
-        rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
-        placed = []
-        for row in rows:
-            if "_dlt_parent_id" in row:
-                place = (*where[row["_dlt_parent_id"]], row["_dlt_list_idx"])
-            else:
-                place = (row["id"],)
-            where[row["_dlt_id"]] = place
-            values = {k: v for k, v in row.items() if not k.startswith("_dlt")}
-            placed.append((place, sorted(values.items(), key=lambda kv: kv[0])))
-        shapes[table] = (columns, sorted(placed, key=repr))
-    return shapes
+    connector = {"name": "nest", "rate_limit": {"max_concurrency": 4}, "source": config}
+    if not arrow:
+        connector["arrow"] = False
+    return yaml.safe_dump(connector)
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
@@ -120,8 +91,9 @@ def test_nested_records_land_as_plain_dlt_lands_them(
 def test_with_normalize_workers_auto_every_nested_row_lands_where_plain_dlt_puts_it(
     start_demo_api, restsync_home, instance, tmp_path, monkeypatch
 ):
-    """Several processes: every row in its place, but a column whose values change type may be
-    typed by whichever file comes first (load/normalize.py), so columns are not compared."""
+    """Several processes (records for dlt's normalizer: ``arrow: false``): every row in its place,
+    but a column whose values change type may be typed by whichever file comes first
+    (load/normalize.py), so columns are not compared."""
     if usable_cores() < 2:
         pytest.skip("one core: restsync normalizes in one process")
     monkeypatch.setenv("RESTSYNC_NORMALIZE_WORKERS", "auto")
@@ -130,7 +102,14 @@ def test_with_normalize_workers_auto_every_nested_row_lands_where_plain_dlt_puts
     monkeypatch.setenv("SOURCES__DATA_WRITER__FILE_MAX_ITEMS", "300")
     monkeypatch.setenv("SOURCES__DATA_WRITER__BUFFER_MAX_ITEMS", "100")
     logs = compare_with_plain_dlt(
-        "merge", start_demo_api, restsync_home, instance, tmp_path, monkeypatch, places_only=True
+        "merge",
+        start_demo_api,
+        restsync_home,
+        instance,
+        tmp_path,
+        monkeypatch,
+        places_only=True,
+        arrow=False,
     )
     assert f"normalizing 5 files of records in {min(5, usable_cores())} processes" in logs
 
@@ -143,6 +122,7 @@ def compare_with_plain_dlt(
     tmp_path: Path,
     monkeypatch: Any,
     places_only: bool = False,
+    arrow: bool = True,
 ) -> str:
     """Two syncs by restsync and by plain dlt, then the tables compared (``places_only``: which
     rows each table holds, where, not their columns); returns restsync's logs."""
@@ -150,7 +130,7 @@ def compare_with_plain_dlt(
     api = start_demo_api(api_keys={"*": KEY}, counts={"generic.tickets": 1_250})
     connectors = tmp_path / "connectors"
     connectors.mkdir()
-    (connectors / "nest.yaml").write_text(connector_yaml(mode))
+    (connectors / "nest.yaml").write_text(connector_yaml(mode, arrow))
     monkeypatch.setenv("RESTSYNC_CONNECTORS_DIR", str(connectors))
     monkeypatch.setenv("RESTSYNC_INCLUDE_EXAMPLES", "false")
     monkeypatch.setenv("NEST_BASE_URL", api.url())
@@ -161,33 +141,35 @@ def compare_with_plain_dlt(
         result = job.execute_in_process(instance=instance)
         assert result.success
         logs += [str(e.message) for e in instance.all_logs(result.run_id)]
+        fallbacks = [line for line in logs if "instead of Arrow" in line]
+        assert not fallbacks or not arrow, fallbacks
         with monkeypatch.context() as plain_env:
             for name in SPLIT_FILES:
                 plain_env.delenv(name, raising=False)
             plain.run(rest_api_source(api.url(), mode))
         api.advance("generic.tickets", insert=60, update=90, hours=1)
-    with (
-        warehouse(restsync_home) as ours,
-        duckdb.connect(str(tmp_path / "plain.duckdb"), read_only=True) as theirs,
-    ):
-        expected = tables(theirs)
-        if "max_table_nesting" in MODES[mode]:
-            assert set(expected) == {"tickets", "tickets__comments"}
-        else:
-            assert set(expected) == set(TABLES)
-            assert expected["tickets__comments__tags"][1], "two levels deep: the shape is exercised"
-            assert ("score__v_double", "DOUBLE") in expected["tickets__comments"][0], "a variant"
-        assert ("sla_hours__v_text", "VARCHAR") in expected["tickets"][0], "a variant column"
-        if places_only:
-            assert places(tables(ours)) == places(expected)
-        else:
-            assert tables(ours) == expected
+    # Columns in order with their types, every row in its place under its root record, and
+    # dlt's id formulas on every child row (restsync_dagster_tests/helpers.py).
+    expected = landed_tables(tmp_path / "plain.duckdb", "nest")
+    ours = landed_tables(restsync_home / "warehouse.duckdb", "nest")
+    if "max_table_nesting" in MODES[mode]:
+        assert set(expected) == {"tickets", "tickets__comments"}
+    else:
+        assert set(expected) == set(TABLES)
+        assert expected["tickets__comments__tags"][1], "two levels deep: the shape is exercised"
+        assert ("score__v_double", "DOUBLE") in expected["tickets__comments"][0], "a variant"
+    assert ("sla_hours__v_text", "VARCHAR") in expected["tickets"][0], "a variant column"
+    if places_only:
+        assert places(ours) == places(expected)
+    else:
+        assert ours == expected
+    assert [name for name, (_, _, broken) in ours.items() if broken] == [], "dlt's id formulas"
     return "\n".join(logs)
 
 
 def places(shapes: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
-    """Where each table's rows sit (see :func:`tables`), without their columns."""
-    return {name: sorted(place for place, _ in rows) for name, (_, rows) in shapes.items()}
+    """Where each table's rows sit (see :func:`landed_tables`), without their columns."""
+    return {name: sorted(place for place, _ in rows) for name, (_, rows, _) in shapes.items()}
 
 
 def plain_pipeline(home: Path) -> Any:

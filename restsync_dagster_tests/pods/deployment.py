@@ -27,6 +27,8 @@ from restsync_dagster_tests.helpers import REPO, PostgresServer, graphql_client,
 from restsync_dagster_tests.pods.namespaces import Pod, kill_pods, start_pod
 
 T = TypeVar("T")
+#: The ``application_name`` of the test's own session in :meth:`Deployment.hold`.
+HOLDER = "restsync-test-holder"
 FINISHED = {
     dg.DagsterRunStatus.SUCCESS,
     dg.DagsterRunStatus.FAILURE,
@@ -242,16 +244,27 @@ class Deployment:
         )
 
     @contextlib.contextmanager
-    def hold_table(self, table: str) -> Iterator[None]:
-        """Hold ``LOCK TABLE table IN ACCESS EXCLUSIVE MODE`` in a session of the test for the
-        block: a load that reaches the table's merge waits there, at a moment the test chose."""
+    def hold(self, statement: str) -> Iterator[None]:
+        """Run ``statement`` in a transaction of the test's own, held open for the block and
+        rolled back after: ``LOCK TABLE t IN ACCESS EXCLUSIVE MODE`` makes a load that reaches
+        the table's merge wait there; an uncommitted ``CREATE SCHEMA d`` makes every load that
+        creates the dataset wait, at a moment the test chose."""
         connection = self.server.connect(self.database)
         connection.autocommit = False
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SET application_name = 'restsync-test-holder'")
-                cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                cursor.execute(f"SET application_name = '{HOLDER}'")
+                cursor.execute(statement)
             yield
         finally:
             connection.rollback()
             connection.close()
+
+    def blocked_by_hold(self) -> set[str]:
+        """The ``application_name`` of each session waiting for the transaction of :meth:`hold`."""
+        rows = self.sql(
+            "SELECT a.application_name FROM pg_stat_activity a JOIN pg_stat_activity h "
+            f"ON h.application_name = '{HOLDER}' AND h.pid = ANY(pg_blocking_pids(a.pid)) "
+            "WHERE a.datname = current_database()"
+        )
+        return {str(name) for (name,) in rows}

@@ -75,13 +75,18 @@ def pod_environment(env: Mapping[str, str], root: Path) -> dict[str, str]:
     return {**env, "HOME": str(root / "home"), "TMPDIR": str(root / "tmp"), "PATH": path}
 
 
-def pod_command(pod: Pod, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
-    """The ``unshare`` command line that runs ``argv`` in ``pod``."""
-    private = sorted({env[name] for name in PRIVATE_VARIABLES if env.get(name)}, key=len)
+def pod_command(
+    pod: Pod, argv: Sequence[str], private: Sequence[str] = PRIVATE_VARIABLES
+) -> list[str]:
+    """The ``unshare`` command line that runs ``argv`` in ``pod``, with a tmpfs over the
+    directory each variable in ``private`` names in the pod's environment (unset: none), mounted
+    in that order (an outer directory first), then ``pod.files`` written."""
     lines = ["set -e", f"hostname {shlex.quote(pod.hostname)}"]
-    for directory in private:
-        quoted = shlex.quote(directory)
-        lines.append(f"mkdir -p {quoted} && mount -t tmpfs -o mode=0755 restsync-pod {quoted}")
+    for name in private:
+        lines.append(
+            f'if [ -n "${{{name}:-}}" ]; then mkdir -p "${name}" && '
+            f'mount -t tmpfs -o mode=0755 restsync-pod "${name}"; fi'
+        )
     for path, text in pod.files.items():
         lines.append(f"mkdir -p {shlex.quote(str(Path(path).parent))}")
         lines.append(f"printf '%s' {shlex.quote(text)} > {shlex.quote(path)}")
@@ -104,7 +109,7 @@ def start_pod(
         (pod.root / name).mkdir(parents=True, exist_ok=True)
     with open(pod.log, "ab") as log:
         return subprocess.Popen(
-            pod_command(pod, argv, env),
+            pod_command(pod, argv),
             env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,

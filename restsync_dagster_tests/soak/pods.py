@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 import dagster as dg
+from dagster_graphql import DagsterGraphQLClientError
 
 from restsync_dagster import names
 from restsync_dagster.cli.demo import stop_process_group
@@ -78,6 +79,8 @@ class PodDeployment:
             url, dagster_home, env, pods_root, server, INSTANCE_DATABASE, world.api
         )
         self.pods = 0
+        #: Retry runs (first attempts) that had succeeded by the end of the previous cycle.
+        self.retries_seen = 0
 
     def instance(self) -> contextlib.AbstractContextManager[dg.DagsterInstance]:
         return self.deployment.instance()
@@ -152,7 +155,7 @@ def run_pod_cycle(
     cli = None
     if launch in ("queued", "queued_and_cli"):
         for connector in CONNECTORS:
-            run_id = deployment.submit(names.job_name(connector))
+            run_id = _submit(deployment, names.job_name(connector))
             victims.append(run_pod_name(run_id))
             tally.syncs["queued"] += 1
     if launch in ("cli", "queued_and_cli"):
@@ -193,16 +196,36 @@ def run_pod_cycle(
     with pods.instance() as instance:
         found += sensor_rules(instance, connectors)
         tally.runs = instance.get_runs_count()
+        retried = instance.get_runs(
+            dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], tags={names.TAG_ATTEMPT: "1"})
+        )
+    new_retries = len(retried) - pods.retries_seen
+    if new_retries > 0:
+        tally.recoveries["run retry"] += new_retries
+        pods.retries_seen = len(retried)
     current = compare(world)
     if current:
         # What the next schedule would do: a queued run of each connector, then compare again.
-        ids = [deployment.submit(names.job_name(c)) for c in CONNECTORS]
+        ids = [_submit(deployment, names.job_name(c)) for c in CONNECTORS]
         deployment.wait_until_finished(ids, timeout=300)
         tally.recoveries["next schedule"] += 1
         current = compare(world)
     story["outputs"] = [deployment.log(v)[-3000:] for v in victims if not v.startswith("run-")]
     tally.cycles += 1
     return story, found + current
+
+
+def _submit(deployment: Deployment, job: str) -> str:
+    """Queue a run; after a PostgreSQL restart the webserver's first query may meet a pooled
+    connection the server closed, and a client asks again, as this does (three times at most)."""
+    for attempt in range(3):
+        try:
+            return deployment.submit(job)
+        except DagsterGraphQLClientError as exc:
+            if "OperationalError" not in str(exc) or attempt == 2:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
 
 
 def _bounce(world: World, after: float, pause: float) -> None:

@@ -2,7 +2,8 @@
 
 | variable | default | meaning |
 |---|---|---|
-| ``RESTSYNC_HOME`` | ``.restsync`` | local state: DuckDB file, dlt working dirs, demo ``DAGSTER_HOME`` |
+| ``RESTSYNC_HOME`` | ``.restsync`` in the project folder (:func:`default_home`) | local state: DuckDB file, dlt working dirs, demo ``DAGSTER_HOME``; absolute |
+| ``DLT_DATA_DIR`` | (none) | dlt's own: when set, dlt's working dirs go to ``$DLT_DATA_DIR/pipelines``, as dlt puts them |
 | ``RESTSYNC_DUCKDB_PATH`` | ``$RESTSYNC_HOME/warehouse.duckdb`` | the DuckDB database file |
 | ``RESTSYNC_DESTINATION`` | ``duckdb`` | any dlt destination name (credentials via dlt's env vars) |
 | ``RESTSYNC_LOADER_FILE_FORMAT`` | the destination's | dlt's load file format: ``parquet``, ``jsonl``... |
@@ -37,6 +38,41 @@ __all__ = ["BUNDLED_CONNECTORS_DIR", "Settings", "SettingsError", "TrustPolicy"]
 BUNDLED_CONNECTORS_DIR = Path(__file__).parent / "connectors"
 _FALSE = {"0", "false", "no", "off"}
 _TRUE = {"1", "true", "yes", "on"}
+
+
+#: What marks the folder a relative default home belongs to (nearest first): an existing home,
+#: then what makes a folder a Dagster or Python project.
+_PROJECT_MARKERS = (".restsync", "pyproject.toml", "dg.toml", "workspace.yaml", "setup.py")
+
+
+def default_home(cwd: Path | None = None) -> Path:
+    """Where ``RESTSYNC_HOME`` is when it is unset: ``.restsync`` in the project folder, so a
+    command run from a subfolder (or a code server started elsewhere in the project) finds the
+    same warehouse, as git finds ``.git``. The project folder is the nearest one, from ``cwd`` up,
+    that holds a ``.restsync`` folder; else the nearest with a ``pyproject.toml``, ``dg.toml``,
+    ``workspace.yaml`` or ``setup.py``; else ``cwd`` itself."""
+    here = (cwd or Path.cwd()).absolute()
+    folders = [here, *here.parents]
+    for markers in (_PROJECT_MARKERS[:1], _PROJECT_MARKERS[1:]):
+        for folder in folders:
+            if any((folder / marker).exists() for marker in markers):
+                return folder / ".restsync"
+    return here / ".restsync"
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    raw = (env.get("RESTSYNC_HOME") or "").strip()
+    if not raw:
+        return default_home()
+    home = Path(raw).expanduser()
+    if not home.is_absolute():
+        # As Dagster refuses a relative DAGSTER_HOME: the same command run from two folders would
+        # otherwise read and write two warehouses without a word.
+        raise SettingsError(
+            f"RESTSYNC_HOME={raw!r} is relative; give an absolute path (for instance "
+            f"{Path.cwd() / raw}), or unset it to use .restsync in the project folder"
+        )
+    return home
 
 
 def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -185,6 +221,8 @@ class Settings:
     example_schedules_running: bool = True
     #: What connector files may reach beyond their API (variables, callables).
     trust: TrustPolicy = TrustPolicy()
+    #: dlt's ``DLT_DATA_DIR``, when set: the working directories go where dlt puts them.
+    dlt_data_dir: Path | None = None
     #: Seconds after which Dagster's run monitoring fails a sync run still going (0: never).
     max_runtime_seconds: int = 43200
     #: The PostgreSQL database of restsync's locks, when the user names one (load/locks.py).
@@ -194,7 +232,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the settings from ``environ`` (default: the process environment)."""
         env = os.environ if environ is None else environ
-        home = Path(env.get("RESTSYNC_HOME") or ".restsync").expanduser().absolute()
+        home = _home(env)
+        data_dir = (env.get("DLT_DATA_DIR") or "").strip()
         duckdb_path = Path(env.get("RESTSYNC_DUCKDB_PATH") or home / "warehouse.duckdb")
         extra = tuple(
             Path(p).expanduser().absolute()
@@ -230,6 +269,7 @@ class Settings:
             parallel_normalize=_normalize_workers(env, NORMALIZE_WORKERS_VARIABLE),
             example_schedules_running=_schedules(env, "RESTSYNC_EXAMPLE_SCHEDULES"),
             trust=TrustPolicy.from_env(env),
+            dlt_data_dir=Path(data_dir).expanduser().absolute() if data_dir else None,
             max_runtime_seconds=int(_number(env, "RESTSYNC_MAX_RUNTIME_SECONDS", 43200, minimum=0)),
             lock_database=_lock_database(env, LOCK_DATABASE_VARIABLE),
         )
@@ -247,7 +287,12 @@ class Settings:
 
     @property
     def pipelines_dir(self) -> Path:
-        """dlt's working directories (one per connector pipeline)."""
+        """dlt's working directories (one per connector pipeline): ``$DLT_DATA_DIR/pipelines``
+        when ``DLT_DATA_DIR`` is set, as dlt's ``get_dlt_pipelines_dir`` says; else
+        ``$RESTSYNC_HOME/dlt`` rather than dlt's ``~/.dlt/pipelines``, so that one home holds all
+        of one deployment's state and two homes on a machine never share a pipeline."""
+        if self.dlt_data_dir is not None:
+            return self.dlt_data_dir / "pipelines"
         return self.home / "dlt"
 
     @property

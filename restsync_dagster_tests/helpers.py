@@ -4,6 +4,7 @@ seen over GraphQL. ``conftest.py`` turns the ones with set-up and tear-down into
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -523,6 +524,83 @@ def assert_no_secret_written(home: Path, instance: dg.DagsterInstance, secret: s
     """``secret`` is in no file of ``RESTSYNC_HOME`` nor of the instance's directory."""
     assert files_holding(home, secret) == []
     assert files_holding(Path(instance.root_directory), secret) == []
+
+
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and every process descended from it now (Linux ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended while we looked
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current not in tree:
+            tree.add(current)
+            todo.extend(children.get(current, []))
+    return tree
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that still run (zombies excluded: they hold nothing but a pid)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
+
+
+def kill_all(pids: set[int]) -> None:
+    """SIGKILL every one of ``pids`` still running: a test's last word, so it leaves nothing."""
+    import signal
+
+    for pid in alive(pids):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a new server could listen on ``127.0.0.1:port`` now."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """A second terminal's environment: no connector variable, no restsync setting."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_API_KEY", "_BASE_URL"))
+        and not k.startswith(("RESTSYNC_", "DAGSTER_HOME", "DLT_"))
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+def shell(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``script`` in bash (``-euo pipefail``), as typed in a terminal, in ``cwd``."""
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def most_spans_at_once(spans: list[tuple[float, float]]) -> int:

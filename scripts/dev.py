@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import venv
@@ -40,12 +41,18 @@ def run(*command: str | Path, env: dict[str, str] | None = None) -> int:
     printable = " ".join(str(c) for c in command)
     print(f"+ {printable}", flush=True)
     process = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=env)
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            # Ctrl-C reached the child too; let it shut down cleanly instead of killing it.
-            continue
+    # A SIGTERM for this script is for the command it runs (`dev.py demo` stopped by a
+    # supervisor): pass it on and wait, rather than leave the command running without us.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signum))
+    try:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                # Ctrl-C reached the child too; let it shut down cleanly instead of killing it.
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check(*command: str | Path, env: dict[str, str] | None = None) -> None:

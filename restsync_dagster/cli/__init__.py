@@ -16,15 +16,22 @@ from collections.abc import Sequence
 from restsync_dagster.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_USAGE,
     CliError,
     storage_unreachable,
 )
-from restsync_dagster.cli.demo import add_demo_api_options, cmd_demo, cmd_demo_api
+from restsync_dagster.cli.demo import (
+    add_demo_api_options,
+    cmd_demo,
+    cmd_demo_api,
+    cmd_demo_env,
+)
 from restsync_dagster.cli.init import add_init_parser
 from restsync_dagster.cli.preview import cmd_preview
 from restsync_dagster.cli.sync import cmd_sync
 from restsync_dagster.cli.validate import cmd_list, cmd_validate
 from restsync_dagster.load.destination import no_dlt_telemetry
+from restsync_dagster.settings import SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_api_options(demo_api, port_flag="--port")
     demo_api.set_defaults(func=cmd_demo_api)
 
+    demo_variables = sub.add_parser(
+        "demo-env",
+        help="print the bundled connectors' variables for the demo API: "
+        'eval "$(restsync demo-env)"',
+    )
+    demo_variables.add_argument("--host", default="127.0.0.1", help="the demo API's host")
+    demo_variables.add_argument(
+        "--api-port",
+        type=int,
+        default=None,
+        help="the demo API's port (default: the running restsync demo's, else 8765)",
+    )
+    demo_variables.set_defaults(func=cmd_demo_env)
+
     demo = sub.add_parser("demo", help="demo API + dagster dev, with the demo's keys")
     add_demo_api_options(demo, port_flag="--api-port")
     demo.add_argument("--ui-host", default="127.0.0.1", help="Dagster UI host")
@@ -120,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"restsync: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SettingsError as exc:  # a RESTSYNC_* variable: the message says which and what to do
+        print(f"restsync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("restsync: interrupted (Ctrl-C)", file=sys.stderr)
         return EXIT_INTERRUPTED

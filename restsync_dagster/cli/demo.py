@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from restsync_dagster.cli.common import EXIT_OK, EXIT_USAGE, CliError, load
@@ -113,13 +116,33 @@ def cmd_demo_api(args: argparse.Namespace) -> int:
     print(f"demo API listening on {api.url()} (verticals: {', '.join(DEMO_VERTICALS)})", flush=True)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        while True:
-            time.sleep(3600)
+        with announced(Settings.from_env(), api.url()):
+            while True:
+                time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
         api.stop()
     return EXIT_OK
+
+
+#: Where a running demo API says its address, under ``RESTSYNC_HOME``: ``restsync demo-env`` in
+#: a second terminal (same project folder, so same home) reads it, whatever port it took.
+DEMO_API_FILE = "demo_api_url"
+
+
+@contextlib.contextmanager
+def announced(settings: Settings, url: str) -> Iterator[None]:
+    """Write the demo API's address for ``restsync demo-env`` while it runs, then remove it."""
+    path = settings.home / DEMO_API_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(url + "\n", encoding="utf-8")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if path.read_text(encoding="utf-8").strip() == url:
+                path.unlink()
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -135,6 +158,22 @@ def demo_env(api_url: str) -> dict[str, str]:
         env[f"{vertical.upper()}_BASE_URL"] = f"{api_url}/{vertical}"
         env[f"{vertical.upper()}_API_KEY"] = default_api_key(vertical)
     return env
+
+
+def cmd_demo_env(args: argparse.Namespace) -> int:
+    """``restsync demo-env``: print the bundled connectors' variables for a demo API, as shell
+    ``export`` lines (``eval "$(restsync demo-env)"`` in a second terminal). The keys are the demo
+    API's own fixed ones (``demo-<vertical>-key``, public like the rest of its data), never a
+    variable's value read from anywhere."""
+    import shlex
+
+    url = f"http://{args.host}:{args.api_port or 8765}"
+    announced_file = Settings.from_env().home / DEMO_API_FILE
+    if args.api_port is None and announced_file.is_file():
+        url = announced_file.read_text(encoding="utf-8").strip() or url
+    for name, value in demo_env(url).items():
+        print(f"export {name}={shlex.quote(value)}")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -169,6 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         **os.environ,
         **demo_env(api.url()),
         "DAGSTER_HOME": str(home),
+        "RESTSYNC_HOME": str(settings.home),  # the code servers' cwd must not decide it
         "RESTSYNC_EXAMPLE_SCHEDULES": os.environ.get("RESTSYNC_EXAMPLE_SCHEDULES", "stopped"),
         "RESTSYNC_UI_URL": f"http://{args.ui_host}:{args.ui_port}",
         "PYTHONWARNINGS": ",".join(
@@ -179,15 +219,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sys.executable, "-m", "dagster", "dev", "-w", str(workspace),
         "-h", args.ui_host, "-p", str(args.ui_port),
     ]  # fmt: skip
+    where = settings.duckdb_path if settings.destination == "duckdb" else settings.destination
     print(
-        f"demo API on {api.url()}; Dagster UI on http://{args.ui_host}:{args.ui_port}", flush=True
+        f"demo API on {api.url()}; Dagster UI on http://{args.ui_host}:{args.ui_port}\n"
+        f"warehouse: {where}\n"
+        f'in a second terminal, for restsync preview and sync: eval "$(restsync demo-env)"',
+        flush=True,
     )
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # A shell's `&` or `nohup` starts the demo with SIGINT ignored, which `dagster dev` would
+    # inherit; it maps SIGTERM onto SIGINT's handler, so it would then ignore both. Ours raises
+    # KeyboardInterrupt, which exec resets to the default: dagster dev installs its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Its own process group, so stopping the demo stops dagster dev's webserver, daemon and code
-    # servers too, not only the parent.
-    child = subprocess.Popen(command, env=child_env, start_new_session=True)
+    # servers too, not only the parent; and dagster dev gets SIGTERM if the demo dies unasked.
+    child = subprocess.Popen(
+        command, env=child_env, start_new_session=True, preexec_fn=_die_with_parent()
+    )
     try:
-        return child.wait()
+        with announced(settings, api.url()):
+            return child.wait()
     except KeyboardInterrupt:
         stop_process_group(child)
         return EXIT_OK
@@ -195,22 +246,62 @@ def cmd_demo(args: argparse.Namespace) -> int:
         api.stop()
 
 
-def stop_process_group(child: subprocess.Popen[bytes], grace_seconds: float = 20) -> None:
-    """Interrupt a process group like Ctrl-C would, then terminate and kill what is left."""
-    for sig, wait in ((signal.SIGINT, grace_seconds), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            child.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-        # The leader is gone; give its children the same signal's grace, then make sure.
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+def _die_with_parent() -> Any:
+    """A ``preexec_fn`` asking Linux to send the child SIGTERM when this process ends (however
+    it ends, SIGKILL included), or None elsewhere. ``prctl`` is looked up here, in the parent:
+    between fork and exec the child only makes the one system call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return preexec
+
+
+def stop_process_group(child: subprocess.Popen[bytes], grace_seconds: float = 8) -> None:
+    """Interrupt a process group like Ctrl-C would, then kill what is left after
+    ``grace_seconds``.
+
+    ``dagster dev`` stops its webserver and daemon within seconds of SIGINT (measured 3-7 s on
+    2 busy cores). SIGTERM would add nothing: Dagster's processes map it onto SIGINT's handler.
+    A second SIGINT or SIGTERM while it stops does not cut the stop short (that is what left a
+    whole ``dagster dev`` tree running with parent 1): it is ignored until the group is gone.
+    """
+    main = threading.current_thread() is threading.main_thread()  # where handlers can change
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals} if main else {}
+    for sig in previous:
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        for sig, wait in ((signal.SIGINT, grace_seconds), (signal.SIGKILL, 5.0)):
             try:
-                os.killpg(child.pid, 0)
+                os.killpg(child.pid, sig)
             except ProcessLookupError:
-                return
-            time.sleep(0.2)
+                break
+            if _group_gone(child, time.monotonic() + wait):
+                break
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=1)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _group_gone(child: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Wait until no process of ``child``'s group is left (the leader reaped), or ``deadline``."""
+    while time.monotonic() < deadline:
+        child.poll()
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False

@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import asdict
 
-from restsync_dagster.cli.common import EXIT_OK, EXIT_USAGE, CliError, load
+from restsync_dagster.cli.common import EXIT_OK, EXIT_USAGE, CliError, select, unset_variables
 from restsync_dagster.settings import Settings
 
 
@@ -22,17 +22,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if args.pages < 1:
         raise CliError("--pages must be at least 1", EXIT_USAGE)
     settings = Settings.from_env()
-    by_name = {c.name: c for c in load(settings)}
-    connector = by_name.get(args.connector)
-    if connector is None:
-        raise CliError(
-            f"unknown connector {args.connector!r}; known: {', '.join(sorted(by_name))}", EXIT_USAGE
-        )
-    missing = [name for name in connector.required_env if not os.environ.get(name)]
+    (connector,) = select(settings, [args.connector])
+    missing = unset_variables(connector)
     if missing:
-        raise CliError(
-            f"connector {connector.name!r}: environment variable(s) not set: {', '.join(missing)}"
-        )
+        raise CliError(missing)
     env = runtime_env(connector, {name: os.environ[name] for name in connector.required_env})
     redactor = Redactor(env[n] for n in connector.secret_env if n in env)
     try:

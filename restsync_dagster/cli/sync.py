@@ -27,7 +27,8 @@ from restsync_dagster.cli.common import (
     EXIT_USAGE,
     CliError,
     Interrupted,
-    load,
+    select,
+    unset_variables,
 )
 from restsync_dagster.cli.interrupts import sigint_for_this_process_only
 from restsync_dagster.cli.progress import showing_progress
@@ -76,8 +77,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
             from restsync_dagster.orchestration.instance import open_instance
 
             settings = Settings.from_env()
-            connectors = load(settings)
+            connectors = select(settings, args.connectors)
             plans = _plans(connectors, args)  # every usage error before anything runs
+            if not args.quiet:
+                _say_if_new_warehouse(settings)
             # Only the jobs to run: no schedules, sensor or other connectors' assets.
             shared = SharedParts.build(settings)
             jobs = {
@@ -90,12 +93,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         stack.enter_context(showing_progress(mode, settings.progress_interval_seconds))
         for plan in plans:
             connector = plan.connector
-            missing = [name for name in connector.required_env if not os.environ.get(name)]
-            if missing:
-                message = (
-                    f"connector {connector.name!r}: environment variable(s) not set: "
-                    f"{', '.join(missing)} (see 'restsync validate')"
-                )
+            message = unset_variables(connector)
+            if message:
                 outcomes.extend(_unrun(connector, plan, settings, "failed", message))
                 continue
             result = _execute(jobs[connector.name], instance, plan, args)
@@ -112,16 +111,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return EXIT_OK if all(o.status == "ok" for o in outcomes) else EXIT_FAILED
 
 
-def _plans(connectors: list[Connector], args: argparse.Namespace) -> list[Plan]:
-    by_name = {c.name: c for c in connectors}
-    unknown = [name for name in args.connectors if name not in by_name]
-    if unknown:
-        raise CliError(
-            f"unknown connector(s): {', '.join(unknown)}{did_you_mean(unknown[0], by_name)}; "
-            f"known: {', '.join(sorted(by_name))}",
-            EXIT_USAGE,
+def _say_if_new_warehouse(settings: Settings) -> None:
+    """One line on stderr when this sync is about to create the DuckDB warehouse: a command run
+    from another folder, or with another ``RESTSYNC_HOME``, never starts a second one silently."""
+    if settings.destination == "duckdb" and not settings.duckdb_path.exists():
+        how = "RESTSYNC_HOME" if os.environ.get("RESTSYNC_HOME") else "the project folder's"
+        print(
+            f"creating the warehouse {settings.duckdb_path} ({how}; see RESTSYNC_HOME "
+            "in docs/connectors.md)",
+            file=sys.stderr,
         )
-    selected = [by_name[n] for n in args.connectors] if args.connectors else connectors
+
+
+def _plans(selected: list[Connector], args: argparse.Namespace) -> list[Plan]:
     if args.resource and len(selected) != 1:
         raise CliError("--resource needs exactly one CONNECTOR", EXIT_USAGE)
     plans = []

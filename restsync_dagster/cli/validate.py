@@ -1,28 +1,27 @@
 """``restsync validate [CONNECTOR ...]`` and ``restsync list``: check connector files, and say
 what each connector is made of (resources, variables, schedule, whether it is a bundled example).
 
-``--json`` always prints JSON, problems included: ``{"valid", "connectors", "problems"}``.
+``--json`` always prints JSON, problems included: ``{"valid", "connectors", "problems"}``. A
+file is valid or not whatever the environment holds; what a sync would still need is said beside
+it: every required variable that is unset in this environment (``"set": false``), by name.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
-from restsync_dagster.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
-from restsync_dagster.connector import Connector, ConnectorFileError, load_connectors
-from restsync_dagster.load.destination import check_parallel_partitions
+from restsync_dagster.cli.common import EXIT_FAILED, EXIT_OK, CliError, chosen, seen
+from restsync_dagster.connector import Connector, ConnectorFileError
 from restsync_dagster.settings import Settings
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
-        connectors = _selected(
-            load_connectors(settings.connector_dirs, trust=settings.trust), args.connectors
-        )
-        check_parallel_partitions(connectors, settings)
+        connectors = chosen(settings, args.connectors)
     except ConnectorFileError as exc:
         if not args.json:
             raise CliError(str(exc)) from None
@@ -43,18 +42,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for var in info["env"]:
             flags = ["secret" if var["secret"] else "variable"]
             flags.append("required" if var["required"] else f"default {var['default']!r}")
+            if var["set"] or var["required"]:
+                flags.append("set" if var["set"] else "NOT SET")
             print(f"  env {var['name']}: {', '.join(flags)}")
         if connector.config.schedule:
             schedule = connector.config.schedule
             print(f"  schedule: {schedule.cron} ({schedule.timezone})")
     print(f"{len(connectors)} connector(s) valid.")
+    unset = [(c.name, n) for c in connectors for n in c.required_env if not os.environ.get(n)]
+    if unset:
+        names = ", ".join(dict.fromkeys(name for _, name in unset))
+        print(
+            f"{len(unset)} required variable(s) not set here: {names}. A sync or preview of "
+            f"{', '.join(dict.fromkeys(c for c, _ in unset))} fails until they are set"
+            f"{_demo_hint(connectors)}."
+        )
     return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
-        connectors = load_connectors(settings.connector_dirs, trust=settings.trust)
+        connectors = seen(settings)
     except ConnectorFileError as exc:
         raise CliError(f"{exc}\n(restsync validate --json lists them as JSON)") from None
     if args.json:
@@ -68,17 +77,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _selected(connectors: list[Connector], names: list[str]) -> list[Connector]:
-    if not names:
-        return connectors
-    by_name = {c.name: c for c in connectors}
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        raise CliError(
-            f"unknown connector(s): {', '.join(unknown)}; known: {', '.join(sorted(by_name))}",
-            EXIT_USAGE,
-        )
-    return [by_name[n] for n in names]
+def _demo_hint(connectors: list[Connector]) -> str:
+    if any(Settings.is_example(c.file) for c in connectors):
+        return ' (the bundled examples\' demo values: eval "$(restsync demo-env)")'
+    return ""
 
 
 def describe(connector: Connector) -> dict[str, Any]:
@@ -89,7 +91,13 @@ def describe(connector: Connector) -> dict[str, Any]:
         "example": Settings.is_example(connector.file),
         "resources": [r.name for r in connector.resources],
         "env": [
-            {"name": v.name, "secret": v.secret, "required": v.required, "default": v.default}
+            {
+                "name": v.name,
+                "secret": v.secret,
+                "required": v.required,
+                "default": v.default,
+                "set": bool(os.environ.get(v.name)),
+            }
             for v in connector.env_vars
         ],
         "schedule": connector.config.schedule.cron if connector.config.schedule else None,

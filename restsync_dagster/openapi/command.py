@@ -117,10 +117,26 @@ def _report(
             print(f"  {resource}: {reason}", file=stream)
     for note in generated.notes:
         print(f"note: {note}", file=stream)
+    needed = [v.name for v in generated.variables if v.default is None]
+    first = f"set {', '.join(needed)}, " if needed else ""
     print(
-        f"check the 'guessed:' comments in {target.name}, then: restsync preview {target.stem}",
+        f"{first}check the 'guessed:' comments in {target.name}, then: "
+        f"restsync preview {shell_path(target)}",
         file=stream,
     )
+
+
+def shell_path(target: Path) -> str:
+    """How to name ``target`` on the command line from here: ``./shop.yaml`` (a path, which
+    ``restsync preview``, ``validate`` and ``sync`` read as a connector file), relative when it
+    is under the current folder."""
+    import shlex
+
+    try:
+        relative = target.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return shlex.quote(str(target))
+    return shlex.quote(f"./{relative.as_posix()}")
 
 
 # --------------------------------------------------------------------------------------------

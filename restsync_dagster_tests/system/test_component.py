@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,6 +67,43 @@ def point_at(defs_yaml: Path, path: str, resource: str) -> None:
         ("path: /v1/records", f"path: {path}"),
         ('# schedule: "0 * * * *"', 'schedule: "0 6 * * *"'),
     )
+
+
+def restsync_in(project: DgProject, *args: str) -> subprocess.CompletedProcess[str]:
+    """``restsync ARGS`` in the project's folder, as its user types it; fails the test on error."""
+    done = subprocess.run(
+        [sys.executable, "-m", "restsync_dagster.cli", *args],
+        cwd=project.root,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    project.output.append(done.stdout + done.stderr)
+    assert done.returncode == 0, f"restsync {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done
+
+
+def test_the_documented_requires_python_edit_applies_to_a_new_project_and_meets_restsyncs(
+    new_project,
+):
+    """docs/components.md: restsync needs Python 3.11 (datetime.UTC, StrEnum, typing.Self,
+    tomllib), a new project says 3.10; the one-line edit the docs give makes uv accept it."""
+    from packaging.specifiers import SpecifierSet
+
+    project = new_project("py_floor")
+    pyproject = project.root / "pyproject.toml"
+    before = tomllib.loads(pyproject.read_text())["project"]["requires-python"]
+    ours = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    documented = (REPO / "docs" / "components.md").read_text()
+    edit_line = next(line for line in documented.splitlines() if line.startswith("sed -i"))
+    command = edit_line.split("#")[0].strip()
+    subprocess.run(["bash", "-c", command], cwd=project.root, check=True, timeout=60)
+    after = tomllib.loads(pyproject.read_text())["project"]["requires-python"]
+    assert after != before
+    # Every Python the project now allows, restsync allows too.
+    minors = [f"3.{minor}" for minor in range(8, 20)]
+    assert all(v in SpecifierSet(ours) for v in minors if v in SpecifierSet(after))
 
 
 @pytest.fixture
@@ -118,6 +156,13 @@ def test_a_new_project_scaffolds_checks_lists_and_launches_two_connectors_withou
         "inventory_retry_transient_failures",
     }
     assert {r["name"] for r in defs["resources"]} == {"dlt", "crm_env", "inventory_env"}
+
+    # The restsync command in the project sees its components, not the bundled examples.
+    listed = restsync_in(project, "list", "--json")
+    assert [c["name"] for c in json.loads(listed.stdout)] == ["crm", "inventory"]
+    previewed = restsync_in(project, "preview", "crm")
+    assert "table customers" in previewed.stdout and "Nothing was written." in previewed.stdout
+    assert "1 connector(s) valid." in restsync_in(project, "validate", "inventory").stdout
 
     project.dg("launch", "--assets", 'key:"crm/*"')
     project.dg("launch", "--assets", 'key:"inventory/*"')

@@ -134,6 +134,7 @@ class ArrowPages(ItemTransform[Any, dict[str, Any]]):
         import dlt
         from dlt.common.configuration import resolve_configuration
         from dlt.common.schema.utils import normalize_table_identifiers
+        from dlt.common.storages.exceptions import CurrentLoadPackageStateNotAvailable
         from dlt.normalize.configuration import ItemsNormalizerConfiguration
 
         parquet = resolve_configuration(
@@ -153,7 +154,12 @@ class ArrowPages(ItemTransform[Any, dict[str, Any]]):
             raise NotModelled("a schema contract")
         if resource.nested_hints:
             raise NotModelled("nested_hints on the resource")
-        load_id = dlt.current.load_package_state()["load_id"]
+        try:
+            load_id = dlt.current.load_package_state()["load_id"]
+        except CurrentLoadPackageStateNotAvailable as exc:
+            # Pages read outside a dlt pipeline's extract (a resource iterated by hand) have no
+            # load package to take the load id from: dlt's normalizer gets them, as records.
+            raise NotModelled("records read outside a dlt pipeline (no load package)") from exc
         root = schema.naming.normalize_table_identifier(str(table))
         if root in schema.tables:
             settings = settings_for(schema, root)

@@ -238,14 +238,12 @@ def forget_trace(pipeline: Pipeline) -> None:
 #: dlt settings restsync applies to its runs unless the environment sets them. Arrow tables carry
 #: dlt's ``_dlt_id`` and ``_dlt_load_id`` from restsync's normalizer (extract/relational.py): dlt
 #: must not add or replace them (a child table has no load id, and its ids link it to its parent
-#: rows); set either, and pages go to dlt's normalizer instead. The staging dataset is emptied
-#: once a load is committed (dlt's ``truncate_staging_dataset``: dlt truncates only after
-#: ``complete_load``, and a failed truncate is a warning), so ``<dataset>_staging`` does not keep
-#: a full copy of the last merge.
+#: rows); set either, and pages go to dlt's normalizer instead. dlt's ``truncate_staging_dataset``
+#: stays off (dlt's default): with it on, a full refresh of a windowed sync failed in its first
+#: window (``_dlt_version`` missing; docs/destinations.md).
 DLT_DEFAULTS = {
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "false",
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "false",
-    "LOAD__TRUNCATE_STAGING_DATASET": "true",
 }
 #: With ``RESTSYNC_NORMALIZE_WORKERS=auto``: extracted files small enough to normalize side by
 #: side (load/normalize.py). Not by default: dlt normalizes a table's files in no set order, so

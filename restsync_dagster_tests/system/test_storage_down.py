@@ -120,7 +120,7 @@ def test_storage_down_when_a_sync_starts_fails_in_one_line_and_leaves_no_run(pro
     assert run_statuses(home) == {}, "no run left behind"
 
 
-def test_a_run_whose_worker_died_while_storage_was_down_is_failed_by_run_monitoring(
+def test_a_run_whose_worker_died_while_storage_was_down_is_failed_by_the_daemon(
     production, tmp_path
 ):
     root, home, api = production["root"], production["home"], production["api"]
@@ -170,5 +170,10 @@ def test_a_run_whose_worker_died_while_storage_was_down_is_failed_by_run_monitor
         daemon.wait(timeout=60)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         messages = [e.message or "" for e in instance.all_logs(run_id)]
-    assert any("exceeding maximum runtime" in m for m in messages), "the daemon says why"
-    assert any("forcibly marked as failed" in m for m in messages)
+    # Whichever daemon comes first says why: run monitoring (the maximum runtime), or the retry
+    # sensor's tick, which fails a run whose lock in PostgreSQL is free (orchestration/dead_runs.py).
+    by_monitoring = any("exceeding maximum runtime" in m for m in messages) and any(
+        "forcibly marked as failed" in m for m in messages
+    )
+    by_liveness = any("no longer holds its lock" in m for m in messages)
+    assert by_monitoring or by_liveness, ("the daemon says why", messages[-6:])

@@ -310,8 +310,10 @@ def sync_as_image_user(stage: Stage, env: dict[str, str], bin_dir: Path) -> None
     """What a run pod does, in miniature: a connector syncs as the image's user, from the
     package's own demo API, into RESTSYNC_HOME (the only place it may write)."""
     port = free_port()
+    # As the image's user too: the demo API records its port under RESTSYNC_HOME (for
+    # `restsync demo-env`), and a home made by root would be closed to the sync below.
     api = subprocess.Popen(
-        [bin_dir / "restsync", "demo-api", "--port", str(port)],
+        [*as_image_user(stage), bin_dir / "restsync", "demo-api", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:

@@ -7,15 +7,16 @@ that ``restsync tenants add`` or the UI grows, with no redeploy). Dagster schedu
 partitions it is told about; nothing of Dagster's own syncs a partition *because it was just
 added*. The ``<scope>_sync_new_tenants`` sensor adds exactly that: each tick it reads the dynamic
 tenants from the instance and requests a run for every tenant none of whose assets has a
-materialization yet, with a ``run_key`` per tenant (per tenant and time partition with
-``partitions:``), so a tenant is requested once however many ticks see it, and the tenants that
-were synced before are never read again by it. A tenant whose first run fails is then the retry
+materialization yet (with ``partitions:``, for the last complete time window), with a ``run_key``
+per tenant, so a tenant is requested once however many ticks see it, and the tenants that were
+synced before are never read again by it. A tenant whose first run fails is then the retry
 sensor's: transient causes are retried for that tenant alone, ``auth`` never.
 
-Why a sensor rather than Dagster's declarative automation (``AutomationCondition.on_missing``):
-it needs no second daemon loop enabled per asset, it is visible as one sensor with its ticks in
-the UI, and its rule ("a tenant with nothing materialized") reads the same whatever the asset
-graph's other conditions are.
+Why a sensor rather than Dagster's declarative automation (``AutomationCondition.on_missing``
+on every asset): a tenant is one run of the connector's job, not a condition per asset and
+partition evaluated on every tick (whose cost grows with the tenants); the sensor shows each
+tick's decision ("no new tenant") in the UI, can be stopped on its own, and its run key makes a
+tenant's first sync happen once, even when that run fails for good (a revoked key).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.connector.tenants import tenants_of
 from restsync_dagster.orchestration.partitions import (
-    build_asset_partitions_def,
+    build_partitions_def,
     tenant_of_partition_key,
+    tenant_partition_key,
 )
 from restsync_dagster.settings import Settings
 
@@ -111,47 +113,46 @@ def build_tenant_sensors(
 def new_tenant_requests(
     instance: dg.DagsterInstance, connectors: Sequence[Connector]
 ) -> list[dg.RunRequest]:
-    """A run request per partition of a dynamic tenant that nothing has materialized yet.
-
-    Without ``partitions:`` a tenant is new while none of its connector's assets has its key
-    materialized; with them, each of its time partitions (up to the last complete one) is.
-    """
+    """A run request per dynamic tenant none of whose partitions any asset of its connector has
+    materialized: its key, or with ``partitions:`` its key in the last complete time window
+    (what a schedule's tick would have run for it; older windows are a backfill to launch)."""
     requests: list[dg.RunRequest] = []
     for connector in connectors:
         tenants = tenant_keys(connector, instance)
         if not tenants:
             continue
-        materialized: set[str] = set()
-        for resource in connector.resources:
-            asset = dg.AssetKey(names.asset_key_path(connector.name, resource.name))
-            materialized |= set(instance.get_materialized_partitions(asset))
+        synced = _synced_tenants(connector, instance)
+        time_key = None
+        time_partitions = build_partitions_def(connector)
+        if time_partitions is not None:
+            with dg.partition_loading_context(dynamic_partitions_store=instance):
+                time_key = time_partitions.get_last_partition_key()
+            if time_key is None:
+                continue  # no complete window yet: the next ticks see the tenant again
         for tenant in tenants:
-            for key in _tenant_partition_keys(connector, tenant, instance):
-                if key in materialized:
-                    continue
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"restsync-new-tenant:{connector.name}:{key}",
-                        job_name=names.job_name(connector.name),
-                        partition_key=key,
-                        tags={names.TAG_CONNECTOR: connector.name, names.TAG_TENANT: tenant},
-                    )
+            if tenant in synced:
+                continue
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"restsync-new-tenant:{connector.name}:{tenant}",
+                    job_name=names.job_name(connector.name),
+                    partition_key=tenant_partition_key(connector, tenant, time_key),
+                    tags={names.TAG_CONNECTOR: connector.name, names.TAG_TENANT: tenant},
                 )
-                if len(requests) >= MAX_REQUESTS_PER_TICK:
-                    return requests
+            )
+            if len(requests) >= MAX_REQUESTS_PER_TICK:
+                return requests
     return requests
 
 
-def _tenant_partition_keys(
-    connector: Connector, tenant: str, instance: dg.DagsterInstance
-) -> list[str]:
-    partitions = build_asset_partitions_def(connector)
-    if not isinstance(partitions, dg.MultiPartitionsDefinition):
-        return [tenant]
-    with dg.partition_loading_context(dynamic_partitions_store=instance):
-        return [
-            str(key)
-            for key in partitions.get_multipartition_keys_with_dimension_value(
-                names.TENANT_DIMENSION, tenant
-            )
-        ]
+def _synced_tenants(connector: Connector, instance: dg.DagsterInstance) -> set[str]:
+    """The tenants of which some asset of ``connector`` has a materialized partition."""
+    synced: set[str] = set()
+    for resource in connector.resources:
+        asset = dg.AssetKey(names.asset_key_path(connector.name, resource.name))
+        for key in instance.get_materialized_partitions(asset):
+            try:
+                synced.add(tenant_of_partition_key(connector, key))
+            except Exception:  # a key of the file's earlier partitions: not a tenant's
+                continue
+    return synced

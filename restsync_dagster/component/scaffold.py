@@ -18,10 +18,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import BaseModel, Field
 
-from restsync_dagster.connector.model import NAME_PATTERN
-
-#: A tenant key (the connector floor's rule, restated for the scaffold's one-line message).
-TENANT_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+from restsync_dagster.connector.model import NAME_PATTERN, tenant_key_problem
 
 AuthKind = Literal["api_key", "bearer", "basic", "none"]
 
@@ -131,7 +128,7 @@ def auth_block(kind: AuthKind, prefix: str, tenants: bool = False) -> str:
     return f'      # auth: {{type: bearer, token: "{variable(prefix, "TOKEN", tenants)}"}}\n'
 
 
-def tenants_block(tenants: str, prefix: str) -> str:
+def tenants_block(tenants: str, prefix: str, name: str) -> str:
     """The ``tenants:`` attribute for ``--tenants acme,globex`` or ``--tenants dynamic``.
 
     Raises:
@@ -145,14 +142,14 @@ def tenants_block(tenants: str, prefix: str) -> str:
     if tenants.strip() == "dynamic":
         return (
             comment
-            + "  tenants:\n    dynamic: true                # add some: restsync tenants add NAME KEY\n"
+            + f"  tenants:\n    dynamic: true                # add some: restsync tenants add {name} KEY\n"
         )
     keys = [k.strip() for k in tenants.split(",") if k.strip()]
-    bad = [k for k in keys if not TENANT_KEY.match(k)]
-    if not keys or bad:
+    problems = [p for k in keys if (p := tenant_key_problem(k))]
+    if not keys or problems:
         raise SystemExit(
-            f"--tenants {tenants!r}: give comma-separated keys of lowercase letters, digits, "
-            "'_' and '-' (acme,globex), or 'dynamic'"
+            f"--tenants {tenants!r}: give comma-separated tenant keys (acme,globex) or 'dynamic'"
+            + (f": {problems[0]}" if problems else "")
         )
     return comment + f"  tenants:\n    keys: [{', '.join(keys)}]\n"
 
@@ -162,7 +159,7 @@ def defs_yaml(type_name: str, folder: str, params: RestApiScaffoldParams) -> str
     name = connector_name(folder)
     prefix = name.upper()
     base_url = (params.base_url or "https://api.example.com").rstrip("/")
-    tenants = tenants_block(params.tenants, prefix) if params.tenants else ""
+    tenants = tenants_block(params.tenants, prefix, name) if params.tenants else ""
     base_ref = variable(prefix, "BASE_URL", bool(tenants), default=base_url)
     if name == folder:
         name_line = f"  # name: {name}                 # default: this folder's name"

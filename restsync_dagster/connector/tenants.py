@@ -81,7 +81,9 @@ def tenant_variables(connector: Connector, tenant: str) -> tuple[EnvVarUse, ...]
     return own + connector.env_vars
 
 
-def for_tenant(connector: Connector, tenant: str, known: Iterable[str] = ()) -> Connector:
+def for_tenant(
+    connector: Connector, tenant: str, known: Iterable[str] = (), *, rate_key: str | None = None
+) -> Connector:
     """``connector`` bound to ``tenant``: what a run of that tenant syncs.
 
     Args:
@@ -89,6 +91,8 @@ def for_tenant(connector: Connector, tenant: str, known: Iterable[str] = ()) -> 
         tenant: The tenant's key (a static key of the file, or a dynamic partition's).
         known: The other tenants known now (dynamic ones: the partitions added so far), whose
             variables this tenant must not read.
+        rate_key: The rate key the tenant spends (its ``RATE_KEY`` variable), when not its own
+            :func:`names.tenant_rate_key`.
 
     Raises:
         ConfigurationError: the connector has no tenants, is bound already, the key is not a
@@ -114,7 +118,7 @@ def for_tenant(connector: Connector, tenant: str, known: Iterable[str] = ()) -> 
     prefix = tenants.prefix(connector.name, tenant)
     config = connector.config
     rate_limit = config.rate_limit.model_copy(
-        update={"key": names.tenant_rate_key(config.rate_key, tenant)}
+        update={"key": rate_key or names.tenant_rate_key(config.rate_key, tenant)}
     )
     update: dict[str, object] = {
         "source": bind_tenant_tree(config.source, prefix, tenant),

@@ -21,7 +21,10 @@ from restsync_dagster import names
 from restsync_dagster.connector import Connector, ResolvedResource, parse_duration
 from restsync_dagster.extract.stand_in import stand_in_source
 from restsync_dagster.load.destination import build_pipeline, destination_kind, qualified_table_name
-from restsync_dagster.orchestration.partitions import build_backfill_policy, build_partitions_def
+from restsync_dagster.orchestration.partitions import (
+    build_asset_partitions_def,
+    build_backfill_policy,
+)
 from restsync_dagster.orchestration.resources import ConnectorEnv
 from restsync_dagster.orchestration.run import SyncConfig, run_sync
 from restsync_dagster.settings import Settings
@@ -132,7 +135,7 @@ def build_connector_assets(
         else build_pipeline(connector, settings),
         name=names.assets_op_name(connector.name),
         dagster_dlt_translator=RestsyncTranslator(connector=connector, settings=settings),
-        partitions_def=build_partitions_def(connector),
+        partitions_def=build_asset_partitions_def(connector),
         backfill_policy=build_backfill_policy(connector),
         pool=names.pool_name(connector.name),
         op_tags={names.TAG_CONNECTOR: connector.name},

@@ -646,6 +646,23 @@ def assert_rate_budget_kept(api: DemoApi, limit: int) -> str:
     return report
 
 
+def assert_tenant_budgets_kept(api: DemoApi, limit: int) -> str:
+    """No tenant of the demo API was sent a 429 and no window of any tenant's key was asked for
+    more than ``limit`` (the budget is counted per key); returns the report of their budgets."""
+    records = api.tenant_records()
+    refused = {name: r["rate_limited"] for name, r in records.items() if r["rate_limited"]}
+    most = max((max(r["rate_windows"], default=0) for r in records.values()), default=0)
+    report = (
+        f"{len(records)} tenants, {sum(r['requests'] for r in records.values())} requests, "
+        f"429s: {sum(refused.values())}, most asked in one window by one key: {most} "
+        f"(limit {limit})"
+    )
+    details = ", ".join(f"{name}: {count} 429s" for name, count in sorted(refused.items()))
+    assert not refused, f"{report}; {details}"
+    assert most <= limit, report
+    return report
+
+
 def land_pages(
     home: Path, name: str, runs: list[list[list[dict[str, Any]]]], arrow: bool, **hints: Any
 ) -> Path:

@@ -58,6 +58,7 @@ from restsync_dagster.orchestration.held import (
 )
 from restsync_dagster.orchestration.launchers import refuse_local_destination_off_machine
 from restsync_dagster.orchestration.partitions import (
+    build_partitions_def,
     run_connector,
     run_partition_keys,
     run_pipeline_name,
@@ -111,6 +112,7 @@ class _Run:
     current: Round | None = None
 
     def fail(self, failure: SyncFailure) -> NoReturn:
+        failure = dataclasses.replace(failure, tenant=self.connector.tenant)
         self.context.log.error(failure.message())
         raise dg.Failure(
             description=failure.message(),
@@ -161,7 +163,7 @@ def run_sync(
         env=env,
         redactor=Redactor(env[name] for name in connector.secret_env if name in env),
         stats=HttpStats(),
-        window=_partition_window(context),
+        window=_partition_window(context, connector),
         full_refresh=is_full_refresh(context, config),
     )
     if run.full_refresh and run.window is not None:
@@ -353,8 +355,14 @@ def _table(connector: Connector, result: Any) -> str:
     return connector.resource(result.asset_key.path[-1]).table_name
 
 
-def _partition_window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime] | None:
-    if not context.has_partition_key and not context.has_partition_key_range:
+def _partition_window(
+    context: dg.AssetExecutionContext, connector: Connector
+) -> tuple[datetime, datetime] | None:
+    """The run's time window: from its first to its last time-window partition (with tenants,
+    of the time dimension: a tenant's partition alone has none)."""
+    partitions = build_partitions_def(connector)
+    keys = run_partition_keys(connector, context.run.tags)
+    if partitions is None or not keys:
         return None
-    window = context.partition_time_window
-    return window.start, window.end
+    first, last = (partitions.time_window_for_partition_key(k) for k in (keys[0], keys[-1]))
+    return first.start, last.end

@@ -97,11 +97,13 @@ def run_partition_keys(connector: Connector, tags: Mapping[str, str]) -> list[st
     partitions = build_partitions_def(connector)
     if partitions is None:
         return []
-    time_tag = f"{names.DAGSTER_PARTITION_TAG}/{_time_dimension(connector)}"
-    if connector.has_tenants and time_tag in tags:
-        return [tags[time_tag]]
-    if not connector.has_tenants and names.DAGSTER_PARTITION_TAG in tags:
-        return [tags[names.DAGSTER_PARTITION_TAG]]
+    if names.DAGSTER_PARTITION_TAG in tags:
+        key = tags[names.DAGSTER_PARTITION_TAG]
+        return [
+            _dimensions(connector, key)[_time_dimension(connector)]
+            if connector.has_tenants
+            else key
+        ]
     first, last = tags.get(names.DAGSTER_RANGE_START_TAG), tags.get(names.DAGSTER_RANGE_END_TAG)
     if first is None or last is None:
         return []

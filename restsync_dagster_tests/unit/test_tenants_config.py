@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from restsync_dagster import names
-from restsync_dagster.connector import ConnectorFileError, parse_connector
+from restsync_dagster.connector import ConnectorFileError, parse_connector, read_connector_files
 from restsync_dagster.connector.templates import (
     MissingEnvVarError,
     TemplateError,
@@ -32,7 +32,7 @@ name: shop
 tenants: {keys: [acme, globex-eu]}
 source:
   client:
-    base_url: "{{ tenant.BASE_URL | default('https://{{ tenant.key }}.shop.example') }}"
+    base_url: "{{ tenant.BASE_URL | default('https://api.shop.example') }}"
     auth: {type: bearer, token: "{{ tenant.API_KEY }}"}
     headers: {X-Account: "{{ tenant.key }}", X-Proxy: "{{ env.SHOP_PROXY }}"}
   resource_defaults: {primary_key: id, write_disposition: merge}
@@ -232,3 +232,37 @@ def test_dynamic_tenants_are_dynamic_partitions():
     assert isinstance(partitions, dg.DynamicPartitionsDefinition)
     assert partitions.name == "shop_tenants"
     assert for_tenant(connector, "anyone").tenant == "anyone"
+
+
+def test_a_connector_named_like_a_tenants_pipeline_is_refused(tmp_path):
+    (tmp_path / "shop.yaml").write_text(SHOP)
+    other = """
+name: shop__tenant_acme
+source:
+  client: {base_url: "https://api.shop.example"}
+  resources: [orders]
+"""
+    (tmp_path / "z.yaml").write_text(other)
+    files = read_connector_files([tmp_path], trust=TrustPolicy())
+    (problems,) = files.bad_files.values()
+    assert "is the pipeline of a tenant of connector 'shop'" in problems[0].message
+
+
+def test_with_confinement_a_tenants_variable_owned_by_another_connector_is_refused(tmp_path):
+    (tmp_path / "shop.yaml").write_text(SHOP)
+    (tmp_path / "shop_acme.yaml").write_text(
+        """
+name: shop_acme
+source:
+  client: {base_url: "https://api.shop.example", auth: {type: bearer, token: "{{ env.SHOP_ACME_API_KEY }}"}}
+  resources: [orders]
+"""
+    )
+    confined = read_connector_files([tmp_path], trust=TrustPolicy(confine_env=True))
+    messages = [p.message for problems in confined.bad_files.values() for p in problems]
+    assert any(
+        "tenant 'acme' of connector 'shop' may not read SHOP_ACME_API_KEY: it belongs to "
+        "connector 'shop_acme'" in m
+        for m in messages
+    ), messages
+    assert read_connector_files([tmp_path], trust=TrustPolicy()).bad_files == {}

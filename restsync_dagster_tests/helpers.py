@@ -663,6 +663,13 @@ def assert_tenant_budgets_kept(api: DemoApi, limit: int) -> str:
     return report
 
 
+def tenants_requesting_at_once(api: DemoApi) -> int:
+    """The most tenants of the demo API whose requests (first to last) were under way at one
+    moment: how many tenants' runs overlapped."""
+    records = api.tenant_records().values()
+    return most_spans_at_once([(r["first_at"], r["last_at"]) for r in records if r["requests"]])
+
+
 def land_pages(
     home: Path, name: str, runs: list[list[list[dict[str, Any]]]], arrow: bool, **hints: Any
 ) -> Path:

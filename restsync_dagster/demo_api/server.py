@@ -277,14 +277,21 @@ class _State:
         collections = self.tenant(tenant).collections if tenant else self.collections
         return collections[(vertical, name)]
 
-    def note_tenant(self, tenant: Tenant, key: str | None, status: int, at: float) -> None:
-        """Count a request to ``tenant``'s routes that presented ``key``."""
+    def note_key(
+        self, tenant: Tenant | None, route: str | None, key: str | None, status: int, at: float
+    ) -> None:
+        """Count a request that presented ``key``: on ``tenant``'s record when it went to a
+        tenant's routes; on the key owner's ``key_used_on`` when it went anywhere else than the
+        owner's routes (``route``: the tenant named in the path, or ``"plain"`` for the routes
+        outside ``/t/``)."""
         with self.lock:
             owner = "none" if key is None else self.tenant_by_key.get(key, "unknown")
-            tenant.record.note(status, owner, at)
-            if owner in self.tenants and owner != tenant.name:
-                tenant.record.cross_tenant[owner] += 1
-                self.tenants[owner].record.key_used_on[tenant.name] += 1
+            if tenant is not None:
+                tenant.record.note(status, owner, at)
+                if owner in self.tenants and owner != tenant.name:
+                    tenant.record.cross_tenant[owner] += 1
+            if owner in self.tenants and owner != route:
+                self.tenants[owner].record.key_used_on[route or "plain"] += 1
 
     def record(self, seen: SeenRequest) -> None:
         with self.lock:
@@ -382,8 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
                 method, parts.path, params, status, time.time(), key_present, self.graphql_body
             )
             state.record(seen)
-            if self.tenant is not None:
-                state.note_tenant(self.tenant, key, status, seen.at)
+            state.note_key(self.tenant, self.tenant_name, key, status, seen.at)
             self._send(status, body, headers)
         finally:
             state.leave()

@@ -15,7 +15,7 @@ carries the tenant, as multi-tenant APIs do with a path or a host name. On its r
 * its key can be revoked (401 from then on, until restored) and it can have an outage of its own
   (503 for N seconds) while the other tenants answer;
 * :class:`TenantRecord` counts what reached it: requests, statuses, whose keys were presented,
-  cross-tenant attempts, the 429s it was sent.
+  cross-tenant attempts, the 429s it was sent; and where else its own key was presented.
 
 Keys look like ``tk_<tenant>_<16 hex digits>``: distinctive (a secret of one tenant can be looked
 for in another's requests) and deterministic from the seed and the name (:func:`tenant_api_key`),
@@ -110,7 +110,8 @@ class TenantRecord:
     keys_seen: Counter[str] = field(default_factory=Counter)
     #: Other tenants whose keys were presented here (each answered 401).
     cross_tenant: Counter[str] = field(default_factory=Counter)
-    #: Tenants on whose routes this tenant's key was presented.
+    #: Where else this tenant's key was presented: other tenants (their names, unknown ones
+    #: too) and ``"plain"`` (the routes outside ``/t/``).
     key_used_on: Counter[str] = field(default_factory=Counter)
     first_at: float | None = None
     last_at: float | None = None

@@ -259,9 +259,13 @@ def _execute(job: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> A
     )
 
 
-def _table(connector: Connector, settings: Settings, resource: str) -> str:
+def _table(connector: Connector, settings: Settings, resource: str, tenant: str | None) -> str:
+    """The table ``resource`` loads (for ``tenant``: with ``tables: datasets``, its dataset's)."""
+    from restsync_dagster.connector.tenants import for_tenant
     from restsync_dagster.load.destination import qualified_table_name
 
+    if tenant is not None:
+        connector = for_tenant(connector, tenant)
     return qualified_table_name(connector, settings, connector.resource(resource).table_name)
 
 
@@ -270,7 +274,7 @@ def _unrun(
 ) -> list[ResourceOutcome]:
     outcomes = []
     for r in plan.resources:
-        table = _table(connector, settings, r)
+        table = _table(connector, settings, r, plan.tenant)
         outcome = ResourceOutcome(connector.name, r, f"{connector.name}/{r}", table, None, status)
         outcome.error, outcome.tenant = error, plan.tenant
         outcomes.append(outcome)
@@ -289,7 +293,7 @@ def _outcomes(
     error, failed = (None, None) if result.success else _failure(result)
     outcomes = []
     for name in plan.resources:
-        table = _table(connector, settings, name)
+        table = _table(connector, settings, name, plan.tenant)
         outcome = ResourceOutcome(
             connector.name, name, f"{connector.name}/{name}", table, None, "ok"
         )

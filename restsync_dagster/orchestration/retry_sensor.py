@@ -19,7 +19,7 @@ restarted mid-tick, launches each retry once.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from restsync_dagster.failures.classify import SyncFailure
 from restsync_dagster.names import TAG_ATTEMPT, TAG_CONNECTOR, TAG_RETRY_OF, TAG_RETRY_REASON
 from restsync_dagster.orchestration.dead_runs import release_dead_runs
 from restsync_dagster.orchestration.instance import apply_pool_limits
+from restsync_dagster.orchestration.partitions import run_tenant
 from restsync_dagster.orchestration.retry_decisions import (
     Decision,
     FailedRun,
@@ -39,7 +40,7 @@ from restsync_dagster.orchestration.retry_decisions import (
     decide,
     run_key,
 )
-from restsync_dagster.orchestration.tenants import tenant_keys, tenant_of
+from restsync_dagster.orchestration.tenants import tenant_keys
 from restsync_dagster.settings import Settings
 
 SENSOR_NAME = names.RETRY_SENSOR
@@ -127,7 +128,7 @@ def evaluate(
         for connector in dict.fromkeys(f.connector for f in failed.failures):
             if connector not in connectors or names.decided_tag(connector) in failed.tags:
                 continue
-            lane = _lane(connectors[connector], failed.partition)
+            lane = _lane(connectors[connector], failed.tags)
             decision = decide(
                 failed,
                 connector,
@@ -141,7 +142,7 @@ def evaluate(
                 removed_tenant=_removed_tenant(instance, connectors[connector], lane[1]),
             )
             if decision.action == RetryAction.RETRY:
-                requests.append(_run_request(failed, decision))
+                requests.append(_run_request(failed, decision, lane[1]))
                 busy.add(lane)  # at most one pending retry per connector (per tenant)
                 context.log.info(
                     f"connector {connector!r}{_tenant_words(lane[1])}: requesting "
@@ -236,11 +237,12 @@ def _has_successor(instance: dg.DagsterInstance, failed: FailedRun, connector: s
 Lane = tuple[str, str | None]
 
 
-def _lane(connector: Connector, partition: str | None) -> Lane:
-    """The lane of a run of ``connector`` for ``partition``: its tenant's, else the connector's
-    (a key that no longer parses, after the file changed, holds the whole connector)."""
+def _lane(connector: Connector, tags: Mapping[str, str]) -> Lane:
+    """The lane of a run of ``connector`` with ``tags``: its tenant's (from its partition or
+    partition range), else the connector's (a run whose tags name no one tenant, or whose key
+    no longer parses after the file changed, holds the whole connector)."""
     try:
-        return connector.name, tenant_of(connector, partition)
+        return connector.name, run_tenant(connector, tags)
     except Exception:
         return connector.name, None
 
@@ -259,8 +261,7 @@ def _lanes_with_pending_retry(
         if TAG_RETRY_OF not in run.tags or name is None:
             continue
         connector = connectors.get(name)
-        partition = run.tags.get(names.DAGSTER_PARTITION_TAG)
-        lanes.add(_lane(connector, partition) if connector is not None else (name, None))
+        lanes.add(_lane(connector, run.tags) if connector is not None else (name, None))
     return lanes
 
 
@@ -291,13 +292,15 @@ def _materialized_since(
     return done
 
 
-def _run_request(failed: FailedRun, decision: Decision) -> dg.RunRequest:
+def _run_request(failed: FailedRun, decision: Decision, tenant: str | None) -> dg.RunRequest:
     tags = {
         TAG_RETRY_OF: failed.root,
         TAG_ATTEMPT: str(decision.attempt),
         TAG_CONNECTOR: decision.connector,
         TAG_RETRY_REASON: decision.reason,
     }
+    if tenant is not None:
+        tags[names.TAG_TENANT] = tenant
     if failed.partition is None:
         # A partition-range run (a backfill's single run) is retried over the same range.
         for tag in (names.DAGSTER_RANGE_START_TAG, names.DAGSTER_RANGE_END_TAG):

@@ -56,13 +56,6 @@ def tenant_keys(connector: Connector, instance: dg.DagsterInstance | None) -> li
     return list(instance.get_dynamic_partitions(names.tenants_partitions_name(connector.name)))
 
 
-def tenant_of(connector: Connector, partition_key: str | None) -> str | None:
-    """The tenant of a run's partition key; None for a connector without tenants or no key."""
-    if partition_key is None or not connector.has_tenants:
-        return None
-    return tenant_of_partition_key(connector, partition_key)
-
-
 def new_tenants_sensor_name(retry_sensor_name: str) -> str:
     """The new-tenants sensor beside the retry sensor ``retry_sensor_name`` (same scope)."""
     scope = retry_sensor_name.removesuffix(names.RETRY_SENSOR).rstrip("_")

@@ -172,7 +172,9 @@ def test_a_schedule_launches_one_run_per_tenant_and_none_for_a_removed_one(
         instance.delete_dynamic_partition(partitions, "globex")
     definitions = load_definitions()
     schedule = definitions.get_schedule_def(names.schedule_name("shop"))
-    with dg.build_schedule_context(instance=instance) as context:
+    with dg.build_schedule_context(
+        instance=instance, repository_def=definitions.get_repository_def()
+    ) as context:
         result = schedule.evaluate_tick(context)
     wanted = ["acme", "initech"] if "dynamic" in tenants else list(TENANTS)
     assert sorted(r.partition_key for r in result.run_requests or []) == wanted

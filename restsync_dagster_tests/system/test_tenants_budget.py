@@ -11,8 +11,10 @@ import time
 import dagster as dg
 import pytest
 
+from restsync_dagster.connector import load_connectors
 from restsync_dagster.demo_api import DemoApi
 from restsync_dagster.demo_api.tenants import tenant_names
+from restsync_dagster.orchestration.instance import apply_pool_limits
 from restsync_dagster.settings import Settings
 from restsync_dagster_tests.helpers import (
     assert_tenant_budgets_kept,
@@ -30,7 +32,7 @@ LIMIT = 8
 
 SHOP = f"""
 name: shop
-tenants: {{keys: [{", ".join(TENANTS)}]}}
+tenants: {{keys: [{", ".join(TENANTS)}], max_concurrent: 8}}
 rate_limit: {{from_headers: true, max_concurrency: 2}}
 retry: {{max_retries: 8, backoff_factor: 0.2}}
 source:
@@ -43,14 +45,15 @@ source:
       endpoint: {{path: /v1/items, data_selector: data, paginator: {{type: offset, limit: 2}}}}
 """
 
-#: A queue that launches up to eight runs at once, each claiming the connector's pool per run.
+#: A queue that launches up to eight runs at once, as the pool allows: its limit is the file's
+#: tenants.max_concurrent (every other pool: 1).
 DAGSTER_YAML = """
 run_coordinator:
   module: dagster
   class: QueuedRunCoordinator
   config: {dequeue_interval_seconds: 1, max_concurrent_runs: 8}
 concurrency:
-  pools: {default_limit: 8, granularity: run}
+  pools: {default_limit: 1, granularity: run}
 telemetry: {enabled: false}
 """
 
@@ -75,9 +78,11 @@ def test_eight_tenants_in_parallel_keep_each_keys_budget_with_no_429(
         **tenant_variables(api, "shop", TENANTS, "generic"),
     }
     url = start_dagster_dev(env, dagster_yaml=DAGSTER_YAML)
+    home = str(Settings.from_env().dagster_home)
+    with dg.DagsterInstance.from_config(home) as instance:
+        assert apply_pool_limits(instance, load_connectors([folder])) == {"restsync_shop": 8}
     backfill_id = launch_backfill(url, ["shop", "items"], list(TENANTS))
 
-    home = str(Settings.from_env().dagster_home)
     deadline = time.monotonic() + 600
     with dg.DagsterInstance.from_config(home) as instance:
         while time.monotonic() < deadline:

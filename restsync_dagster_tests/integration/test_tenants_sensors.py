@@ -202,3 +202,33 @@ def test_restsync_sync_runs_each_tenant_and_a_revoked_one_fails_alone(
     tenants_api.revoke_tenant("globex", revoked=False)
     assert main(["sync", "shop", "--tenant", "globex", "-q"]) == 0
     assert "shop/items [globex]" in capsys.readouterr().out
+
+
+def test_validate_names_each_tenants_unset_variables_and_list_shows_the_tenants(
+    tenants_api, restsync_home, tmp_path, monkeypatch, capsys
+):
+    write_shop(tmp_path / "connectors", tenants_api, monkeypatch, "{keys: [acme, globex, initech]}")
+    secret = tenants_api.tenant_key("acme")
+    monkeypatch.delenv("SHOP_GLOBEX_API_KEY")
+    monkeypatch.delenv("SHOP_INITECH_BASE_URL")
+    capsys.readouterr()
+
+    assert main(["validate", "shop"]) == 0
+    out = capsys.readouterr().out
+    assert "tenant acme: all set" in out
+    assert "tenant globex: NOT SET: SHOP_GLOBEX_API_KEY" in out
+    assert "tenant initech: NOT SET: SHOP_INITECH_BASE_URL" in out
+    assert "2 required variable(s) not set here" in out
+    assert main(["validate", "shop", "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)["connectors"][0]["tenants"]
+    assert {t["key"]: t["unset"] for t in described["tenants"]} == {
+        "acme": [],
+        "globex": ["SHOP_GLOBEX_API_KEY"],
+        "initech": ["SHOP_INITECH_BASE_URL"],
+    }
+    assert described["variables"] == "SHOP_{TENANT}_"
+
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "tenants (static, 3): acme, globex, initech" in listed
+    assert secret not in out + listed

@@ -74,6 +74,12 @@ def openapi_defs_yaml(type_name: str, folder: str, params: RestApiScaffoldParams
     from restsync_dagster.openapi import OpenApiError, generate
 
     assert params.openapi is not None
+    if params.tenants:
+        raise SystemExit(
+            "--tenants with --openapi: the document's server URL says whether the API serves "
+            "many accounts ({tenant}, {subdomain}...); scaffold without --tenants, then edit "
+            "the tenants: block"
+        )
     try:
         generated = generate(params.openapi, connector_name(folder), base_url=params.base_url)
     except OpenApiError as exc:

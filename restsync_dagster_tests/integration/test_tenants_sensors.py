@@ -130,7 +130,10 @@ def test_a_revoked_tenant_is_not_retried_and_a_removed_one_is_not_retried(
 def new_tenants_tick(instance: dg.DagsterInstance) -> dg.SensorResult:
     definitions = load_definitions()
     sensor = definitions.get_sensor_def(names.NEW_TENANTS_SENSOR)
-    with dg.build_sensor_context(instance=instance, definitions=definitions) as context:
+    # With its ref, as the daemon's context has: Dagster checks a dynamic key through it.
+    with dg.build_sensor_context(
+        instance=instance, instance_ref=instance.get_ref(), definitions=definitions
+    ) as context:
         return sensor.evaluate_tick(context)
 
 

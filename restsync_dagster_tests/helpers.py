@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -745,3 +745,44 @@ def landed_tables(path: Path, dataset: str = "landed") -> dict[str, Any]:
                 placed.append((place, sorted(values.items(), key=lambda kv: kv[0])))
             shapes[table] = (columns, sorted(placed, key=repr), broken)
     return shapes
+
+
+def tenant_variables(
+    api: DemoApi, connector: str, tenants: Sequence[str], vertical: str
+) -> dict[str, str]:
+    """Each tenant's ``<CONNECTOR>_<TENANT>_BASE_URL`` and ``_API_KEY`` for the demo API's
+    tenant routes of ``vertical`` (a file with ``tenants:`` and the default variable prefix)."""
+    env = {}
+    for tenant in tenants:
+        prefix = f"{connector.upper()}_{tenant.upper().replace('-', '_')}_"
+        env[f"{prefix}BASE_URL"] = api.tenant_url(tenant, vertical)
+        env[f"{prefix}API_KEY"] = api.tenant_key(tenant)
+    return env
+
+
+def tenant_runs(instance: dg.DagsterInstance, job: str) -> dict[str, list[dg.RunRecord]]:
+    """The runs of ``job`` by their partition (the tenant's key), oldest first."""
+    records = instance.get_run_records(dg.RunsFilter(job_name=job), ascending=True)
+    found: dict[str, list[dg.RunRecord]] = {}
+    for record in records:
+        found.setdefault(record.dagster_run.tags.get("dagster/partition", ""), []).append(record)
+    return found
+
+
+def assert_tenant_rows_exact(
+    home: Path, api: DemoApi, table: str, vertical: str, resource: str, tenants: Sequence[str]
+) -> dict[str, int]:
+    """Each tenant's rows in the shared ``table`` (its ``tenant`` column) are exactly what the
+    demo API serves that tenant, once each; returns the row count per tenant."""
+    counts = {}
+    for tenant in tenants:
+        expected = api.expected_rows(vertical, resource, tenant=tenant)
+        with warehouse(home) as con:
+            stored = con.execute(
+                f"select id, count(*) from {table} where tenant = ? group by id order by id",
+                [tenant],
+            ).fetchall()
+        assert [row[0] for row in stored] == sorted(r["id"] for r in expected), tenant
+        assert all(row[1] == 1 for row in stored), f"{tenant}: duplicated ids"
+        counts[tenant] = len(stored)
+    return counts

@@ -23,7 +23,11 @@ from restsync_dagster.connector.model import ConnectorConfig
 from restsync_dagster.connector.problems import ConnectorFileError, Problem, dedupe, shown_path
 from restsync_dagster.connector.rate_keys import rate_key_problems
 from restsync_dagster.connector.rules import cross_problems, source_problems
-from restsync_dagster.connector.tenants import tenants_problems
+from restsync_dagster.connector.tenants import (
+    scope_clash_problems,
+    tenant_owner_problems,
+    tenants_problems,
+)
 from restsync_dagster.connector.trust import env_owner_problems, env_policy_problems
 from restsync_dagster.settings import TrustPolicy
 
@@ -237,6 +241,8 @@ def read_connector_files(
     for problem in env_owner_problems(connectors, trust, others):
         bad.setdefault(files[problem.file], []).append(problem)
     for problem in rate_key_problems([c for c in connectors if c.file not in bad]):
+        bad.setdefault(files[problem.file], []).append(problem)
+    for problem in [*scope_clash_problems(connectors), *tenant_owner_problems(connectors, trust)]:
         bad.setdefault(files[problem.file], []).append(problem)
     return ConnectorFiles([c for c in connectors if c.file not in bad], bad, elsewhere)
 

@@ -268,6 +268,9 @@ class TenantsConfig(_Strict):
     tables: Literal["shared", "datasets"] = "shared"
     #: The tenant column of shared tables.
     column: str = "tenant"
+    #: Runs of different tenants that may sync at once (the connector's pool; each tenant has
+    #: its own pipeline and locks, and loads into one dataset take turns).
+    max_concurrent: int = Field(1, ge=1, le=64)
 
     @field_validator("keys")
     @classmethod
@@ -375,6 +378,14 @@ class ConnectorConfig(_Strict):
         if self.rate_limit.runs is not None:
             return self.rate_limit.runs
         return self.partitions.max_concurrent if self.partitions is not None else 1
+
+    @property
+    def pool_limit(self) -> int:
+        """How many runs of the connector may sync at once: ``partitions.max_concurrent`` runs
+        of each of ``tenants.max_concurrent`` tenants (1 when neither is set)."""
+        partitions = self.partitions.max_concurrent if self.partitions is not None else 1
+        tenants = self.tenants.max_concurrent if self.tenants is not None else 1
+        return partitions * tenants
 
     @field_validator("env")
     @classmethod

@@ -29,13 +29,15 @@ from restsync_dagster.connector.problems import Problem, shown_path
 from restsync_dagster.connector.resources import resolve_resources
 from restsync_dagster.connector.templates import TemplateError, bind_tenant_tree, find_refs
 from restsync_dagster.connector.tree import key_path, leaves
-from restsync_dagster.connector.trust import not_owned_because
+from restsync_dagster.connector.trust import env_prefix, not_owned_because
 from restsync_dagster.failures.errors import ConfigurationError
 from restsync_dagster.settings import TrustPolicy
 
 __all__ = [
     "RATE_KEY_VARIABLE",
     "for_tenant",
+    "scope_clash_problems",
+    "tenant_owner_problems",
     "tenant_prefix",
     "tenant_variable_problems",
     "tenant_variables",
@@ -81,7 +83,9 @@ def tenant_variables(connector: Connector, tenant: str) -> tuple[EnvVarUse, ...]
     return own + connector.env_vars
 
 
-def for_tenant(connector: Connector, tenant: str, known: Iterable[str] = ()) -> Connector:
+def for_tenant(
+    connector: Connector, tenant: str, known: Iterable[str] = (), *, rate_key: str | None = None
+) -> Connector:
     """``connector`` bound to ``tenant``: what a run of that tenant syncs.
 
     Args:
@@ -89,6 +93,8 @@ def for_tenant(connector: Connector, tenant: str, known: Iterable[str] = ()) -> 
         tenant: The tenant's key (a static key of the file, or a dynamic partition's).
         known: The other tenants known now (dynamic ones: the partitions added so far), whose
             variables this tenant must not read.
+        rate_key: The rate key the tenant spends (its ``RATE_KEY`` variable), when not its own
+            :func:`names.tenant_rate_key`.
 
     Raises:
         ConfigurationError: the connector has no tenants, is bound already, the key is not a
@@ -114,7 +120,7 @@ def for_tenant(connector: Connector, tenant: str, known: Iterable[str] = ()) -> 
     prefix = tenants.prefix(connector.name, tenant)
     config = connector.config
     rate_limit = config.rate_limit.model_copy(
-        update={"key": names.tenant_rate_key(config.rate_key, tenant)}
+        update={"key": rate_key or names.tenant_rate_key(config.rate_key, tenant)}
     )
     update: dict[str, object] = {
         "source": bind_tenant_tree(config.source, prefix, tenant),
@@ -284,4 +290,53 @@ def _shared_table_problems(label: str, connector: Connector) -> list[Problem]:
                     "name for the tenant",
                 )
             )
+    return problems
+
+
+def scope_clash_problems(connectors: Sequence[Connector]) -> list[Problem]:
+    """A connector whose name is a tenant's pipeline scope of another (``shop__tenant_acme``
+    beside ``shop`` with tenants): the two would share a dlt pipeline, its state and its lock."""
+    with_tenants = [c for c in connectors if c.has_tenants]
+    return [
+        Problem(
+            shown_path(connector.file),
+            "name",
+            f"connector name {connector.name!r} is the pipeline of a tenant of connector "
+            f"{owner.name!r} ({shown_path(owner.file)}): choose a name without "
+            f"'{owner.name}__tenant_'",
+        )
+        for connector in connectors
+        for owner in with_tenants
+        if connector.name.startswith(names.tenant_scope(owner.name, ""))
+    ]
+
+
+def tenant_owner_problems(connectors: Sequence[Connector], policy: TrustPolicy) -> list[Problem]:
+    """With ``RESTSYNC_CONFINE_ENV``: a listed tenant's variable that belongs to another connector
+    loaded together (``SHOP_ACME_API_KEY`` of tenant ``acme`` of ``shop`` is connector
+    ``shop_acme``'s, the longer name): the two would read one secret."""
+    if not policy.confine_env:
+        return []
+    problems = []
+    for connector in connectors:
+        for tenant in tenants_of(connector):
+            for use in tenant_variables(connector, tenant)[: len(connector.tenant_vars)]:
+                owners = [
+                    other
+                    for other in connectors
+                    if other is not connector
+                    and len(other.name) > len(connector.name)
+                    and use.name.startswith(env_prefix(other.name))
+                ]
+                if owners:
+                    problems.append(
+                        Problem(
+                            shown_path(connector.file),
+                            use.key_paths[0],
+                            f"tenant {tenant!r} of connector {connector.name!r} may not read "
+                            f"{use.name}: it belongs to connector {owners[0].name!r} "
+                            f"({env_prefix(owners[0].name)}*); change the tenant's key or "
+                            "'tenants.variables'",
+                        )
+                    )
     return problems

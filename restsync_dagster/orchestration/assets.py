@@ -53,6 +53,7 @@ class RestsyncTranslator(DagsterDltTranslator):
         description = (
             (f"{config.description}\n\n" if config.description else "")
             + f"`GET {info.path}` loaded by dlt into `{table}` ({info.write_disposition}, primary key: {info.primary_key_text})."
+            + _tenants_text(connector)
         )
         return dg.AssetSpec(
             key=asset_key(connector, info.name),
@@ -69,6 +70,18 @@ class RestsyncTranslator(DagsterDltTranslator):
             },
             freshness_policy=freshness_policy(connector),
         )
+
+
+def _tenants_text(connector: Connector) -> str:
+    """What the description says of a connector's tenants (one partition each)."""
+    tenants = connector.config.tenants
+    if tenants is None:
+        return ""
+    if tenants.tables == "shared":
+        where = f"shared tables, each row tagged in column `{tenants.column}`, part of the key"
+    else:
+        where = f"a dataset per tenant, `{connector.config.dataset_name}_<tenant>`"
+    return f" One partition per tenant ({'added at run time' if tenants.dynamic else 'listed in the file'}): {where}."
 
 
 def freshness_policy(connector: Connector) -> dg.FreshnessPolicy | None:

@@ -17,6 +17,7 @@ see :func:`restsync_dagster.orchestration.instance.apply_pool_limits`) bounds ho
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ import dagster as dg
 
 from restsync_dagster import names
 from restsync_dagster.connector import Connector
+from restsync_dagster.connector.tenants import RATE_KEY_VARIABLE, for_tenant, tenant_prefix
 from restsync_dagster.failures.errors import ConfigurationError
 
 _CLASSES: dict[str, Any] = {
@@ -95,11 +97,13 @@ def run_partition_keys(connector: Connector, tags: Mapping[str, str]) -> list[st
     partitions = build_partitions_def(connector)
     if partitions is None:
         return []
-    time_tag = f"{names.DAGSTER_PARTITION_TAG}/{_time_dimension(connector)}"
-    if connector.has_tenants and time_tag in tags:
-        return [tags[time_tag]]
-    if not connector.has_tenants and names.DAGSTER_PARTITION_TAG in tags:
-        return [tags[names.DAGSTER_PARTITION_TAG]]
+    if names.DAGSTER_PARTITION_TAG in tags:
+        key = tags[names.DAGSTER_PARTITION_TAG]
+        return [
+            _dimensions(connector, key)[_time_dimension(connector)]
+            if connector.has_tenants
+            else key
+        ]
     first, last = tags.get(names.DAGSTER_RANGE_START_TAG), tags.get(names.DAGSTER_RANGE_END_TAG)
     if first is None or last is None:
         return []
@@ -188,3 +192,40 @@ def run_pipeline_name(connector: Connector, keys: list[str]) -> str | None:
     if connector.tenant is not None:
         return names.pipeline_name(scope)
     return None
+
+
+def run_connector(connector: Connector, tags: Mapping[str, str], instance: Any) -> Connector:
+    """The connector a run syncs: ``connector`` itself, or for a connector with tenants, bound to
+    the run's tenant (:func:`run_tenant`; connector/tenants.py). A dynamic tenant must have been
+    added (a partition of :func:`names.tenants_partitions_name`), and the tenant's
+    ``RATE_KEY`` variable, when set, names the rate key it spends.
+
+    Raises:
+        ConfigurationError: see :func:`run_tenant` and :func:`for_tenant`; or a dynamic tenant
+            that was never added (or was removed).
+    """
+    tenant = run_tenant(connector, tags)
+    if tenant is None:
+        return connector
+    tenants = connector.config.tenants
+    assert tenants is not None
+    known: tuple[str, ...] = tenants.keys
+    if tenants.dynamic:
+        known = tuple(
+            instance.get_dynamic_partitions(names.tenants_partitions_name(connector.name))
+        )
+        if tenant not in known:
+            raise ConfigurationError(
+                f"connector {connector.name!r}: no tenant {tenant!r} (tenants added: "
+                f"{', '.join(known) or 'none'}); add it first: restsync tenants add "
+                f"{connector.name} {tenant}"
+            )
+    rate_key = os.environ.get(tenant_prefix(connector, tenant) + RATE_KEY_VARIABLE) or None
+    return for_tenant(connector, tenant, known, rate_key=rate_key)
+
+
+def shares_tables(connector: Connector) -> bool:
+    """Whether ``connector`` is bound to a tenant whose tables other tenants share
+    (``tenants.tables: shared``): nothing of its run may drop or replace a table."""
+    tenants = connector.config.tenants
+    return connector.tenant is not None and tenants is not None and tenants.tables == "shared"

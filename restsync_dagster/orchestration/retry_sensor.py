@@ -5,6 +5,11 @@ failed runs from the instance, the ``dagster.Failure`` metadata their sync steps
 cause, transient or not, ``Retry-After``), which assets they did not materialize and what has
 happened since, then per connector either requests a retry run, waits, or records why not.
 
+For a connector with tenants, each tenant is its own lane: a failed run is one tenant's
+partition, its retry requests that partition alone (with the failure's own cause in its tags),
+"at most one pending retry" holds per tenant, so tenant C's outage never delays tenant D's retry,
+and a tenant removed since its run failed is not retried.
+
 State lives in the instance, not in a cursor: retry runs carry ``restsync/retry_of`` and
 ``restsync/attempt``, decided runs carry ``restsync/retry/<connector>``, and every request has a
 ``run_key`` unique per chain, connector and attempt, so a tick evaluated twice, or a daemon
@@ -34,6 +39,7 @@ from restsync_dagster.orchestration.retry_decisions import (
     decide,
     run_key,
 )
+from restsync_dagster.orchestration.tenants import tenant_keys, tenant_of
 from restsync_dagster.settings import Settings
 
 SENSOR_NAME = names.RETRY_SENSOR
@@ -110,7 +116,7 @@ def evaluate(
         context.log.warning(f"run {run_id}: its process is gone; marked failed, pool slots freed")
     requests: list[dg.RunRequest] = []
     waiting: list[str] = []
-    busy: set[str] = _connectors_with_pending_retry(instance)
+    busy = _lanes_with_pending_retry(instance, connectors)
     for record in _recent_failures(instance):
         tagged = record.dagster_run.tags.get(TAG_CONNECTOR)
         if tagged and names.decided_tag(tagged) in record.dagster_run.tags:
@@ -121,23 +127,25 @@ def evaluate(
         for connector in dict.fromkeys(f.connector for f in failed.failures):
             if connector not in connectors or names.decided_tag(connector) in failed.tags:
                 continue
+            lane = _lane(connectors[connector], failed.partition)
             decision = decide(
                 failed,
                 connector,
                 run_retry_policy(connectors[connector], settings),
                 now,
                 has_successor=_has_successor(instance, failed, connector),
-                connector_busy=connector in busy,
+                connector_busy=lane in busy or (connector, None) in busy,
                 materialized_since=_materialized_since(
                     instance, failed.unmaterialized.get(connector, frozenset()), failed
                 ),
+                removed_tenant=_removed_tenant(instance, connectors[connector], lane[1]),
             )
             if decision.action == RetryAction.RETRY:
                 requests.append(_run_request(failed, decision))
-                busy.add(connector)  # at most one pending retry per connector
+                busy.add(lane)  # at most one pending retry per connector (per tenant)
                 context.log.info(
-                    f"connector {connector!r}: requesting {decision.reason} "
-                    f"(run {failed.run_id} of chain {failed.root})"
+                    f"connector {connector!r}{_tenant_words(lane[1])}: requesting "
+                    f"{decision.reason} (run {failed.run_id} of chain {failed.root})"
                 )
             elif decision.action.is_final:
                 _record(instance, context, failed, decision)
@@ -146,7 +154,9 @@ def evaluate(
                     failed.run_id, {names.decided_tag(connector): decision.action.value}
                 )
             elif decision.action in (RetryAction.WAIT, RetryAction.BUSY):
-                waiting.append(f"{connector} ({failed.run_id[:8]}): {decision.reason}")
+                waiting.append(
+                    f"{connector}{_tenant_words(lane[1])} ({failed.run_id[:8]}): {decision.reason}"
+                )
     if requests:
         return dg.SensorResult(run_requests=requests)
     return dg.SkipReason("; ".join(waiting) if waiting else "no failed sync to retry")
@@ -222,13 +232,45 @@ def _has_successor(instance: dg.DagsterInstance, failed: FailedRun, connector: s
     return bool(instance.get_run_ids(filters=dg.RunsFilter(tags=tags), limit=1))
 
 
-def _connectors_with_pending_retry(instance: dg.DagsterInstance) -> set[str]:
+#: A retry lane: a connector, and the tenant of the run (None: the whole connector).
+Lane = tuple[str, str | None]
+
+
+def _lane(connector: Connector, partition: str | None) -> Lane:
+    """The lane of a run of ``connector`` for ``partition``: its tenant's, else the connector's
+    (a key that no longer parses, after the file changed, holds the whole connector)."""
+    try:
+        return connector.name, tenant_of(connector, partition)
+    except Exception:
+        return connector.name, None
+
+
+def _tenant_words(tenant: str | None) -> str:
+    return f" tenant {tenant!r}" if tenant is not None else ""
+
+
+def _lanes_with_pending_retry(
+    instance: dg.DagsterInstance, connectors: dict[str, Connector]
+) -> set[Lane]:
     pending = instance.get_runs(filters=dg.RunsFilter(statuses=_IN_PROGRESS), limit=500)
-    return {
-        run.tags[TAG_CONNECTOR]
-        for run in pending
-        if TAG_RETRY_OF in run.tags and TAG_CONNECTOR in run.tags
-    }
+    lanes: set[Lane] = set()
+    for run in pending:
+        name = run.tags.get(TAG_CONNECTOR)
+        if TAG_RETRY_OF not in run.tags or name is None:
+            continue
+        connector = connectors.get(name)
+        partition = run.tags.get(names.DAGSTER_PARTITION_TAG)
+        lanes.add(_lane(connector, partition) if connector is not None else (name, None))
+    return lanes
+
+
+def _removed_tenant(
+    instance: dg.DagsterInstance, connector: Connector, tenant: str | None
+) -> str | None:
+    """``tenant``, when ``connector`` no longer has it (removed from the instance or the file)."""
+    if tenant is None:
+        return None
+    return None if tenant in tenant_keys(connector, instance) else tenant
 
 
 def _materialized_since(
@@ -250,18 +292,24 @@ def _materialized_since(
 
 
 def _run_request(failed: FailedRun, decision: Decision) -> dg.RunRequest:
+    tags = {
+        TAG_RETRY_OF: failed.root,
+        TAG_ATTEMPT: str(decision.attempt),
+        TAG_CONNECTOR: decision.connector,
+        TAG_RETRY_REASON: decision.reason,
+    }
+    if failed.partition is None:
+        # A partition-range run (a backfill's single run) is retried over the same range.
+        for tag in (names.DAGSTER_RANGE_START_TAG, names.DAGSTER_RANGE_END_TAG):
+            if tag in failed.tags:
+                tags[tag] = failed.tags[tag]
     return dg.RunRequest(
         run_key=run_key(failed.root, decision.connector, decision.attempt),
         job_name=names.job_name(decision.connector),
         asset_selection=[dg.AssetKey.from_user_string(k) for k in sorted(decision.asset_keys)]
         or None,
         partition_key=failed.partition,
-        tags={
-            TAG_RETRY_OF: failed.root,
-            TAG_ATTEMPT: str(decision.attempt),
-            TAG_CONNECTOR: decision.connector,
-            TAG_RETRY_REASON: decision.reason,
-        },
+        tags=tags,
     )
 
 

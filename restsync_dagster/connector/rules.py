@@ -155,11 +155,7 @@ def _base_url_problems(label: str, source: dict[str, Any]) -> list[Problem]:
         return []
     if re.match(r"^(https?://|\{\{\s*(env|tenant)\.)", base_url, re.IGNORECASE):
         return []
-    hint = (
-        "; a variable is written {{ env.NAME }} (a tenant's: {{ tenant.NAME }})"
-        if "{{" in base_url
-        else ""
-    )
+    hint = "; a variable is written {{ env.NAME }}" if "{{" in base_url else ""
     return [Problem(label, "source.client.base_url", f"{base_url!r} is not an http(s) URL{hint}")]
 
 

@@ -173,7 +173,8 @@ def _object_schema(records: list[dict[str, Any]]) -> dict[str, Any]:
     """A schema read from sample records: types from values, nullability from ``None``s."""
     properties: dict[str, Any] = {}
     required = []
-    for key in records[0] if records else ():
+    keys = dict.fromkeys(key for record in records for key in record)  # in first-seen order
+    for key in keys:
         values = [r.get(key) for r in records]
         present = [v for v in values if v is not None]
         schema = _value_schema(present)
@@ -194,9 +195,11 @@ def _value_schema(values: list[Any]) -> dict[str, Any]:
         return {"type": "integer", "format": "int64"}
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         return {"type": "number", "format": "double"}
-    if all(isinstance(v, list) for v in values):
-        items = [item for v in values for item in v]
-        return {"type": "array", "items": _object_schema(items)}
+    if all(isinstance(v, list) for v in values):  # of objects or of scalars
+        items = [item for v in values for item in v if item is not None]
+        return {"type": "array", "items": _value_schema(items)}
+    if all(isinstance(v, dict) for v in values):  # a nested object
+        return _object_schema(values)
     if all(isinstance(v, str) and _ISO_TIMESTAMP.match(v) for v in values):
         return {"type": "string", "format": "date-time"}
     return {"type": "string"}

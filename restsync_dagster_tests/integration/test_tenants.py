@@ -144,8 +144,8 @@ def test_each_tenant_loads_exactly_its_own_rows_tagged_with_it(shop, restsync_ho
         orphans = con.sql(
             "select count(*) from shop.orders__line_items l "
             "where l._dlt_root_id not in (select _dlt_id from shop.orders)"
-        ).fetchone()
-        assert orphans == (0,)
+        ).fetchall()
+        assert orphans == [(0,)]
 
 
 def test_a_second_sync_is_idempotent_and_a_tenant_run_touches_no_other_tenant(
@@ -247,6 +247,18 @@ def test_a_dynamic_tenant_syncs_once_added_and_an_unknown_one_fails(
     assert sync_tenant(instance, "globex").success
     assert shop.tenant_records()["acme"]["requests"] == 0
     assert_tenant_rows_exact(restsync_home, shop, "globex", "orders")
+    # A tenant removed after its run was queued: the run fails before any request.
+    instance.delete_dynamic_partition(names.tenants_partitions_name("shop"), "globex")
+    shop.reset_log()
+    job = load_definitions().resolve_job_def("shop_sync")
+    removed = job.execute_in_process(
+        instance=instance, raise_on_error=False, tags={names.DAGSTER_PARTITION_TAG: "globex"}
+    )
+    assert not removed.success
+    message, metadata = step_failure(removed)
+    assert "no tenant 'globex'" in message and "restsync tenants add shop globex" in message
+    assert metadata[names.failure_key("kind")] == "invalid_config"
+    assert shop.requests() == []
 
 
 def test_a_full_refresh_of_one_tenant_in_shared_tables_is_refused(shop, restsync_home, instance):

@@ -777,9 +777,10 @@ def tenant_variables(
     return env
 
 
-def tenant_runs(instance: dg.DagsterInstance, job: str) -> dict[str, list[dg.RunRecord]]:
-    """The runs of ``job`` by their partition (the tenant's key), oldest first."""
-    records = instance.get_run_records(dg.RunsFilter(job_name=job), ascending=True)
+def tenant_runs(instance: dg.DagsterInstance) -> dict[str, list[dg.RunRecord]]:
+    """Every run of ``instance`` by its partition (a tenant's key), oldest first: a backfill's
+    runs are Dagster's asset job's, the sensors' the connector's ``<connector>_sync``."""
+    records = instance.get_run_records(ascending=True)
     found: dict[str, list[dg.RunRecord]] = {}
     for record in records:
         found.setdefault(record.dagster_run.tags.get("dagster/partition", ""), []).append(record)

@@ -35,6 +35,7 @@ def test_a_document_whose_server_names_the_tenant_syncs_each_added_tenant(
     capsys.readouterr()
 
     assert main(["tenants", "add", "helpdesk", "acme", "globex"]) == 0
+    assert "added tenant 'globex'" in capsys.readouterr().out
     assert main(["sync", "helpdesk", "--json", "-q"]) == 0
     outcomes = json.loads(capsys.readouterr().out)
     assert {(o["tenant"], o["status"]) for o in outcomes} == {("acme", "ok"), ("globex", "ok")}

@@ -15,12 +15,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from restsync_dagster.connector import load_connectors
 from restsync_dagster.demo_api import DemoApi
+from restsync_dagster.orchestration.instance import apply_pool_limits
 from restsync_dagster.settings import Settings
 from restsync_dagster_tests.helpers import (
     assert_tenant_rows_exact,
     graphql_client,
-    launch_backfill,
     tenant_runs,
     tenant_variables,
 )
@@ -32,10 +33,12 @@ OUTAGE_SECONDS = 30
 
 
 def connector(tenants: str) -> str:
-    """A ``shop`` connector of the demo API's tenant routes; ``tenants`` is its tenants: value."""
+    """A ``shop`` connector of the demo API's tenant routes; ``tenants`` is its tenants: value.
+    Its HTTP retries give up within seconds, so an outage of 30 s is the retry sensor's."""
     return f"""
 name: shop
 tenants: {tenants}
+retry: {{max_retries: 2, backoff_factor: 0.5, run_retries: 6}}
 source:
   client:
     base_url: "{{{{ tenant.BASE_URL }}}}"
@@ -65,18 +68,22 @@ def start(
         "RESTSYNC_RUN_RETRY_BASE_DELAY_SECONDS": "5",
         **tenant_variables(api, "shop", TENANTS, "generic"),
     }
-    return start_dagster_dev(env), env
+    url = start_dagster_dev(env)
+    # The pool's limit (tenants.max_concurrent) before any run claims it, as restsync sync does.
+    with dg.DagsterInstance.from_config(str(Settings.from_env().dagster_home)) as instance:
+        apply_pool_limits(instance, load_connectors([folder]))
+    return url, env
 
 
 def wait_for(
     home: str, done: Callable[[dict[str, list[dg.RunRecord]]], bool], seconds: float
 ) -> dict[str, list[dg.RunRecord]]:
-    """Poll the runs of ``shop_sync`` by tenant until ``done`` says so; fail after ``seconds``."""
+    """Poll the runs by tenant until ``done`` says so; fail after ``seconds``."""
     deadline = time.monotonic() + seconds
     runs: dict[str, list[dg.RunRecord]] = {}
     while time.monotonic() < deadline:
         with dg.DagsterInstance.from_config(home) as instance:
-            runs = tenant_runs(instance, "shop_sync")
+            runs = tenant_runs(instance)
         if done(runs):
             return runs
         time.sleep(2)
@@ -87,6 +94,13 @@ def succeeded(runs: dict[str, list[dg.RunRecord]], tenants: Sequence[str]) -> bo
     return all(
         runs.get(t) and runs[t][-1].dagster_run.status == dg.DagsterRunStatus.SUCCESS
         for t in tenants
+    )
+
+
+def _started(records: list[dg.RunRecord]) -> bool:
+    return bool(records) and records[0].dagster_run.status not in (
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.NOT_STARTED,
     )
 
 
@@ -108,10 +122,24 @@ def test_one_tenants_outage_is_retried_for_that_tenant_alone_and_heals(
     start_dagster_dev, start_demo_api, restsync_home, tmp_path
 ):
     api: DemoApi = start_demo_api(tenants=TENANTS)
-    url, _ = start(start_dagster_dev, api, tmp_path, f"{{keys: [{', '.join(TENANTS)}]}}")
+    url, _ = start(
+        start_dagster_dev, api, tmp_path, f"{{keys: [{', '.join(TENANTS)}], max_concurrent: 3}}"
+    )
     home = str(Settings.from_env().dagster_home)
+    client = graphql_client(url)
+    launched = {
+        tenant: client.submit_job_execution(  # one run per tenant, as a backfill makes them
+            "shop_sync",
+            repository_location_name="restsync",
+            repository_name="__repository__",
+            tags={"dagster/partition": tenant},
+        )
+        for tenant in ("initech", "acme", "globex")
+    }
+    # The outage starts as initech's run starts (its process still loading the code), so that
+    # it meets the run whatever the queue's and the machine's delays.
+    wait_for(home, lambda runs: _started(runs.get("initech", [])), 120)
     api.tenant_outage("initech", OUTAGE_SECONDS)
-    launch_backfill(url, ["shop", "items"], list(TENANTS))
 
     runs = wait_for(home, lambda runs: succeeded(runs, TENANTS), 420)
     print(timeline(runs))
@@ -119,6 +147,7 @@ def test_one_tenants_outage_is_retried_for_that_tenant_alone_and_heals(
     # acme and globex: one run each, never retried; initech: failed, then retried until healed.
     assert [len(runs["acme"]), len(runs["globex"])] == [1, 1]
     chain = runs["initech"]
+    assert chain[0].dagster_run.run_id == launched["initech"]
     assert chain[0].dagster_run.status == dg.DagsterRunStatus.FAILURE
     assert len(chain) >= 2
     root = chain[0].dagster_run.run_id
@@ -175,7 +204,7 @@ def test_a_tenant_added_at_run_time_is_synced_by_the_next_tick_without_reading_t
     # Two more sensor ticks (5 s each): nothing else is requested.
     time.sleep(15)
     with dg.DagsterInstance.from_config(home) as instance:
-        runs = tenant_runs(instance, "shop_sync")
+        runs = tenant_runs(instance)
         assert instance.get_dynamic_partitions("shop_tenants") == ["acme", "globex", "initech"]
     print(timeline(runs))
 

@@ -11,8 +11,8 @@ and kept across the packages: the head of the resource's pipe becomes a :class:`
 evaluates at every extract and which hands on the next page, or ends the extract at a package
 boundary. A boundary falls only between pages, where the resource's Arrow step holds no
 gathered rows (``ArrowPages.holds_rows``; once a package has its records, the step sends what
-it gathered with the next page, ``ArrowPages.flush_now``); the page read to see whether one follows is kept for
-the next package, so the last package is never empty. The Arrow step starts a new normalizer
+it gathered with the next page, ``ArrowPages.flush_now``); the page read to see whether one
+follows is kept for the next package, so the last package is never empty. The Arrow step starts a new normalizer
 for each package (its load id), reading the schema the previous package saved, as a second
 sync does. Every package is loaded by the same ``pipeline.load`` as a single load, so it takes
 the same locks (load/locks.py's ``load_one_at_a_time``), one package after the other, in order.
@@ -31,38 +31,57 @@ which the next sync is exact, whatever happens to the packages after it:
 - ``merge`` on a primary key (dlt's ``delete-insert`` or ``upsert``), no cursor: each package
   merges its records by key. Killed after package k, the destination holds the first k packages'
   records merged; the next sync reads everything again and merges it: exact.
+- ``merge`` on a primary key **with a cursor** (``incremental``): a package's state is what
+  the next sync starts from, and the API need not return records in cursor order, so a package
+  that committed the largest cursor it saw would make the next sync skip the older changes still
+  on later pages. Every package but the resource's last commits the cursor the run started from
+  (:meth:`ResumableHead._commit_start_cursor`); the last commits the run's cursor, dlt's
+  ``last_value_func`` over what every package reached, with the boundary hashes of the packages
+  that reached it (what one package would have committed). Killed after package k, the next
+  sync reads again from where this one started and merges: exact. dlt's incremental binds to
+  the committed state at every extract, so each package filters from the run's start, as one
+  package would. A cursor with ``end_value`` (a bounded range: dlt keeps no state), ``lag`` or
+  ``row_order`` (dlt may close the pages early): one package.
 - ``append``: no. Without a cursor the next sync reads everything again and appends it: the
-  killed run's committed packages would stay as duplicates. With a cursor see below.
+  killed run's committed packages would stay as duplicates; with a cursor, the next sync starts
+  from the run's start (above) and appends the committed packages' records again. (Safe would
+  be a cursor committed per package, which needs records sorted by it: an order restsync cannot
+  verify before the later pages arrive.)
 - ``replace``: no. Each package would replace the previous one's rows.
 - ``merge`` with ``scd2``: no. Each package retires the rows it does not hold.
 - ``merge`` with a ``merge_key`` (or no primary key): no. A later package holding records of
   the same merge key deletes the earlier package's rows of it.
-- **An incremental cursor**: no (yet). A package carries dlt's state; committing the cursor
-  (the largest value seen so far) while earlier-sorted records are still unloaded would make the
-  next sync skip them, unless the API returns records in cursor order; and dlt's incremental
-  filters each extract from the state the previous package committed. Cutting these safely
-  needs each package to commit the cursor the run started from, and only the last the new one,
-  which this module does not do. Windowed syncs (extract/windows.py) already commit per window,
-  with the window's end as a cursor that is safe by construction.
+- Windowed syncs (extract/windows.py) already commit per window, with the window's end as a
+  cursor that is safe by construction; partition runs are bounded loads: one package each.
 - A resource resolved from another's records (``resolve``), one dlt extracts in parallel
-  (``parallelized``: its pages come as deferred calls), a page limit (``add_limit``,
-  ``max_pages``), a partition run, a windowed sync: one package.
+  (``parallelized``: its pages come as deferred calls), dlt's ``add_limit``: one package.
 """
 
 from __future__ import annotations
 
 import collections
+import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from restsync_dagster.connector import ResolvedResource
 from restsync_dagster.extract.arrow import ArrowPages
 
 
-def why_one_package(source: Any) -> str | None:
+def why_one_package(
+    source: Any, resolved: Mapping[str, ResolvedResource] | None = None
+) -> str | None:
     """Why the selected resources of ``source`` (a dlt source, hints final) must load in one
-    package, or None when each package may commit on its own (see the module's rules)."""
+    package, or None when each package may commit on its own (see the module's rules).
+
+    Args:
+        source: The run's dlt source.
+        resolved: The connector's resources by name: a ``rest_api`` resource's incremental is
+            handed to its generator when dlt first evaluates it, so dlt's resource does not show
+            it before; the connector's ``incremental`` (or ``type: incremental`` param) does.
+    """
     pipes = {pipe.name: pipe for pipe in source.resources.pipes}
     for resource in source.selected_resources.values():
         name = resource.name
@@ -70,9 +89,13 @@ def why_one_package(source: Any) -> str | None:
             return f"resource {name!r} is resolved from another resource's records"
         if _is_parallel(pipes[name].gen):
             return f"resource {name!r} is extracted in parallel (dlt defers its pages)"
-        incremental = resource.incremental
-        if incremental is not None and getattr(incremental, "incremental", incremental):
-            return f"resource {name!r} has an incremental cursor"
+        for cursor in _cursors(resource, (resolved or {}).get(name)):
+            if cursor.get("end_value") is not None:
+                return f"resource {name!r} reads a bounded range of its cursor (end_value)"
+            if cursor.get("lag"):
+                return f"resource {name!r} lags its cursor"
+            if cursor.get("row_order"):
+                return f"resource {name!r} declares a row_order (dlt may end its pages early)"
         if resource.limit is not None:
             return f"resource {name!r} reads a limited number of pages"
         try:
@@ -91,6 +114,30 @@ def why_one_package(source: Any) -> str | None:
         if not any(column.get("primary_key") for column in columns):
             return f"resource {name!r} merges without a primary key"
     return None
+
+
+def _cursors(resource: Any, resolved: ResolvedResource | None) -> list[Mapping[str, Any]]:
+    """The settings of every cursor a resource is known to have."""
+    found: list[Mapping[str, Any]] = []
+    cursor = cursor_of_wrapper(resource.incremental)
+    if cursor is not None:
+        found.append(
+            {"end_value": cursor.end_value, "lag": cursor.lag, "row_order": cursor.row_order}
+        )
+    if resolved is not None:
+        if resolved.incremental:
+            found.append(resolved.incremental)
+        params = resolved.endpoint.get("params") or {}
+        found += [
+            p for p in params.values() if isinstance(p, Mapping) and p.get("type") == "incremental"
+        ]
+    return found
+
+
+def cursor_of_wrapper(found: Any) -> Any:
+    """The ``dlt.sources.incremental`` behind what ``DltResource.incremental`` gives (dlt's
+    wrapper of it, or it), or None."""
+    return getattr(found, "incremental", found)
 
 
 def _is_parallel(gen: Any) -> bool:
@@ -133,7 +180,8 @@ class Packages:
             arrow = next((step for step in pipe.steps if isinstance(step, ArrowPages)), None)
             if arrow is not None:
                 arrow.flush_now = lambda: packages.cutting
-            head = ResumableHead(packages, pipe.gen, arrow)
+            wrapper = source.resources[pipe.name].incremental
+            head = ResumableHead(packages, pipe.gen, arrow, pipe.name, wrapper)
             if arrow is not None and arrow.paginator is not None and read_ahead:
                 # The step asks the paginator whether a page follows the one it holds; read
                 # ahead, the paginator is pages further on: the step asks the head instead,
@@ -178,10 +226,24 @@ class ResumableHead:
     real generator does.
     """
 
-    def __init__(self, packages: Packages, make: Any, arrow: ArrowPages | None) -> None:
+    def __init__(
+        self,
+        packages: Packages,
+        make: Any,
+        arrow: ArrowPages | None,
+        name: str = "",
+        incremental: Any = None,
+    ) -> None:
         self.packages = packages
         self.make = make
         self.arrow = arrow
+        self.name = name
+        #: What ``DltResource.incremental`` gave: dlt's wrapper of the resource's incremental,
+        #: which holds it once dlt has evaluated the resource (the first package).
+        self.incremental = incremental
+        #: The cursor state the run started from, and what each cut package had reached.
+        self._started_from: dict[str, Any] = {}
+        self._reached: list[dict[str, Any]] = []
         self.finished = False
         #: The resource's paginator, when read ahead (see :meth:`Packages.install`).
         self.paginator: Any = None
@@ -192,6 +254,9 @@ class ResumableHead:
 
     def __call__(self) -> ResumableHead:
         if self._real is None:
+            if self.incremental is not None:
+                # Before dlt binds the incremental (in make()), which fills an empty state.
+                self._started_from = copy.deepcopy(self._cursor_state(create=False))
             real = iter(self.make() if callable(self.make) else self.make)
             self._real = (
                 ReadAhead(real, self._read, self.packages.rows)
@@ -225,11 +290,61 @@ class ResumableHead:
             page = next(self._real)
         except StopIteration:
             self.finished = True
+            if self._reached:
+                self._commit_run_cursor()
             raise
         if self.packages.cutting and at_boundary:
             self._kept.append(page)  # the first page of the next package
+            if self.cursor is not None:
+                self._commit_start_cursor()
             raise StopIteration
         return self._handed_on(page)
+
+    @property
+    def cursor(self) -> Any:
+        """The resource's ``dlt.sources.incremental``, once dlt has bound it; else None."""
+        return cursor_of_wrapper(self.incremental)
+
+    def _cursor_state(self, create: bool = True) -> dict[str, Any]:
+        """The resource's cursors in the state of the package being extracted (dlt's
+        ``incremental`` entry of the resource's state: one per cursor path)."""
+        import dlt
+
+        state = dlt.current.resource_state(self.name)
+        found: dict[str, Any] = (
+            state.setdefault("incremental", {}) if create else state.get("incremental", {})
+        )
+        return found
+
+    def _commit_start_cursor(self) -> None:
+        """A package ends before the resource's last page: it commits the cursor the run started
+        from (what the next sync needs if no later package commits), and the cursor it reached
+        is kept for the last package."""
+        live = self._cursor_state()
+        self._reached.append(copy.deepcopy(live))
+        for path in set(live) | set(self._started_from):
+            entry = live.setdefault(path, {})
+            entry.clear()
+            entry.update(copy.deepcopy(self._started_from.get(path, {})))
+
+    def _commit_run_cursor(self) -> None:
+        """The resource's last package commits the cursor of the whole run: dlt's
+        ``last_value_func`` over what every package reached, with the boundary hashes of each
+        package that reached it (what one package would have committed)."""
+        incremental = self.cursor
+        live = self._cursor_state()
+        for path, entry in live.items():
+            reached = [seen[path] for seen in self._reached if seen.get(path)] + [entry]
+            values = tuple(e["last_value"] for e in reached if e.get("last_value") is not None)
+            if not values:
+                continue
+            last = incremental.last_value_func(values)
+            hashes: list[Any] = []
+            for seen in reached:
+                if seen.get("last_value") == last:
+                    hashes += [h for h in seen.get("unique_hashes") or [] if h not in hashes]
+            entry["last_value"] = last
+            entry["unique_hashes"] = hashes
 
     def _handed_on(self, page: Page) -> Any:
         self.clock.pages, self.clock.has_next_page = page.pages, page.has_next_page

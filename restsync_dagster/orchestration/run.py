@@ -308,7 +308,7 @@ def _packages(run: _Run, source: Any, load: Round) -> Packages | None:
     rows = run.settings.package_rows
     if not rows or load.windows or run.window is not None:
         return None
-    reason = why_one_package(source)
+    reason = why_one_package(source, {r.name: r for r in run.connector.resources})
     if reason is not None:
         run.context.log.info(
             f"connector {run.connector.name!r}: one load package for the run: {reason}"

@@ -22,6 +22,19 @@ TICKETS = 5_000
 PACKAGE_ROWS = 500
 
 
+#: The tickets read from a cursor (``updated_at``), which the API does not sort them by.
+INCREMENTAL_ENDPOINT = {
+    "path": "/generic/v1/tickets",
+    "data_selector": "data",
+    "paginator": {"type": "offset", "limit": 100},
+    "incremental": {
+        "cursor_path": "updated_at",
+        "start_param": "updated_since",
+        "initial_value": "2026-01-01T00:00:00Z",
+    },
+}
+
+
 def connector_yaml(**resource: Any) -> str:
     """The demo API's nested tickets (a list of comments each), merged on ``id``, one page at a
     time."""
@@ -156,6 +169,52 @@ def test_a_sync_killed_after_two_packages_keeps_them_and_the_next_sync_is_exact(
     assert after["comments"] == {r["id"]: len(r["comments"]) for r in expected if r["comments"]}
 
 
+@pytest.mark.slow
+def test_an_incremental_sync_killed_after_two_packages_keeps_them_and_the_cursor_it_started_from(
+    tickets_connector, restsync_home, instance, tmp_path
+):
+    """The API returns changed tickets by id, not by ``updated_at``: a package that committed
+    the largest cursor it saw would make the next sync skip the later pages' older changes."""
+    api = tickets_connector(latency_ms=150, endpoint=INCREMENTAL_ENDPOINT)
+    result = load_definitions().resolve_job_def("pkg_sync").execute_in_process(instance=instance)
+    assert result.success
+    cursor = max(r["updated_at"] for r in api.expected_rows("generic", "tickets"))
+    # 2,500 changed tickets: updates spread over the hour, then inserts spread over it again.
+    api.advance("generic.tickets", insert=1_000, update=1_500, hours=1)
+    changed = [r for r in api.expected_rows("generic", "tickets") if r["updated_at"] > cursor]
+    times = [r["updated_at"] for r in changed]
+    assert len(changed) == 2_500 and times != sorted(times), "not in cursor order"
+
+    dagster_home = tmp_path / "dagster_home"
+    process = start_sync("pkg", dagster_home)
+    kill_when(process, committed(dagster_home, 2), limit=300)
+    kept = stored(restsync_home)
+    changed_ids = {r["id"] for r in changed}
+    reloaded = {
+        t for t, u in kept["updated_at"].items() if t in changed_ids and as_text(u) > cursor
+    }
+    assert 2 * PACKAGE_ROWS <= len(reloaded) < len(changed), "packages committed, not all"
+
+    api.reset_log()
+    result = load_definitions().resolve_job_def("pkg_sync").execute_in_process(instance=instance)
+    assert result.success
+    first = api.requests("/generic/v1/tickets")[0]
+    assert first.params["updated_since"] == cursor, "the cursor did not move past unloaded rows"
+    expected = api.expected_rows("generic", "tickets")
+    after = stored(restsync_home)
+    assert after["ids"] == sorted(r["id"] for r in expected), "none lost, none duplicated"
+    assert {t: as_text(u) for t, u in after["updated_at"].items()} == {
+        r["id"]: r["updated_at"] for r in expected
+    }, "every update applied"
+
+    # The next sync starts from the run's largest cursor: nothing new is read again.
+    api.reset_log()
+    result = load_definitions().resolve_job_def("pkg_sync").execute_in_process(instance=instance)
+    assert result.success
+    newest = max(r["updated_at"] for r in expected)
+    assert api.requests("/generic/v1/tickets")[0].params["updated_since"] == newest
+
+
 def test_a_sync_in_packages_commits_each_and_lands_every_record_once(
     tickets_connector, restsync_home, instance
 ):
@@ -180,19 +239,8 @@ def test_a_sync_in_packages_commits_each_and_lands_every_record_once(
         ({"write_disposition": "append"}, "resource 'tickets' is written with 'append'"),
         ({"write_disposition": "replace"}, "resource 'tickets' is written with 'replace'"),
         (
-            {
-                "endpoint": {
-                    "path": "/generic/v1/tickets",
-                    "data_selector": "data",
-                    "paginator": {"type": "offset", "limit": 100},
-                    "incremental": {
-                        "cursor_path": "updated_at",
-                        "start_param": "updated_since",
-                        "initial_value": "2026-01-01T00:00:00Z",
-                    },
-                }
-            },
-            "resource 'tickets' has an incremental cursor",
+            {"write_disposition": "append", "endpoint": INCREMENTAL_ENDPOINT},
+            "resource 'tickets' is written with 'append'",
         ),
     ],
 )

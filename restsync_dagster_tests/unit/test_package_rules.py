@@ -1,6 +1,7 @@
 """Which resources may commit a sync in several load packages (extract/packages.py): merge on a
-primary key without a cursor only; every other write disposition, a cursor, a merge key, scd2, a
-transformer or a page limit keeps the run in one package, with the reason."""
+primary key, with or without a cursor; every other write disposition, a merge key, scd2, a
+bounded, lagging or ordered cursor, a transformer, a parallel resource or a page limit keeps the
+run in one package, with the reason."""
 
 from __future__ import annotations
 
@@ -24,10 +25,13 @@ def records(**hints: Any) -> Any:
     return dlt.resource([{"id": 1, "updated_at": 1}], name="records", **hints)
 
 
-def test_merge_on_a_primary_key_may_commit_in_parts():
+def test_merge_on_a_primary_key_may_commit_in_parts_with_or_without_a_cursor():
     assert why_one_package(source_of(records(write_disposition="merge", primary_key="id"))) is None
     upsert = {"disposition": "merge", "strategy": "upsert"}
     assert why_one_package(source_of(records(write_disposition=upsert, primary_key="id"))) is None
+    cursor = dlt.sources.incremental("updated_at")
+    merged = records(write_disposition="merge", primary_key="id", incremental=cursor)
+    assert why_one_package(source_of(merged)) is None
 
 
 @pytest.mark.parametrize(
@@ -48,11 +52,35 @@ def test_merge_on_a_primary_key_may_commit_in_parts():
         ),
         (
             {
-                "write_disposition": "merge",
+                "write_disposition": "append",
                 "primary_key": "id",
                 "incremental": dlt.sources.incremental("updated_at"),
             },
-            "has an incremental cursor",
+            "is written with 'append'",
+        ),
+        (
+            {
+                "write_disposition": "merge",
+                "primary_key": "id",
+                "incremental": dlt.sources.incremental("updated_at", end_value=5),
+            },
+            "reads a bounded range of its cursor (end_value)",
+        ),
+        (
+            {
+                "write_disposition": "merge",
+                "primary_key": "id",
+                "incremental": dlt.sources.incremental("updated_at", lag=1),
+            },
+            "lags its cursor",
+        ),
+        (
+            {
+                "write_disposition": "merge",
+                "primary_key": "id",
+                "incremental": dlt.sources.incremental("updated_at", row_order="asc"),
+            },
+            "declares a row_order (dlt may end its pages early)",
         ),
     ],
 )

@@ -234,6 +234,8 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         started = time.perf_counter()
         loaded: list[Any] = []
         load_id = None
+        #: Every load of this run (its windows or packages): the rows the schema snapshot reads.
+        load_ids: list[str] = []
         for load in rounds:
             run.current = load
             source = build_source(
@@ -271,6 +273,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                 info = trace.last_load_info if trace else None
                 loads = list(getattr(info, "loads_ids", None) or [])
                 load_id = loads[-1] if loads else load_id
+                load_ids += loads
                 if packages is None:
                     break
                 context.log.info(
@@ -294,7 +297,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         # scan the table for the load id, a cost that grows with the table).
         snapshots = {
             r.asset_key.path[-1]: snapshot(
-                saved, _table(connector, r), load_id if _rows_loaded(r) else None
+                saved, _table(connector, r), load_ids if _rows_loaded(r) else None
             )
             for r in results
             if r.asset_key is not None

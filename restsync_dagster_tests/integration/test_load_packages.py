@@ -5,6 +5,7 @@ package, and the run's log says why."""
 from __future__ import annotations
 
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,10 @@ def stored(home: Path) -> dict[str, Any]:
 
 
 def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A stored ``updated_at`` as the API writes it."""
+    if isinstance(value, str):
+        return value
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.mark.slow

@@ -62,7 +62,7 @@ def test_merge_on_a_primary_key_may_commit_in_parts_with_or_without_a_cursor():
             {
                 "write_disposition": "merge",
                 "primary_key": "id",
-                "incremental": dlt.sources.incremental("updated_at", end_value=5),
+                "incremental": dlt.sources.incremental("updated_at", initial_value=0, end_value=5),
             },
             "reads a bounded range of its cursor (end_value)",
         ),

@@ -528,7 +528,7 @@ def main() -> int:
         )
         return 0
     if args.packages:
-        found = package_alternatives(args.quick, 1 if args.quick else args.repeat)
+        found = package_alternatives(args.quick, args.repeat)  # --quick: smaller data only
         print("\n".join(f"{a:<44} {b:>30}  {c}" for a, b, c in found))
         return 0
     if args.only_nested:

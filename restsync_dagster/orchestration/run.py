@@ -262,16 +262,7 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                 stack.callback(packages.close)
             while True:
                 refresh = run.full_refresh and load.index == 0 and not (packages and packages.index)
-                kwargs: dict[str, Any] = {"refresh": "drop_resources"} if refresh else {}
-                try:
-                    loaded.extend(
-                        dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, **kwargs)
-                    )
-                finally:
-                    forget_trace(pipeline)
-                trace = pipeline.last_trace
-                info = trace.last_load_info if trace else None
-                loads = list(getattr(info, "loads_ids", None) or [])
+                loads = _run_dlt(run, dlt, source, pipeline, loaded, refresh)
                 load_id = loads[-1] if loads else load_id
                 load_ids += loads
                 if packages is None:
@@ -303,6 +294,23 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
             if r.asset_key is not None
         }
     return _Loaded(results, load_id, seconds, snapshots)
+
+
+def _run_dlt(
+    run: _Run, dlt: DagsterDltResource, source: Any, pipeline: Any, loaded: list[Any], refresh: bool
+) -> list[str]:
+    """One extract, normalize and load by dagster-dlt (its results added to ``loaded``); the
+    ids of the loads it committed."""
+    kwargs: dict[str, Any] = {"refresh": "drop_resources"} if refresh else {}
+    try:
+        loaded.extend(
+            dlt.run(context=run.context, dlt_source=source, dlt_pipeline=pipeline, **kwargs)
+        )
+    finally:
+        forget_trace(pipeline)
+    trace = pipeline.last_trace
+    info = trace.last_load_info if trace else None
+    return list(getattr(info, "loads_ids", None) or [])
 
 
 def _packages(run: _Run, source: Any, load: Round) -> Packages | None:

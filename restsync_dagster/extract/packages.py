@@ -167,12 +167,16 @@ class Packages:
         self.index = 0
         self._counted = 0
         self._heads: list[ResumableHead] = []
+        self._source: Any = None
+        self._schema: Any = None
 
     @classmethod
     def install(cls, source: Any, rows: int, read_ahead: bool = False) -> Packages:
         """Make the head of every selected resource's pipe of ``source`` resumable (and, with
         ``read_ahead``, read by a thread of its own up to a package ahead)."""
         packages = cls(rows, read_ahead)
+        packages._source = source
+        packages._schema = source.schema.clone()
         selected = set(source.selected_resources)
         for pipe in source.resources.pipes:
             if pipe.name not in selected or pipe.has_parent:
@@ -207,9 +211,14 @@ class Packages:
         self._counted += rows
 
     def next_package(self) -> None:
-        """The previous package is committed: count the next one's records from zero."""
+        """The previous package is committed: count the next one's records from zero, and give
+        the source back the schema it was built with. dlt's extract replaces a source's schema
+        with the pipeline's (and dagster-dlt's metadata takes keys out of its columns); the next
+        extract merges the source's schema into the one dlt restores, as for a new source."""
         self.index += 1
         self._counted = 0
+        if self._source is not None:
+            self._source.schema = self._schema.clone()
 
     def close(self) -> None:
         """Close the resources' generators (dlt does not close a head it did not make)."""

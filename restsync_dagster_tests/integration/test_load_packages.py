@@ -123,7 +123,7 @@ def stored(home: Path) -> dict[str, Any]:
             "select id, updated_at, _dlt_id, _dlt_load_id from pkg.tickets order by id"
         ).fetchall()
         comments = con.execute(
-            "select _dlt_root_id, count(*) from pkg.tickets__comments group by 1"
+            "select _dlt_parent_id, count(*) from pkg.tickets__comments group by 1"
         ).fetchall()
         loads = dict(con.execute("select load_id, status from pkg._dlt_loads").fetchall())
     root_ids = {dlt_id: ticket for ticket, _, dlt_id, _ in tickets}
@@ -295,7 +295,7 @@ def test_each_package_resumes_where_the_last_one_stopped(read_ahead, tmp_path):
     pipeline = dlt.pipeline(
         pipeline_name="paged",
         pipelines_dir=str(tmp_path / "dlt"),
-        destination=dlt.destinations.duckdb(credentials=str(tmp_path / "paged.duckdb")),
+        destination=dlt.destinations.duckdb(credentials=str(tmp_path / "warehouse.duckdb")),
         dataset_name="paged",
     )
     packages = Packages.install(source, rows=25, read_ahead=read_ahead)
@@ -312,7 +312,7 @@ def test_each_package_resumes_where_the_last_one_stopped(read_ahead, tmp_path):
     assert len(loads) == 4, "three pages (30 records, past 25) per package"
     import duckdb
 
-    with duckdb.connect(str(tmp_path / "paged.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         ids = [r[0] for r in con.execute("select id from paged.records order by id").fetchall()]
         per_load = con.execute(
             "select _dlt_load_id, count(*) from paged.records group by 1 order by 1"

@@ -408,9 +408,10 @@ class ReadAhead:
 
     While the run normalizes and loads a package (DuckDB's work, outside Python's interpreter
     lock) the thread fetches and parses the next package's pages. Only this thread calls the
-    resource's generator (dlt's ``rest_api`` paginating generator, which uses no dlt context: the
-    run's incremental and window resources never read ahead), one call at a time; an exception
-    it raises is raised again where the extract asks for the page, as if read there.
+    resource's generator, one call at a time, from the first page the extract asks for (dlt's
+    ``rest_api`` paginating generator reads no dlt context but the resource's incremental, which
+    dlt has bound by then, and only as it starts: its request's ``start_param``). An exception it
+    raises is raised again where the extract asks for the page, as if read there.
     """
 
     def __init__(self, real: Iterator[Any], read: Any, rows: int) -> None:
@@ -423,8 +424,9 @@ class ReadAhead:
         self._error: BaseException | None = None
         self._stop = False
         self._changed = threading.Condition()
+        # Started at the first page asked for: dlt binds the resource's incremental after it
+        # evaluates the head, and the generator reads it as it starts.
         self._thread = threading.Thread(target=self._run, name="restsync-read-ahead", daemon=True)
-        self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -456,6 +458,8 @@ class ReadAhead:
         return self
 
     def __next__(self) -> Page:
+        if self._thread.ident is None:
+            self._thread.start()
         with self._changed:
             while not self._pages and not self._ended and self._error is None:
                 self._changed.wait()
@@ -473,7 +477,8 @@ class ReadAhead:
         with self._changed:
             self._stop = True
             self._changed.notify_all()
-        self._thread.join(timeout=30)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=30)
         close = getattr(self._real, "close", None)
         if not self._thread.is_alive() and close is not None:
             close()

@@ -4,18 +4,20 @@ package, and the run's log says why."""
 
 from __future__ import annotations
 
-import time
+import os
+import subprocess
+import sys
+import threading
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pytest
 import yaml
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.helpers import warehouse
-from restsync_dagster_tests.integration.test_crashes import kill_when, start_sync
+from restsync_dagster_tests.helpers import REPO, warehouse
+from restsync_dagster_tests.integration.test_crashes import kill_when
 
 KEY = "packages-key"
 TICKETS = 5_000
@@ -92,28 +94,33 @@ def tickets_connector(start_demo_api, restsync_home, monkeypatch, tmp_path):
     return prepare
 
 
-def committed(dagster_home: Path, packages: int) -> Any:
-    """A condition: the run in ``dagster_home`` logged that ``packages`` packages committed."""
+def start_verbose_sync(connector: str, dagster_home: Path) -> tuple[Any, list[str]]:
+    """``restsync sync -v CONNECTOR`` in its own process (its run's log lines on stdout), and
+    the lines it has printed so far, read by a thread."""
+    dagster_home.mkdir(exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "restsync_dagster.cli", "sync", "-v", connector],
+        env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return process, lines
+
+
+def committed(lines: list[str], packages: int) -> Any:
+    """A condition: the run logged that ``packages`` packages committed."""
     line = f"load package {packages} of this run committed"
-    last = [0.0]
-
-    def holds() -> bool:
-        if time.monotonic() - last[0] < 0.2:
-            return False
-        last[0] = time.monotonic()
-        if not (dagster_home / "history").exists():
-            return False
-        instance = dg.DagsterInstance.from_config(str(dagster_home))
-        try:
-            return any(
-                line in (event.message or "")
-                for run in instance.get_runs()
-                for event in instance.all_logs(run.run_id)
-            )
-        finally:
-            instance.dispose()
-
-    return holds
+    return lambda: any(line in printed for printed in list(lines))
 
 
 def stored(home: Path) -> dict[str, Any]:
@@ -149,9 +156,8 @@ def test_a_sync_killed_after_two_packages_keeps_them_and_the_next_sync_is_exact(
 ):
     api = tickets_connector(latency_ms=150)
     order = [r["id"] for r in api.expected_rows("generic", "tickets")]
-    dagster_home = tmp_path / "dagster_home"
-    process = start_sync("pkg", dagster_home)
-    kill_when(process, committed(dagster_home, 2), limit=300)
+    process, lines = start_verbose_sync("pkg", tmp_path / "dagster_home")
+    kill_when(process, committed(lines, 2), limit=300)
 
     kept = stored(restsync_home)
     assert len(kept["row_loads"]) >= 2, "two packages committed, each its own load"
@@ -189,9 +195,8 @@ def test_an_incremental_sync_killed_after_two_packages_keeps_them_and_the_cursor
     times = [r["updated_at"] for r in changed]
     assert len(changed) == 2_500 and times != sorted(times), "not in cursor order"
 
-    dagster_home = tmp_path / "dagster_home"
-    process = start_sync("pkg", dagster_home)
-    kill_when(process, committed(dagster_home, 2), limit=300)
+    process, lines = start_verbose_sync("pkg", tmp_path / "dagster_home")
+    kill_when(process, committed(lines, 2), limit=300)
     kept = stored(restsync_home)
     changed_ids = {r["id"] for r in changed}
     reloaded = {

@@ -17,7 +17,8 @@ for each package (its load id), reading the schema the previous package saved, a
 sync does. Every package is loaded by the same ``pipeline.load`` as a single load, so it takes
 the same locks (load/locks.py's ``load_one_at_a_time``), one package after the other, in order.
 
-**Read ahead** (``RESTSYNC_PACKAGE_READ_AHEAD``). dlt's pipeline runs its steps one after the
+**Read ahead** (``RESTSYNC_PACKAGE_READ_AHEAD``, off by default: docs/throughput.md has the
+figures). dlt's pipeline runs its steps one after the
 other, and is not made to be driven from two threads (its state, schemas and trace are the
 pipeline object's). What can run beside it is the resource's generator: :class:`ReadAhead` reads
 the pages in a thread of its own, up to a package of records ahead, so the next package is

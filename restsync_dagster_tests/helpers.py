@@ -198,6 +198,23 @@ def required(flag: str) -> bool:
 REQUIRE_PODS_VAR = "RESTSYNC_REQUIRE_PODS"
 
 
+def line_process(
+    command: list[str], env: dict[str, str], *, stdin: bool = False
+) -> subprocess.Popen[str]:
+    """``command`` started from the repository, its output (stderr merged) read line by line as
+    text: the shape of every test's "start it, wait for the line it prints when ready" child.
+    ``stdin`` gives it a pipe to read, which tests close to tell it to finish."""
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.PIPE if stdin else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def in_pod(host: str, command: list[str], *, private_home: bool = True) -> list[str]:
     """``command`` in a pod (``pods/namespaces.py``): its own mount, UTS and PID namespaces, host
     name ``host`` and, with ``private_home``, a tmpfs over ``$RESTSYNC_HOME`` that no other

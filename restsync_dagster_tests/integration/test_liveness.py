@@ -16,7 +16,7 @@ import dagster as dg
 
 from restsync_dagster.names import TAG_ALIVE_LOCK, TAG_CONNECTOR, TAG_WORKER
 from restsync_dagster.orchestration.dead_runs import release_dead_runs
-from restsync_dagster_tests.helpers import REPO, in_pod
+from restsync_dagster_tests.helpers import in_pod, line_process
 
 #: The run's worker, as a run's step starts: prove the run alive, then live until stdin closes.
 WORKER = r"""
@@ -81,14 +81,10 @@ def test_the_sweep_never_fails_a_live_run_whose_host_and_pid_collide_and_fails_a
     run = _started_run(instance, f"{host}:{_gone_pid()}")
     assert release_dead_runs(instance, ["generic"]) == [], "no lock yet: left to run monitoring"
 
-    pod = subprocess.Popen(
+    pod = line_process(
         in_pod(host, [sys.executable, "-c", WORKER, run.run_id], private_home=False),
-        env={**os.environ, "DAGSTER_HOME": str(production_dagster_home)},
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        {**os.environ, "DAGSTER_HOME": str(production_dagster_home)},
+        stdin=True,
     )
     try:
         assert pod.stdout is not None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from restsync_dagster.failures.classify import classify
 from restsync_dagster.failures.errors import FailureKind, LockLost
 from restsync_dagster.load.locks import lock_store, pipeline_lock
 from restsync_dagster.settings import Settings
-from restsync_dagster_tests.helpers import REPO, in_pod
+from restsync_dagster_tests.helpers import in_pod, line_process
 
 #: A process that takes restsync's locks as a run does and says what happens, one word a line:
 #: ``waiting`` (another process holds it), ``held``; it keeps them until its stdin closes.
@@ -57,15 +56,7 @@ class Holder:
         if pod is not None:
             Path(env["RESTSYNC_HOME"]).mkdir(parents=True, exist_ok=True)
             command = in_pod(pod, command)
-        self.process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        self.process = line_process(command, env, stdin=True)
 
     def next_line(self, timeout: float = 60) -> str:
         """The next line it prints (fails the test after ``timeout`` seconds)."""
@@ -186,14 +177,7 @@ except Terminated:
 def test_waiting_for_a_lock_ends_when_the_run_is_terminated(lock_env, holders):
     holder = holders(lock_env, "connector")
     assert holder.next_line() == "held"
-    waiter = subprocess.Popen(
-        [sys.executable, "-c", WAITER],
-        env=lock_env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    waiter = line_process([sys.executable, "-c", WAITER], lock_env)
     try:
         assert waiter.stdout is not None
         assert waiter.stdout.readline().strip() == "waiting"

@@ -5,7 +5,6 @@ run launcher that moves runs off the machine."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -13,14 +12,12 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from dagster._core.launcher import RunLauncher
-from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 from restsync_dagster.load.locks import load_one_at_a_time
 from restsync_dagster.settings import Settings
 from restsync_dagster_tests.helpers import (
-    REPO,
     in_pod,
+    line_process,
     point_connectors_at,
     step_failure,
     sync_job,
@@ -95,14 +92,10 @@ def test_connectors_sharing_a_dataset_load_one_at_a_time_across_processes(
 
     monkeypatch.setenv("RESTSYNC_DESTINATION", "postgres")
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_server.dsn(postgres_database))
-    other = subprocess.Popen(
+    other = line_process(
         [sys.executable, "-c", SLOW_LOAD],
-        env={**os.environ, "RESTSYNC_HOME": str(tmp_path / "other_home")},
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        {**os.environ, "RESTSYNC_HOME": str(tmp_path / "other_home")},
+        stdin=True,
     )
     try:
         assert other.stdout is not None
@@ -140,37 +133,13 @@ def test_connectors_sharing_a_dataset_load_one_at_a_time_across_processes(
         ) == [(rows,)]
 
 
-class AwayRunLauncher(RunLauncher, ConfigurableClass):
-    """A run launcher that would start runs on another machine (as the Kubernetes, Docker and
-    ECS launchers do); these tests never launch through it."""
-
-    def __init__(self, inst_data: ConfigurableClassData | None = None) -> None:
-        self._inst_data = inst_data
-        super().__init__()
-
-    @property
-    def inst_data(self) -> ConfigurableClassData | None:
-        return self._inst_data
-
-    @classmethod
-    def config_type(cls) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData, config_value: dict[str, Any]
-    ) -> AwayRunLauncher:
-        return cls(inst_data=inst_data)
-
-    def launch_run(self, context: Any) -> None:
-        raise NotImplementedError
-
-    def terminate(self, run_id: str) -> bool:
-        raise NotImplementedError
-
-
 def test_duckdb_is_refused_before_any_request_under_a_launcher_that_moves_runs(demo_env, tmp_path):
-    launcher = {"module": __name__, "class": "AwayRunLauncher"}
+    # The test suite's launcher that runs each run in a pod of its own (never reached here).
+    launcher = {
+        "module": "restsync_dagster_tests.pods.launcher",
+        "class": "PodRunLauncher",
+        "config": {"root": str(tmp_path / "pods")},
+    }
     with dg.instance_for_test(overrides={"run_launcher": launcher}) as instance:
         result = sync_job("generic", instance)
     assert not result.success
@@ -179,7 +148,7 @@ def test_duckdb_is_refused_before_any_request_under_a_launcher_that_moves_runs(d
     assert metadata["restsync/transient"] is False
     assert (
         "RESTSYNC_DESTINATION='duckdb' is a file on the run's own machine, and this instance's "
-        "run launcher (AwayRunLauncher) starts runs elsewhere"
+        "run launcher (PodRunLauncher) starts runs elsewhere"
     ) in message
     assert "load into PostgreSQL (RESTSYNC_DESTINATION=postgres)" in message
     assert demo_env.requests("/generic/") == []
@@ -335,13 +304,9 @@ def test_two_syncs_of_one_connector_in_two_pods_take_turns_and_load_exactly(
     env = {**os.environ, "DAGSTER_HOME": str(production_dagster_home)}
     restsync_home.mkdir(parents=True, exist_ok=True)
     pods = [
-        subprocess.Popen(
+        line_process(
             in_pod(name, [sys.executable, "-m", "restsync_dagster.cli", "sync", "ecommerce", "-q"]),
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            env,
         )
         for name in ("pod-a", "pod-b")
     ]

@@ -18,9 +18,11 @@ import os
 import random
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import dagster as dg
+import sqlalchemy.exc
 from dagster_graphql import DagsterGraphQLClientError
 
 from restsync_dagster import names
@@ -39,6 +41,8 @@ from restsync_dagster_tests.soak.connectors import CONNECTORS
 from restsync_dagster_tests.soak.cycle import Tally, compare
 from restsync_dagster_tests.soak.verify import Discrepancy, sensor_rules
 from restsync_dagster_tests.soak.world import World
+
+T = TypeVar("T")
 
 INSTANCE_DATABASE = "restsync_soak_dagster"
 LAUNCHES = ("queued", "cli", "queued_and_cli")
@@ -92,19 +96,39 @@ class PodDeployment:
         self.log.close()
 
     def in_progress(self) -> list[dg.RunRecord]:
-        with self.instance() as instance:
-            return [
-                r
-                for r in instance.get_run_records(limit=200)
-                if r.dagster_run.status not in FINISHED
-            ]
+        def read() -> list[dg.RunRecord]:
+            with self.instance() as instance:
+                return [
+                    r
+                    for r in instance.get_run_records(limit=200)
+                    if r.dagster_run.status not in FINISHED
+                ]
+
+        return _read_through_bounces(read)
+
+
+def _read_through_bounces(read: Callable[[], T], timeout: float = 60) -> T:
+    """``read()`` of the harness's own instance, asked again while PostgreSQL is down: the cycle's
+    restart may land between two polls (a closed pooled connection, then refused ones)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return read()
+        except sqlalchemy.exc.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _wait_started(pods: PodDeployment, run_id: str, timeout: float = 120) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def read() -> dg.DagsterRun | None:
         with pods.instance() as instance:
-            run = instance.get_run_by_id(run_id)
+            return instance.get_run_by_id(run_id)
+
+    while time.monotonic() < deadline:
+        run = _read_through_bounces(read)
         if run is not None and run.status == dg.DagsterRunStatus.STARTED:
             return True
         if run is not None and run.status in FINISHED:

@@ -143,6 +143,19 @@ def stored(home: Path) -> dict[str, Any]:
     }
 
 
+def assert_exactly_the_api_tickets(home: Path, api: Any) -> list[dict[str, Any]]:
+    """The warehouse holds the API's tickets, each once, as the API serves them now (with their
+    comments); returns them."""
+    expected = api.expected_rows("generic", "tickets")
+    after = stored(home)
+    assert after["ids"] == sorted(r["id"] for r in expected), "none lost, none duplicated"
+    assert {t: as_text(u) for t, u in after["updated_at"].items()} == {
+        r["id"]: r["updated_at"] for r in expected
+    }, "every update applied"
+    assert after["comments"] == {r["id"]: len(r["comments"]) for r in expected if r["comments"]}
+    return expected  # type: ignore[no-any-return]
+
+
 def as_text(value: Any) -> str:
     """A stored ``updated_at`` as the API writes it."""
     if isinstance(value, str):
@@ -170,13 +183,7 @@ def test_a_sync_killed_after_two_packages_keeps_them_and_the_next_sync_is_exact(
     result = load_definitions().resolve_job_def("pkg_sync").execute_in_process(instance=instance)
     assert result.success
 
-    expected = api.expected_rows("generic", "tickets")
-    after = stored(restsync_home)
-    assert after["ids"] == sorted(r["id"] for r in expected), "none lost, none duplicated"
-    assert {t: as_text(u) for t, u in after["updated_at"].items()} == {
-        r["id"]: r["updated_at"] for r in expected
-    }, "every update applied"
-    assert after["comments"] == {r["id"]: len(r["comments"]) for r in expected if r["comments"]}
+    assert_exactly_the_api_tickets(restsync_home, api)
 
 
 @pytest.mark.slow
@@ -209,12 +216,7 @@ def test_an_incremental_sync_killed_after_two_packages_keeps_them_and_the_cursor
     assert result.success
     first = api.requests("/generic/v1/tickets")[0]
     assert first.params["updated_since"] == cursor, "the cursor did not move past unloaded rows"
-    expected = api.expected_rows("generic", "tickets")
-    after = stored(restsync_home)
-    assert after["ids"] == sorted(r["id"] for r in expected), "none lost, none duplicated"
-    assert {t: as_text(u) for t, u in after["updated_at"].items()} == {
-        r["id"]: r["updated_at"] for r in expected
-    }, "every update applied"
+    expected = assert_exactly_the_api_tickets(restsync_home, api)
 
     # The next sync starts from the run's largest cursor: nothing new is read again.
     api.reset_log()

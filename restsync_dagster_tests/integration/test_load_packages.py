@@ -5,7 +5,6 @@ package, and the run's log says why."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 from datetime import UTC
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from restsync_dagster.definitions import load_definitions
-from restsync_dagster_tests.helpers import REPO, warehouse
+from restsync_dagster_tests.helpers import line_process, warehouse
 from restsync_dagster_tests.integration.test_crashes import kill_when
 
 KEY = "packages-key"
@@ -98,13 +97,9 @@ def start_verbose_sync(connector: str, dagster_home: Path) -> tuple[Any, list[st
     """``restsync sync -v CONNECTOR`` in its own process (its run's log lines on stdout), and
     the lines it has printed so far, read by a thread."""
     dagster_home.mkdir(exist_ok=True)
-    process = subprocess.Popen(
+    process = line_process(
         [sys.executable, "-m", "restsync_dagster.cli", "sync", "-v", connector],
-        env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        {**os.environ, "DAGSTER_HOME": str(dagster_home)},
     )
     lines: list[str] = []
 

@@ -32,6 +32,7 @@ import fixed_cost  # benchmarks/fixed_cost.py, beside this script
 import jobs  # benchmarks/jobs.py, beside this script
 import nested  # benchmarks/nested.py, beside this script
 import partitions  # benchmarks/partitions.py, beside this script
+import tenants  # benchmarks/tenants.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results" / "results.json"
@@ -247,7 +248,7 @@ def definitions_load(connectors: int) -> float:
 
 CASES = (
     "cpu_bound", "latency_bound", "code_location_load", "memory", "partitions", "nested",
-    "tiny_sync", "noop",
+    "tiny_sync", "noop", "tenants_load",
 )  # fmt: skip
 
 
@@ -276,6 +277,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "noop" in cases:
         sizes = (2_000, 100_000) if quick else (10_000, 1_000_000)
         results["noop_sizes"] = fixed_cost.noop(repeat, sizes)
+    if "tenants_load" in cases:
+        results["tenants_load"] = tenants.run_case(repeat)
     return results
 
 
@@ -428,6 +431,7 @@ def table(results: dict[str, Any]) -> str:
     rows += fixed_cost.rows(results)
     rows += partitions.table_rows(results["partitions"]) if "partitions" in results else []
     rows += nested.rows(results) if "nested" in results else []
+    rows += tenants.table_rows(results["tenants_load"]) if "tenants_load" in results else []
     width = max(len(r[0]) for r in rows)
     lines = [f"{'case':<{width}}  {'measured':>22}  target", "-" * (width + 34)]
     lines += [f"{name:<{width}}  {value:>22}  {target}" for name, value, target in rows]

@@ -73,6 +73,54 @@ def run_lock_name(run_id: str) -> str:
     return f"{PREFIX}_run.{run_id}"
 
 
+# --------------------------------------------------------------------------------------------
+# Per tenant (a connector file with ``tenants:``)
+
+#: The name of the tenant dimension of a connector's multi-partitions (tenant x time window).
+TENANT_DIMENSION = "tenant"
+
+
+def tenant_scope(connector: str, tenant: str) -> str:
+    """What a tenant's dlt pipeline and pipeline locks are named after, in place of the
+    connector's name: ``shop`` and ``acme`` -> ``shop__tenant_acme`` (pipeline
+    ``restsync_shop__tenant_acme``; its partition runs side by side add their keys)."""
+    return f"{connector}__tenant_{_safe(tenant)}"
+
+
+def tenant_pipeline_lock_name(connector: str, tenant: str) -> str:
+    """The lock held by a run of one tenant of ``connector`` (tenants' runs overlap)."""
+    return pipeline_lock_name(tenant_scope(connector, tenant))
+
+
+def tenant_pipeline_name(connector: str, tenant: str) -> str:
+    """The dlt pipeline (state, cursor, schema, working dir) of one tenant of ``connector``."""
+    return pipeline_name(tenant_scope(connector, tenant))
+
+
+def tenant_rate_key(rate_key: str, tenant: str) -> str:
+    """The rate key a tenant's requests spend: ``<rate key>.<tenant>`` (each tenant's API key has
+    its own budget), unless the tenant's ``RATE_KEY`` variable names another."""
+    return f"{rate_key}.{tenant}"
+
+
+def tenants_partitions_name(connector: str) -> str:
+    """The Dagster dynamic partitions definition of ``connector``'s tenants (``dynamic: true``):
+    ``instance.add_dynamic_partitions(tenants_partitions_name("shop"), ["acme"])`` adds one."""
+    return f"{connector}_tenants"
+
+
+def tenant_dataset_name(dataset: str, tenant: str) -> str:
+    """The dataset of one tenant with ``tables: datasets`` (``shop_acme``)."""
+    return f"{dataset}_{_safe(tenant)}"
+
+
+#: On a tenant's run: its key. The run body reads its tenant from the partition tags (which
+#: Dagster sets); launchers add this one for people and for filtering runs in the UI.
+TAG_TENANT = f"{PREFIX}/tenant"
+#: The sensor that syncs tenants added at run time (``dynamic: true``).
+NEW_TENANTS_SENSOR = "sync_new_tenants"
+
+
 def _digest(text: str) -> str:
     import hashlib
 

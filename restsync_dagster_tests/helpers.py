@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -663,6 +663,30 @@ def assert_rate_budget_kept(api: DemoApi, limit: int) -> str:
     return report
 
 
+def assert_tenant_budgets_kept(api: DemoApi, limit: int) -> str:
+    """No tenant of the demo API was sent a 429 and no window of any tenant's key was asked for
+    more than ``limit`` (the budget is counted per key); returns the report of their budgets."""
+    records = api.tenant_records()
+    refused = {name: r["rate_limited"] for name, r in records.items() if r["rate_limited"]}
+    most = max((max(r["rate_windows"], default=0) for r in records.values()), default=0)
+    report = (
+        f"{len(records)} tenants, {sum(r['requests'] for r in records.values())} requests, "
+        f"429s: {sum(refused.values())}, most asked in one window by one key: {most} "
+        f"(limit {limit})"
+    )
+    details = ", ".join(f"{name}: {count} 429s" for name, count in sorted(refused.items()))
+    assert not refused, f"{report}; {details}"
+    assert most <= limit, report
+    return report
+
+
+def tenants_requesting_at_once(api: DemoApi) -> int:
+    """The most tenants of the demo API whose requests (first to last) were under way at one
+    moment: how many tenants' runs overlapped."""
+    records = api.tenant_records().values()
+    return most_spans_at_once([(r["first_at"], r["last_at"]) for r in records if r["requests"]])
+
+
 def land_pages(
     home: Path, name: str, runs: list[list[list[dict[str, Any]]]], arrow: bool, **hints: Any
 ) -> Path:
@@ -738,3 +762,45 @@ def landed_tables(path: Path, dataset: str = "landed") -> dict[str, Any]:
                 placed.append((place, sorted(values.items(), key=lambda kv: kv[0])))
             shapes[table] = (columns, sorted(placed, key=repr), broken)
     return shapes
+
+
+def tenant_variables(
+    api: DemoApi, connector: str, tenants: Sequence[str], vertical: str
+) -> dict[str, str]:
+    """Each tenant's ``<CONNECTOR>_<TENANT>_BASE_URL`` and ``_API_KEY`` for the demo API's
+    tenant routes of ``vertical`` (a file with ``tenants:`` and the default variable prefix)."""
+    env = {}
+    for tenant in tenants:
+        prefix = f"{connector.upper()}_{tenant.upper().replace('-', '_')}_"
+        env[f"{prefix}BASE_URL"] = api.tenant_url(tenant, vertical)
+        env[f"{prefix}API_KEY"] = api.tenant_key(tenant)
+    return env
+
+
+def tenant_runs(instance: dg.DagsterInstance) -> dict[str, list[dg.RunRecord]]:
+    """Every run of ``instance`` by its partition (a tenant's key), oldest first: a backfill's
+    runs are Dagster's asset job's, the sensors' the connector's ``<connector>_sync``."""
+    records = instance.get_run_records(ascending=True)
+    found: dict[str, list[dg.RunRecord]] = {}
+    for record in records:
+        found.setdefault(record.dagster_run.tags.get("dagster/partition", ""), []).append(record)
+    return found
+
+
+def assert_tenant_rows_exact(
+    home: Path, api: DemoApi, table: str, vertical: str, resource: str, tenants: Sequence[str]
+) -> dict[str, int]:
+    """Each tenant's rows in the shared ``table`` (its ``tenant`` column) are exactly what the
+    demo API serves that tenant, once each; returns the row count per tenant."""
+    counts = {}
+    for tenant in tenants:
+        expected = api.expected_rows(vertical, resource, tenant=tenant)
+        with warehouse(home) as con:
+            stored = con.execute(
+                f"select id, count(*) from {table} where tenant = ? group by id order by id",
+                [tenant],
+            ).fetchall()
+        assert [row[0] for row in stored] == sorted(r["id"] for r in expected), tenant
+        assert all(row[1] == 1 for row in stored), f"{tenant}: duplicated ids"
+        counts[tenant] = len(stored)
+    return counts

@@ -1,6 +1,6 @@
 """The ``restsync`` command: validate connector files, sync through Dagster, preview, run the demo.
 
-One module per command (``validate``, ``sync``, ``preview``, ``demo``); this one builds the parser
+One module per command (``validate``, ``sync``, ``preview``, ``tenants``, ``demo``); this one builds the parser
 and prints errors for people, one line per problem. There is no traceback unless
 ``RESTSYNC_DEBUG=1``.
 """
@@ -29,6 +29,7 @@ from restsync_dagster.cli.demo import (
 from restsync_dagster.cli.init import add_init_parser
 from restsync_dagster.cli.preview import cmd_preview
 from restsync_dagster.cli.sync import cmd_sync
+from restsync_dagster.cli.tenants import add_tenants_parser
 from restsync_dagster.cli.validate import cmd_list, cmd_validate
 from restsync_dagster.load.destination import no_dlt_telemetry
 from restsync_dagster.settings import SettingsError
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="for partitioned connectors: the partition to sync (default: the last complete one)",
     )
+    sync.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="for connectors with tenants: only this tenant (repeatable; default: every tenant, "
+        "each in a run of its own)",
+    )
     sync.set_defaults(func=cmd_sync)
 
     preview = sub.add_parser(
@@ -100,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.set_defaults(func=cmd_preview)
 
     add_init_parser(sub)
+    add_tenants_parser(sub)
 
     demo_api = sub.add_parser("demo-api", help="serve the bundled demo API")
     add_demo_api_options(demo_api, port_flag="--port")

@@ -145,13 +145,23 @@ def storage_unreachable(exc: BaseException) -> str | None:
     return None
 
 
-def unset_variables(connector: Connector) -> str | None:
-    """What to say when required variables of ``connector`` are unset here, else None; for the
-    bundled examples, where their demo values come from."""
-    missing = [name for name in connector.required_env if not os.environ.get(name)]
+def required_variables(connector: Connector, tenant: str | None = None) -> list[str]:
+    """The variables a run of ``connector`` (of its ``tenant``) cannot start without."""
+    if tenant is None:
+        return connector.required_env
+    from restsync_dagster.connector.tenants import tenant_variables
+
+    return [v.name for v in tenant_variables(connector, tenant) if v.required]
+
+
+def unset_variables(connector: Connector, tenant: str | None = None) -> str | None:
+    """What to say when required variables of ``connector`` (of its ``tenant``) are unset here,
+    else None; for the bundled examples, where their demo values come from."""
+    missing = [name for name in required_variables(connector, tenant) if not os.environ.get(name)]
     if not missing:
         return None
-    message = f"connector {connector.name!r}: environment variable(s) not set: {', '.join(missing)}"
+    who = f"connector {connector.name!r}" + (f" tenant {tenant!r}" if tenant else "")
+    message = f"{who}: environment variable(s) not set: {', '.join(missing)}"
     if Settings.is_example(connector.file):
         message += (
             '. For the demo API (restsync demo, restsync demo-api), set them with: eval "$(restsync '

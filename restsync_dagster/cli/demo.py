@@ -63,6 +63,35 @@ def add_demo_api_options(parser: argparse.ArgumentParser, port_flag: str) -> Non
     parser.add_argument(
         "--outage-seconds", type=float, default=0.0, help="answer 503 to everything at first"
     )
+    parser.add_argument(
+        "--tenants",
+        default="",
+        metavar="NAMES|N",
+        help="serve these tenants (comma-separated, or a number N for t01..tN) under "
+        "/t/<tenant>/..., each with its own key and data (more: POST /_demo/tenants/add)",
+    )
+    parser.add_argument(
+        "--tenant-ids",
+        choices=("overlap", "distinct"),
+        default="overlap",
+        help="tenants' record ids: 1..N for each (overlap, default) or a range of their own",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer 429 beyond N requests per window, counted per API key (default: no limit)",
+    )
+    parser.add_argument(
+        "--rate-window", type=float, default=1.0, metavar="S", help="the window in seconds"
+    )
+    parser.add_argument(
+        "--rate-headers",
+        choices=("x", "ietf", "ietf8", "none"),
+        default="x",
+        help="how answers tell the budget: X-RateLimit-*, RateLimit (draft 7 or 8), or none",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
 
 
@@ -87,6 +116,8 @@ def _demo_api_config(args: argparse.Namespace, port: int) -> Any:
         ) from None
     if not 0 <= args.fault_rate <= 1:
         raise CliError("--fault-rate must be between 0 and 1", EXIT_USAGE)
+    if args.rate_limit is not None and args.rate_limit < 1:
+        raise CliError("--rate-limit must be at least 1", EXIT_USAGE)
     return DemoApiConfig(
         host=args.host,
         port=port,
@@ -101,8 +132,31 @@ def _demo_api_config(args: argparse.Namespace, port: int) -> Any:
         fault_max_consecutive=args.fault_max_consecutive,
         outage_seconds=args.outage_seconds,
         api_keys={"*": args.api_key} if args.api_key else {},
+        tenants=_tenants(args.tenants),
+        tenant_ids=args.tenant_ids,
+        rate_limit=args.rate_limit,
+        rate_window_seconds=args.rate_window,
+        rate_headers=args.rate_headers,
         verbose=args.verbose,
     )
+
+
+def _tenants(text: str) -> tuple[str, ...]:
+    """``--tenants``: names separated by commas, or a number of generated names."""
+    from restsync_dagster.demo_api.tenants import check_tenant_name, tenant_names
+
+    text = text.strip()
+    if text.isdigit():
+        return tuple(tenant_names(int(text)))
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    try:
+        for name in names:
+            check_tenant_name(name)
+    except ValueError as exc:
+        raise CliError(f"--tenants: {exc}", EXIT_USAGE) from None
+    if len(set(names)) != len(names):
+        raise CliError(f"--tenants {text!r}: a tenant is named twice", EXIT_USAGE)
+    return names
 
 
 def cmd_demo_api(args: argparse.Namespace) -> int:
@@ -114,6 +168,8 @@ def cmd_demo_api(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     print(f"demo API listening on {api.url()} (verticals: {', '.join(DEMO_VERTICALS)})", flush=True)
+    for tenant in api.config.tenants:  # the demo's own public keys, like demo-<vertical>-key
+        print(f"tenant {tenant}: {api.tenant_url(tenant)} key {api.tenant_key(tenant)}", flush=True)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         with announced(Settings.from_env(), api.url()):

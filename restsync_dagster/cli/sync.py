@@ -5,6 +5,11 @@ no schedules, sensor or other connectors are built), and runs against the same `
 (``$RESTSYNC_HOME/dagster_home`` unless set), so its runs show up in the UI. Each resource ends
 ``ok``, ``failed`` (with its own error) or ``not_run`` (with the reason), and names the table it
 loads either way.
+
+A connector with tenants syncs each tenant in a run of its own (its partition: the tenant's key,
+or tenant x ``--partition`` with ``partitions:``): every tenant, or those ``--tenant`` names. A
+tenant that fails (a revoked key, unset variables) fails alone; the others still run, and the
+exit code says that one failed.
 """
 
 from __future__ import annotations
@@ -51,15 +56,17 @@ class ResourceOutcome:
     run_id: str | None = None
     error: str | None = None
     reason: str | None = None
+    tenant: str | None = None
 
 
 @dataclass(frozen=True)
 class Plan:
-    """One connector to sync: which resources, which partition."""
+    """One run to make: a connector (one of its tenants), which resources, which partition."""
 
     connector: Connector
     resources: tuple[str, ...]
     partition: str | None
+    tenant: str | None = None
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -75,10 +82,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 build_connector_definitions,
             )
             from restsync_dagster.orchestration.instance import open_instance
+            from restsync_dagster.orchestration.tenants import has_dynamic_tenants
 
             settings = Settings.from_env()
             connectors = select(settings, args.connectors)
-            plans = _plans(connectors, args)  # every usage error before anything runs
+            instance = None
+            if any(has_dynamic_tenants(c) for c in connectors):  # their tenants are in it
+                instance = stack.enter_context(open_instance(settings))
+            plans = _plans(connectors, args, instance)  # every usage error before anything runs
             if not args.quiet:
                 _say_if_new_warehouse(settings)
             # Only the jobs to run: no schedules, sensor or other connectors' assets.
@@ -89,22 +100,26 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 ).job
                 for plan in plans
             }
-            instance = stack.enter_context(open_instance(settings))
+            if instance is None:
+                instance = stack.enter_context(open_instance(settings))
         stack.enter_context(showing_progress(mode, settings.progress_interval_seconds))
         for plan in plans:
             connector = plan.connector
-            message = unset_variables(connector)
+            message = unset_variables(connector, plan.tenant)
             if message:
                 outcomes.extend(_unrun(connector, plan, settings, "failed", message))
                 continue
             result = _execute(jobs[connector.name], instance, plan, args)
+            who = f"connector {connector.name!r}" + (
+                f" (tenant {plan.tenant!r})" if plan.tenant else ""
+            )
             if interrupts.count or _interrupted(result):
                 raise Interrupted(
-                    f"connector {connector.name!r}'s run {result.run_id[:8]} completed before "
-                    "it stopped; the connectors after it did not run"
+                    f"{who}'s run {result.run_id[:8]} completed before it stopped; the runs "
+                    "after it did not run"
                     if result.success
-                    else f"connector {connector.name!r} stopped; its run {result.run_id[:8]} "
-                    "failed, and the next sync starts from the last committed load"
+                    else f"{who} stopped; its run {result.run_id[:8]} failed, and the next "
+                    "sync starts from the last committed load"
                 )
             outcomes.extend(_outcomes(connector, plan, settings, result))
     _print_outcomes(outcomes, args, time.monotonic() - started)
@@ -123,9 +138,13 @@ def _say_if_new_warehouse(settings: Settings) -> None:
         )
 
 
-def _plans(selected: list[Connector], args: argparse.Namespace) -> list[Plan]:
+def _plans(selected: list[Connector], args: argparse.Namespace, instance: Any) -> list[Plan]:
+    from restsync_dagster.orchestration.partitions import tenant_partition_key
+
     if args.resource and len(selected) != 1:
         raise CliError("--resource needs exactly one CONNECTOR", EXIT_USAGE)
+    if args.tenant and len(selected) != 1:
+        raise CliError("--tenant needs exactly one CONNECTOR", EXIT_USAGE)
     plans = []
     for connector in selected:
         resources = tuple(r.name for r in connector.resources)
@@ -139,15 +158,54 @@ def _plans(selected: list[Connector], args: argparse.Namespace) -> list[Plan]:
                         EXIT_USAGE,
                     )
             resources = tuple(args.resource)
-        plans.append(Plan(connector, resources, _partition_key(connector, args.partition)))
+        if not connector.has_tenants:
+            if args.tenant:
+                raise CliError(
+                    f"connector {connector.name!r} has no tenants; drop --tenant", EXIT_USAGE
+                )
+            plans.append(Plan(connector, resources, _partition_key(connector, args.partition)))
+            continue
+        time_key = _partition_key(connector, args.partition)
+        for tenant in _tenants(connector, args.tenant, instance):
+            key = tenant_partition_key(connector, tenant, time_key)
+            plans.append(Plan(connector, resources, key, tenant))
     return plans
 
 
+def _tenants(connector: Connector, wanted: Sequence[str], instance: Any) -> list[str]:
+    """The tenants to sync: those ``--tenant`` names (each one checked), else every one."""
+    from restsync_dagster.orchestration.tenants import has_dynamic_tenants, tenant_keys
+
+    known = tenant_keys(connector, instance)
+    if not wanted:
+        if not known:
+            raise CliError(
+                f"connector {connector.name!r} has no tenant yet: add one with restsync "
+                f"tenants add {connector.name} KEY",
+                EXIT_USAGE,
+            )
+        return known
+    for tenant in wanted:
+        if tenant not in known:
+            how = (
+                f"restsync tenants add {connector.name} {tenant}"
+                if has_dynamic_tenants(connector)
+                else f"tenants.keys in {connector.file}"
+            )
+            raise CliError(
+                f"connector {connector.name!r} has no tenant {tenant!r}"
+                f"{did_you_mean(tenant, known)}; tenants: {', '.join(known) or '(none)'} "
+                f"(to add it: {how})",
+                EXIT_USAGE,
+            )
+    return list(dict.fromkeys(wanted))
+
+
 def _partition_key(connector: Connector, requested: str | None) -> str | None:
-    """The partition to sync: the one asked for, else the last complete one."""
+    """The time partition to sync: the one asked for, else the last complete one."""
     from restsync_dagster.orchestration.partitions import build_partitions_def
 
-    partitions = build_partitions_def(connector)
+    partitions = build_partitions_def(connector)  # with tenants too: the time dimension
     if partitions is None:
         if requested:
             raise CliError(
@@ -207,9 +265,13 @@ def _execute(job: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> A
     )
 
 
-def _table(connector: Connector, settings: Settings, resource: str) -> str:
+def _table(connector: Connector, settings: Settings, resource: str, tenant: str | None) -> str:
+    """The table ``resource`` loads (for ``tenant``: with ``tables: datasets``, its dataset's)."""
+    from restsync_dagster.connector.tenants import for_tenant
     from restsync_dagster.load.destination import qualified_table_name
 
+    if tenant is not None:
+        connector = for_tenant(connector, tenant)
     return qualified_table_name(connector, settings, connector.resource(resource).table_name)
 
 
@@ -218,9 +280,9 @@ def _unrun(
 ) -> list[ResourceOutcome]:
     outcomes = []
     for r in plan.resources:
-        table = _table(connector, settings, r)
+        table = _table(connector, settings, r, plan.tenant)
         outcome = ResourceOutcome(connector.name, r, f"{connector.name}/{r}", table, None, status)
-        outcome.error = error
+        outcome.error, outcome.tenant = error, plan.tenant
         outcomes.append(outcome)
     return outcomes
 
@@ -237,11 +299,11 @@ def _outcomes(
     error, failed = (None, None) if result.success else _failure(result)
     outcomes = []
     for name in plan.resources:
-        table = _table(connector, settings, name)
+        table = _table(connector, settings, name, plan.tenant)
         outcome = ResourceOutcome(
             connector.name, name, f"{connector.name}/{name}", table, None, "ok"
         )
-        outcome.run_id = result.run_id
+        outcome.run_id, outcome.tenant = result.run_id, plan.tenant
         metadata = materialized.get(name)
         if metadata is not None:
             rows = metadata.get("rows_loaded")
@@ -330,12 +392,13 @@ def _print_outcomes(
         print(json.dumps([asdict(o) for o in outcomes], indent=2))
         return
     for o in outcomes:
+        asset = f"{o.asset_key} [{o.tenant}]" if o.tenant else o.asset_key
         if o.status == "ok":
-            print(f"ok       {o.asset_key:<32} {o.rows_loaded:>8} rows  -> {o.table}")
+            print(f"ok       {asset:<32} {o.rows_loaded:>8} rows  -> {o.table}")
         elif o.status == "failed":
-            print(f"FAILED   {o.asset_key}")
+            print(f"FAILED   {asset}")
         else:
-            print(f"not run  {o.asset_key:<32} ({o.reason})")
+            print(f"not run  {asset:<32} ({o.reason})")
     for error in dict.fromkeys(o.error for o in outcomes if o.error):
         print(f"\n{error}", file=sys.stderr)
     if not args.quiet:

@@ -90,6 +90,11 @@ class RestApiComponent(RestsyncComponent, dg.Resolvable):
     env: AsWritten = attribute(
         "Variables beyond <NAME>_* the connector reads (RESTSYNC_CONFINE_ENV, docs/security.md)."
     )
+    tenants: AsWritten = attribute(
+        "{keys: [acme, globex]} or {dynamic: true}, with variables, tables (shared|datasets), "
+        "column: one connector for many accounts, each a partition with its own credentials "
+        "({{ tenant.NAME }}), cursor, retries and rate budget (docs/tenants.md)."
+    )
     source: AsWritten = attribute(
         "A dlt RESTAPIConfig (client, resource_defaults, resources), verbatim; "
         "secrets as {{ env.NAME }}.",

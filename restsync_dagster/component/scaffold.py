@@ -5,6 +5,9 @@ paginator, the base URL and the credential as ``{{ env.NAME }}`` references (rea
 starts), an https placeholder URL unless ``--base-url`` says otherwise. ``--auth`` picks dlt's
 auth block (``api_key``, ``bearer``, ``basic`` or ``none``). ``--openapi PATH_OR_URL`` writes the
 connector generated from an OpenAPI document instead (:mod:`restsync_dagster.openapi`).
+``--tenants acme,globex`` (or ``--tenants dynamic``) writes a multi-tenant connector: a
+``tenants:`` block, and the base URL and credentials as ``{{ tenant.NAME }}`` references, each
+tenant's own ``<NAME>_<TENANT>_...`` variables.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import BaseModel, Field
 
-from restsync_dagster.connector.model import NAME_PATTERN
+from restsync_dagster.connector.model import NAME_PATTERN, tenant_key_problem
 
 AuthKind = Literal["api_key", "bearer", "basic", "none"]
 
@@ -30,6 +33,11 @@ class RestApiScaffoldParams(BaseModel):
     auth: AuthKind = Field("api_key", description="api_key, bearer, basic or none.")
     openapi: str | None = Field(
         None, description="An OpenAPI document (path or URL) to generate the connector from."
+    )
+    tenants: str | None = Field(
+        None,
+        description="Many accounts, one connector: comma-separated tenant keys (acme,globex), "
+        "or 'dynamic' (added later with restsync tenants add).",
     )
 
 
@@ -66,6 +74,12 @@ def openapi_defs_yaml(type_name: str, folder: str, params: RestApiScaffoldParams
     from restsync_dagster.openapi import OpenApiError, generate
 
     assert params.openapi is not None
+    if params.tenants:
+        raise SystemExit(
+            "--tenants with --openapi: the document's server URL says whether the API serves "
+            "many accounts ({tenant}, {subdomain}...); scaffold without --tenants, then edit "
+            "the tenants: block"
+        )
     try:
         generated = generate(params.openapi, connector_name(folder), base_url=params.base_url)
     except OpenApiError as exc:
@@ -88,28 +102,62 @@ def connector_name(folder: str) -> str:
     return name if NAME_PATTERN.match(name) else f"api_{name}"[:63]
 
 
-def auth_block(kind: AuthKind, prefix: str) -> str:
-    """dlt's ``auth:`` for ``kind``, its credentials as environment references."""
+def variable(prefix: str, suffix: str, tenants: bool, default: str | None = None) -> str:
+    """The reference to variable ``<prefix>_<suffix>``: ``{{ env.NAME }}``, or with tenants
+    ``{{ tenant.SUFFIX }}`` (each tenant's ``<prefix>_<TENANT>_<SUFFIX>``)."""
+    name = f"tenant.{suffix}" if tenants else f"env.{prefix}_{suffix}"
+    fallback = f" | default('{default}')" if default is not None else ""
+    return f"{{{{ {name}{fallback} }}}}"
+
+
+def auth_block(kind: AuthKind, prefix: str, tenants: bool = False) -> str:
+    """dlt's ``auth:`` for ``kind``, its credentials as environment (or tenant) references."""
     if kind == "api_key":
         return f"""\
       auth:                        # dlt's api_key auth; the key is read when a run starts
         type: api_key
         name: X-API-Key            # the header (or query parameter) that carries the key
         location: header           # or query
-        api_key: "{{{{ env.{prefix}_API_KEY }}}}"
+        api_key: "{variable(prefix, "API_KEY", tenants)}"
 """
     if kind == "bearer":
         return f"""\
-      auth: {{type: bearer, token: "{{{{ env.{prefix}_TOKEN }}}}"}}
+      auth: {{type: bearer, token: "{variable(prefix, "TOKEN", tenants)}"}}
 """
     if kind == "basic":
         return f"""\
       auth:
         type: http_basic
-        username: "{{{{ env.{prefix}_USERNAME }}}}"
-        password: "{{{{ env.{prefix}_PASSWORD }}}}"
+        username: "{variable(prefix, "USERNAME", tenants)}"
+        password: "{variable(prefix, "PASSWORD", tenants)}"
 """
-    return '      # auth: {type: bearer, token: "{{ env.' + prefix + '_TOKEN }}"}\n'
+    return f'      # auth: {{type: bearer, token: "{variable(prefix, "TOKEN", tenants)}"}}\n'
+
+
+def tenants_block(tenants: str, prefix: str, name: str) -> str:
+    """The ``tenants:`` attribute for ``--tenants acme,globex`` or ``--tenants dynamic``.
+
+    Raises:
+        SystemExit: one line, for a key that is not a tenant key.
+    """
+    comment = (
+        f"  # Each tenant reads its own variables {prefix}_<TENANT>_*, <TENANT> its key upper-cased\n"
+        "  # (acme: {prefix}_ACME_API_KEY); rows of every tenant share one table, with a 'tenant'\n"
+        "  # column in their key (tables: datasets gives each tenant its own dataset instead).\n"
+    ).replace("{prefix}", prefix)
+    if tenants.strip() == "dynamic":
+        return (
+            comment
+            + f"  tenants:\n    dynamic: true                # add some: restsync tenants add {name} KEY\n"
+        )
+    keys = [k.strip() for k in tenants.split(",") if k.strip()]
+    problems = [p for k in keys if (p := tenant_key_problem(k))]
+    if not keys or problems:
+        raise SystemExit(
+            f"--tenants {tenants!r}: give comma-separated tenant keys (acme,globex) or 'dynamic'"
+            + (f": {problems[0]}" if problems else "")
+        )
+    return comment + f"  tenants:\n    keys: [{', '.join(keys)}]\n"
 
 
 def defs_yaml(type_name: str, folder: str, params: RestApiScaffoldParams) -> str:
@@ -117,6 +165,8 @@ def defs_yaml(type_name: str, folder: str, params: RestApiScaffoldParams) -> str
     name = connector_name(folder)
     prefix = name.upper()
     base_url = (params.base_url or "https://api.example.com").rstrip("/")
+    tenants = tenants_block(params.tenants, prefix, name) if params.tenants else ""
+    base_ref = variable(prefix, "BASE_URL", bool(tenants), default=base_url)
     if name == folder:
         name_line = f"  # name: {name}                 # default: this folder's name"
     else:
@@ -137,10 +187,10 @@ attributes:
   # freshness: {{max_lag: 26h}}
   # retry: {{max_retries: 3, backoff_factor: 2, run_retries: 3}}
   # rate_limit: {{requests_per_second: 10, max_concurrency: 4}}
-  source:                          # a dlt RESTAPIConfig, verbatim
+{tenants}  source:                          # a dlt RESTAPIConfig, verbatim
     client:
-      base_url: "{{{{ env.{prefix}_BASE_URL | default('{base_url}') }}}}"
-{auth_block(params.auth, prefix)}    resource_defaults:
+      base_url: "{base_ref}"
+{auth_block(params.auth, prefix, bool(tenants))}    resource_defaults:
       primary_key: id
       write_disposition: merge     # re-syncs update rows in place
     resources:

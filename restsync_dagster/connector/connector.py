@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from restsync_dagster import names
 from restsync_dagster.connector.model import ConnectorConfig
 from restsync_dagster.connector.resources import ResolvedResource, resolve_resources
 from restsync_dagster.failures.classify import Hints
@@ -20,6 +21,8 @@ class EnvVarUse:
     default: str | None
     secret: bool
     key_paths: tuple[str, ...]
+    #: A ``{{ tenant.NAME }}``: ``name`` is the suffix after a tenant's prefix (``API_KEY``).
+    tenant: bool = False
 
     @property
     def required(self) -> bool:
@@ -33,12 +36,31 @@ class Connector:
 
     config: ConnectorConfig
     file: Path
+    #: The ``{{ env.NAME }}`` variables (every tenant's, in a file with ``tenants:``); once bound
+    #: to a tenant (:func:`restsync_dagster.connector.tenants.for_tenant`), its own too.
     env_vars: tuple[EnvVarUse, ...] = field(default=())
+    #: The ``{{ tenant.NAME }}`` variables, by suffix (``API_KEY``); empty once bound.
+    tenant_vars: tuple[EnvVarUse, ...] = field(default=())
+    #: The tenant this connector is bound to (a run of one tenant), or None.
+    tenant: str | None = None
 
     @property
     def name(self) -> str:
         """The connector's name (first element of its asset keys)."""
         return self.config.name
+
+    @property
+    def has_tenants(self) -> bool:
+        """Whether the file declares ``tenants:`` (bound to one or not)."""
+        return self.config.tenants is not None
+
+    @property
+    def pipeline_scope(self) -> str:
+        """What the connector's dlt pipeline and pipeline locks are named after: its name, or
+        for a connector bound to a tenant, the tenant's own scope (:func:`names.tenant_scope`)."""
+        if self.tenant is None:
+            return self.name
+        return names.tenant_scope(self.name, self.tenant)
 
     @cached_property
     def resources(self) -> list[ResolvedResource]:

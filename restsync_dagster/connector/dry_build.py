@@ -16,10 +16,12 @@ from typing import Any
 
 from restsync_dagster.connector.extensions import is_verbatim
 from restsync_dagster.connector.problems import Problem
-from restsync_dagster.connector.templates import find_refs, render_tree
+from restsync_dagster.connector.templates import bind_tenant_tree, find_refs, render_tree
 from restsync_dagster.connector.tree import leaves
 
 PLACEHOLDER = "restsync-placeholder"
+PLACEHOLDER_TENANT = "tenant"
+PLACEHOLDER_TENANT_PREFIX = "RESTSYNC_PLACEHOLDER_TENANT_"
 _RESOURCE_IN_MESSAGE = re.compile(r"resource [`']([A-Za-z_]\w*)[`']")
 
 
@@ -28,7 +30,9 @@ def placeholder_env(source: Mapping[str, Any]) -> dict[str, str]:
     names: set[str] = set()
     for keys, leaf in leaves(source):
         if isinstance(leaf, str) and "{{" in leaf and not is_verbatim(keys):
-            names.update(ref.name for ref in find_refs(leaf) if ref.default is None)
+            names.update(
+                ref.name for ref in find_refs(leaf) if ref.default is None and not ref.tenant
+            )
     return dict.fromkeys(sorted(names), PLACEHOLDER)
 
 
@@ -44,6 +48,9 @@ def dry_build_problems(label: str, source: Mapping[str, Any]) -> list[Problem]:
     from dlt.common.exceptions import DltException
     from dlt.sources.rest_api import rest_api_resources
 
+    # A tenant's references are bound as a run binds them (connector/tenants.py), to a
+    # placeholder tenant: dlt then builds what any one tenant's run would build.
+    source = bind_tenant_tree(source, PLACEHOLDER_TENANT_PREFIX, PLACEHOLDER_TENANT)
     config = render_tree(source, placeholder_env(source))
     try:
         rest_api_resources(config)  # type: ignore[arg-type]

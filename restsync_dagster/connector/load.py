@@ -23,6 +23,11 @@ from restsync_dagster.connector.model import ConnectorConfig
 from restsync_dagster.connector.problems import ConnectorFileError, Problem, dedupe, shown_path
 from restsync_dagster.connector.rate_keys import rate_key_problems
 from restsync_dagster.connector.rules import cross_problems, source_problems
+from restsync_dagster.connector.tenants import (
+    scope_clash_problems,
+    tenant_owner_problems,
+    tenants_problems,
+)
 from restsync_dagster.connector.trust import env_owner_problems, env_policy_problems
 from restsync_dagster.settings import TrustPolicy
 
@@ -130,15 +135,21 @@ def parse_connector_document(
             )
             problems.extend(checked[0])
         raise ConnectorFileError(with_lines(dedupe(problems), lines)) from None
-    problems, env_vars = source_problems(
+    problems, found = source_problems(
         label, config.source, dry_build=dry_build, trust=trust, connector=config.name
     )
+    env_vars = [use for use in found if not use.tenant]
+    tenant_vars = [use for use in found if use.tenant]
     problems.extend(env_policy_problems(label, config.name, env_vars, config.env, trust))
+    connector = Connector(
+        config=config, file=Path(file), env_vars=tuple(env_vars), tenant_vars=tuple(tenant_vars)
+    )
+    problems.extend(tenants_problems(label, connector, found, trust))
     if not problems:
         problems = cross_problems(label, config)
     if problems:
         raise ConnectorFileError(with_lines(problems, lines))
-    return Connector(config=config, file=Path(file), env_vars=tuple(env_vars))
+    return connector
 
 
 def name_taken(label: str, name: str, other: str | Path) -> Problem:
@@ -230,6 +241,8 @@ def read_connector_files(
     for problem in env_owner_problems(connectors, trust, others):
         bad.setdefault(files[problem.file], []).append(problem)
     for problem in rate_key_problems([c for c in connectors if c.file not in bad]):
+        bad.setdefault(files[problem.file], []).append(problem)
+    for problem in [*scope_clash_problems(connectors), *tenant_owner_problems(connectors, trust)]:
         bad.setdefault(files[problem.file], []).append(problem)
     return ConnectorFiles([c for c in connectors if c.file not in bad], bad, elsewhere)
 

@@ -231,6 +231,106 @@ class RateLimitConfig(_Strict):
         return value
 
 
+#: A tenant's key: lower-case letters, digits, ``_`` and ``-`` (a subdomain, an account id).
+TENANT_KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+#: Where a tenant's variable prefix puts the tenant (``SHOP_{TENANT}_``).
+TENANT_PLACEHOLDER = "{TENANT}"
+
+
+def tenant_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be a tenant's key, or None when it can."""
+    if not isinstance(key, str) or not TENANT_KEY_PATTERN.match(key):
+        return (
+            f"{key!r} is not a valid tenant key: use lower-case letters, digits, '_' and '-', "
+            "starting with a letter or digit, at most 63 characters"
+        )
+    return None
+
+
+def tenant_token(key: str) -> str:
+    """``acme-eu`` -> ``ACME_EU``: a tenant's key as it appears in its variables' names."""
+    return "".join(c if c.isalnum() else "_" for c in key.upper())
+
+
+class TenantsConfig(_Strict):
+    """``tenants:``: one connector file serving many accounts, each a partition of the
+    connector's assets with its own variables, dlt pipeline, state, locks and rate key."""
+
+    #: The tenants, fixed in the file (exclusive with ``dynamic``).
+    keys: tuple[str, ...] = ()
+    #: Tenants are added at run time (a Dagster dynamic partitions definition).
+    dynamic: bool = False
+    #: The prefix of a tenant's variables; ``{TENANT}`` is its key upper-cased, each character
+    #: other than a letter or digit made ``_`` (default: ``<NAME>_{TENANT}_``).
+    variables: str | None = None
+    #: ``shared``: one table per resource, each row tagged with its tenant in ``column``, which
+    #: extends primary and merge keys; ``datasets``: one dataset per tenant.
+    tables: Literal["shared", "datasets"] = "shared"
+    #: The tenant column of shared tables.
+    column: str = "tenant"
+    #: Runs of different tenants that may sync at once (the connector's pool; each tenant has
+    #: its own pipeline and locks, and loads into one dataset take turns).
+    max_concurrent: int = Field(1, ge=1, le=64)
+
+    @field_validator("keys")
+    @classmethod
+    def _valid_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [problem for key in value if (problem := tenant_key_problem(key))]
+        if bad:
+            raise ValueError("; ".join(bad))
+        seen: dict[str, str] = {}
+        for key in value:
+            other = seen.setdefault(tenant_token(key), key)
+            if other != key or value.count(key) > 1:
+                raise ValueError(
+                    f"tenants {other!r} and {key!r} would read the same variables "
+                    f"({tenant_token(key)}): give each tenant a distinct key"
+                    if other != key
+                    else f"tenant {key!r} is listed twice"
+                )
+        return value
+
+    @field_validator("variables")
+    @classmethod
+    def _valid_variables(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value.count(TENANT_PLACEHOLDER) != 1:
+            raise ValueError(
+                f"{value!r} must hold {TENANT_PLACEHOLDER} exactly once (e.g. 'SHOP_{{TENANT}}_'): "
+                "each tenant reads its own variables"
+            )
+        if not ENV_NAME_PATTERN.match(value.replace(TENANT_PLACEHOLDER, "X")):
+            raise ValueError(f"{value!r} is not a variable-name prefix (letters, digits, '_')")
+        return value
+
+    @field_validator("column")
+    @classmethod
+    def _valid_column(cls, value: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value) or value.startswith("_dlt"):
+            raise ValueError(
+                f"{value!r} is not a column name for the tenant (lower-case letters, digits, "
+                "'_'; not starting with '_dlt')"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _keys_or_dynamic(self) -> TenantsConfig:
+        if bool(self.keys) == self.dynamic:
+            raise ValueError(
+                "give the tenants as 'keys: [acme, globex]' or say 'dynamic: true' (tenants "
+                "added at run time), not both" if self.dynamic else
+                "give the tenants as 'keys: [acme, globex]' or say 'dynamic: true' (tenants "
+                "added at run time)"
+            )  # fmt: skip
+        return self
+
+    def prefix(self, connector: str, key: str) -> str:
+        """The prefix of the variables tenant ``key`` of ``connector`` reads (``SHOP_ACME_``)."""
+        pattern = self.variables or connector.upper() + "_" + TENANT_PLACEHOLDER + "_"
+        return pattern.replace(TENANT_PLACEHOLDER, tenant_token(key))
+
+
 SchemaContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
 
 
@@ -262,6 +362,8 @@ class ConnectorConfig(_Strict):
     #: Variables beyond ``<NAME>_*`` this connector reads (with ``RESTSYNC_CONFINE_ENV``, each
     #: must be one of ``RESTSYNC_SHARED_ENV_VARS``; see docs/security.md).
     env: tuple[str, ...] = ()
+    #: One file, many accounts: the tenants this connector serves (see :class:`TenantsConfig`).
+    tenants: TenantsConfig | None = None
     source: dict[str, Any]
 
     @property
@@ -276,6 +378,14 @@ class ConnectorConfig(_Strict):
         if self.rate_limit.runs is not None:
             return self.rate_limit.runs
         return self.partitions.max_concurrent if self.partitions is not None else 1
+
+    @property
+    def pool_limit(self) -> int:
+        """How many runs of the connector may sync at once: ``partitions.max_concurrent`` runs
+        of each of ``tenants.max_concurrent`` tenants (1 when neither is set)."""
+        partitions = self.partitions.max_concurrent if self.partitions is not None else 1
+        tenants = self.tenants.max_concurrent if self.tenants is not None else 1
+        return partitions * tenants
 
     @field_validator("env")
     @classmethod

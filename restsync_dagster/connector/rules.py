@@ -91,7 +91,7 @@ def source_problems(
     def problem(path: str, message: str) -> None:
         problems.append(Problem(label, path, message))
 
-    refs: dict[str, list[tuple[str, EnvRef, bool]]] = {}
+    refs: dict[tuple[bool, str], list[tuple[str, EnvRef, bool]]] = {}
     for keys, where, leaf_secret, value in _leaves_with_secrecy(source, "source"):
         if is_verbatim(keys):
             continue  # sent as written (connector/extensions.py)
@@ -107,16 +107,18 @@ def source_problems(
         if url_secret_refs is False:
             problem(where, "a URL embeds a literal password; use {{ env.NAME }} instead")
         for ref in found:
+            if ref.is_tenant_key:
+                continue  # the tenant's key itself, no variable
             is_secret = leaf_secret or (
                 isinstance(url_secret_refs, set) and ref.name in url_secret_refs
             )
-            refs.setdefault(ref.name, []).append((where, ref, is_secret))
+            refs.setdefault((ref.tenant, ref.name), []).append((where, ref, is_secret))
         if leaf_secret:
-            if not isinstance(value, str) or not found:
+            if not isinstance(value, str) or not any(not ref.is_tenant_key for ref in found):
                 problem(
                     where,
                     "a credential must come from the environment: write {{ env.NAME }} "
-                    "instead of a literal value",
+                    "(or a tenant's {{ tenant.NAME }}) instead of a literal value",
                 )
             elif any(ref.default is not None for ref in found):
                 problem(where, "a credential cannot have a default value; drop '| default(...)'")
@@ -125,16 +127,18 @@ def source_problems(
     problems.extend(_resource_problems(label, source))
     problems.extend(callable_problems(label, source, trust, connector))
     env_vars = []
-    for name, uses in refs.items():
+    for (tenant, name), uses in refs.items():
         defaults = {ref.default for _, ref, _ in uses}
         if len(defaults) > 1:
-            problem(uses[0][0], f"{name} is given different defaults in different places")
+            shown = f"tenant.{name}" if tenant else name
+            problem(uses[0][0], f"{shown} is given different defaults in different places")
         env_vars.append(
             EnvVarUse(
                 name=name,
                 default=uses[0][1].default if len(defaults) == 1 else None,
                 secret=any(secret for _, _, secret in uses),
                 key_paths=tuple(path for path, _, _ in uses),
+                tenant=tenant,
             )
         )
     if not problems:
@@ -149,7 +153,7 @@ def _base_url_problems(label: str, source: dict[str, Any]) -> list[Problem]:
     base_url = client.get("base_url") if isinstance(client, dict) else None
     if not isinstance(base_url, str) or not base_url:
         return []
-    if re.match(r"^(https?://|\{\{\s*env\.)", base_url, re.IGNORECASE):
+    if re.match(r"^(https?://|\{\{\s*(env|tenant)\.)", base_url, re.IGNORECASE):
         return []
     hint = "; a variable is written {{ env.NAME }}" if "{{" in base_url else ""
     return [Problem(label, "source.client.base_url", f"{base_url!r} is not an http(s) URL{hint}")]

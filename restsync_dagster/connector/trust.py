@@ -22,6 +22,7 @@ __all__ = [
     "env_owner_problems",
     "env_policy_problems",
     "env_prefix",
+    "not_owned_because",
 ]
 
 #: Prefixes of the variables that configure the stack and the cloud it runs on: no connector owns
@@ -44,7 +45,7 @@ def env_prefix(connector: str) -> str:
     return connector.upper() + "_"
 
 
-def _not_owned_because(name: str, connector: str) -> str | None:
+def not_owned_because(name: str, connector: str) -> str | None:
     """Why ``connector`` does not own ``name`` by its prefix, or None when it does."""
     prefix = env_prefix(connector)
     if not name.startswith(prefix):
@@ -75,7 +76,7 @@ def env_policy_problems(
     problems = []
     shared = set(policy.shared_env_vars)
     for index, name in enumerate(listed):
-        if name not in shared and _not_owned_because(name, connector) is not None:
+        if name not in shared and not_owned_because(name, connector) is not None:
             allowed = ", ".join(policy.shared_env_vars) or "none"
             problems.append(
                 Problem(
@@ -88,7 +89,7 @@ def env_policy_problems(
     for use in env_vars:
         if use.name in listed:
             continue  # allowed if shared; refused above, once, where it is listed
-        why = _not_owned_because(use.name, connector)
+        why = not_owned_because(use.name, connector)
         if why is not None:
             problems.append(
                 Problem(

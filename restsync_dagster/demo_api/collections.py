@@ -47,10 +47,14 @@ class SchemaChange:
 class Collection:
     """One collection's records as served now. Not thread-safe: the server holds its lock."""
 
-    def __init__(self, shape: ResourceShape, seed: int, base_count: int) -> None:
+    def __init__(
+        self, shape: ResourceShape, seed: int, base_count: int, id_offset: int = 0
+    ) -> None:
         self.shape = shape
         self.seed = seed
         self.base_count = base_count
+        #: Added to every record's ``id`` (a tenant's own id range, demo_api/tenants.py).
+        self.id_offset = id_offset
         self.inserted_at: list[datetime] = []
         self.updates: dict[int, tuple[int, datetime]] = {}
         #: Soft-deleted records: index -> when (served with ``deleted_at``, never updated again).
@@ -76,6 +80,8 @@ class Collection:
     def record(self, i: int) -> Record:
         """Record ``i`` as served now."""
         record = self.shape.make(self.seed, i)
+        if self.id_offset:
+            record["id"] += self.id_offset
         if i >= self.base_count:
             stamp = format_instant(self.inserted_at[i - self.base_count])
             record["updated_at"] = stamp

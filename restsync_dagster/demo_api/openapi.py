@@ -31,17 +31,35 @@ _FIELD_TYPES = {
 
 
 def openapi_response(
-    path: str, host: str, seed: int, max_page_size: int
+    path: str, host: str, seed: int, max_page_size: int, tenant: str | None = None
 ) -> tuple[int, Any, dict[str, str]]:
-    """``(status, body, headers)`` for ``GET /<vertical>/openapi.json`` (no key needed)."""
+    """``(status, body, headers)`` for ``GET /<vertical>/openapi.json`` (no key needed).
+
+    Asked under a tenant's prefix (``/t/<tenant>/<vertical>/openapi.json``, ``path`` without
+    it), the document describes the multi-tenant server: its ``servers`` URL is
+    ``http://<host>/t/{tenant}/<vertical>`` with the OpenAPI server variable ``tenant``
+    (default: the tenant asked for), as providers whose base URL carries the account publish.
+    """
     vertical = path.strip("/").split("/")[0]
     if vertical not in VERTICALS or path.rstrip("/") != f"/{vertical}/openapi.json":
         return 404, {"error": "not_found", "message": f"no OpenAPI document at {path}"}, {}
-    return 200, openapi_document(vertical, f"http://{host}/{vertical}", seed, max_page_size), {}
+    if tenant is None:
+        server: dict[str, Any] = {"url": f"http://{host}/{vertical}"}
+    else:
+        server = {
+            "url": f"http://{host}/t/{{tenant}}/{vertical}",
+            "variables": {
+                "tenant": {"default": tenant, "description": "the account's name (tenant)"}
+            },
+        }
+    return 200, openapi_document(vertical, server, seed, max_page_size), {}
 
 
-def openapi_document(vertical: str, base_url: str, seed: int, max_page_size: int) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of one vertical."""
+def openapi_document(
+    vertical: str, server: str | dict[str, Any], seed: int, max_page_size: int
+) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of one vertical (``server``: its base URL, or a whole OpenAPI
+    server object)."""
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {"Error": _ERROR}
     for name, shape in VERTICALS[vertical].items():
@@ -65,7 +83,7 @@ def openapi_document(vertical: str, base_url: str, seed: int, max_page_size: int
             "version": "1.0.0",
             "description": f"The {vertical} vertical of restsync's bundled demo API.",
         },
-        "servers": [{"url": base_url}],
+        "servers": [server if isinstance(server, dict) else {"url": server}],
         "security": [{"api_key": []}],
         "paths": paths,
         "components": {
@@ -155,7 +173,8 @@ def _object_schema(records: list[dict[str, Any]]) -> dict[str, Any]:
     """A schema read from sample records: types from values, nullability from ``None``s."""
     properties: dict[str, Any] = {}
     required = []
-    for key in records[0] if records else ():
+    keys = dict.fromkeys(key for record in records for key in record)  # in first-seen order
+    for key in keys:
         values = [r.get(key) for r in records]
         present = [v for v in values if v is not None]
         schema = _value_schema(present)
@@ -176,9 +195,11 @@ def _value_schema(values: list[Any]) -> dict[str, Any]:
         return {"type": "integer", "format": "int64"}
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         return {"type": "number", "format": "double"}
-    if all(isinstance(v, list) for v in values):
-        items = [item for v in values for item in v]
-        return {"type": "array", "items": _object_schema(items)}
+    if all(isinstance(v, list) for v in values):  # of objects or of scalars
+        items = [item for v in values for item in v if item is not None]
+        return {"type": "array", "items": _value_schema(items)}
+    if all(isinstance(v, dict) for v in values):  # a nested object
+        return _object_schema(values)
     if all(isinstance(v, str) and _ISO_TIMESTAMP.match(v) for v in values):
         return {"type": "string", "format": "date-time"}
     return {"type": "string"}

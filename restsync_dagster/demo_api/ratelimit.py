@@ -87,6 +87,12 @@ class KeyBudgets:
                 budget = self._by_key[key] = WindowBudget(self.limit, self.window, self.style)
         return budget.take()
 
+    def windows_of(self, key: str) -> list[int]:
+        """Requests ``key`` asked per window so far (empty before its first request)."""
+        with self._lock:
+            budget = self._by_key.get(key)
+        return list(budget.asked) if budget else []
+
     def windows(self) -> list[list[int]]:
         """Requests asked per window, one list per key (keys in first-seen order, unnamed:
         a key is a secret)."""

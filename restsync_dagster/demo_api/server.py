@@ -18,6 +18,9 @@ Contract, for every vertical (``/generic``, ``/analytics``, ``/ecommerce``, ``/d
 * the same collections in other response shapes: :mod:`restsync_dagster.demo_api.shapes`, and
   as GraphQL connections: :mod:`restsync_dagster.demo_api.graphql`, and as asynchronous
   report jobs: :mod:`restsync_dagster.demo_api.reports`.
+* every route again under ``/t/<tenant>`` for each tenant, with the tenant's own key, data,
+  outage and revocation, and a record of what reached it (``GET /_demo/tenants``):
+  :mod:`restsync_dagster.demo_api.tenants`.
 
 Switches for testing failure handling: latency per request, a fault rate with chosen statuses and
 ``Retry-After``, and an outage window (every request answers 503 for the first N seconds, or from
@@ -57,6 +60,18 @@ from restsync_dagster.demo_api.paging import capped, linked_page, narrowed, quer
 from restsync_dagster.demo_api.ratelimit import KeyBudgets
 from restsync_dagster.demo_api.reports import REPORT_MISBEHAVIOURS, ReportJobs
 from restsync_dagster.demo_api.shapes import CSV_MISBEHAVIOURS, SHAPES, shaped
+from restsync_dagster.demo_api.tenants import (
+    ID_STRIDE,
+    TENANT_ID_MODES,
+    Tenant,
+    TenantRecord,
+    check_tenant_name,
+    presented_key,
+    split_tenant_path,
+    tenant_api_key,
+    tenant_path,
+    tenant_seed,
+)
 
 ALL_MISBEHAVIOURS = (
     *MISBEHAVIOURS,
@@ -116,10 +131,22 @@ class DemoApiConfig:
     oauth_rotate: bool = False
     #: How long a report job runs before its result can be downloaded (demo_api/reports.py).
     report_seconds: float = 0.5
+    #: Tenants served from the start under ``/t/<tenant>`` (demo_api/tenants.py); more can be
+    #: added while it runs.
+    tenants: tuple[str, ...] = ()
+    #: ``overlap``: every tenant's ids are 1..N; ``distinct``: each tenant has its own id range.
+    tenant_ids: str = "overlap"
     verbose: bool = False
 
-    def count(self, vertical: str, collection: str) -> int:
-        """How many records ``vertical``'s ``collection`` holds."""
+    def count(self, vertical: str, collection: str, tenant: str | None = None) -> int:
+        """How many records ``vertical``'s ``collection`` holds (``tenant``'s, when given:
+        ``counts`` keys ``"<tenant>:<vertical>.<collection>"`` and ``"<tenant>:*"`` come first)."""
+        if tenant is not None:
+            for key in (f"{tenant}:{vertical}.{collection}", f"{tenant}:*"):
+                if key in self.counts and not (
+                    key.endswith("*") and (vertical, collection) == ("database", "databases")
+                ):
+                    return self.counts[key]
         if vertical == "database" and collection == "databases" and self.databases is not None:
             return self.databases
         key = f"{vertical}.{collection}"
@@ -132,6 +159,16 @@ class DemoApiConfig:
     def api_key(self, vertical: str) -> str:
         """The key accepted for ``vertical``."""
         return self.api_keys.get(vertical) or self.api_keys.get("*") or default_api_key(vertical)
+
+
+def database_record(databases: Collection, database_id: int, i: int) -> dict[str, Any]:
+    """Record ``i`` of database ``database_id`` (1-based, before any tenant's id shift) of the
+    database vertical whose ``databases`` collection is given: its seed and id shift."""
+    record = database_records(databases.seed, database_id, i)
+    if databases.id_offset:
+        record["id"] += databases.id_offset
+        record["database_id"] += databases.id_offset
+    return record
 
 
 @dataclass(frozen=True)
@@ -179,20 +216,82 @@ class _State:
             if config.rate_limit
             else None
         )
-        self.collections = {
-            (vertical, name): Collection(shape, config.seed, config.count(vertical, name))
+        self.collections = self._collections(config.seed, None, 0)
+        if config.tenant_ids not in TENANT_ID_MODES:
+            raise ValueError(
+                f"tenant_ids must be one of {TENANT_ID_MODES}, not {config.tenant_ids!r}"
+            )
+        self.tenants: dict[str, Tenant] = {}
+        #: Each tenant's key -> the tenant's name.
+        self.tenant_by_key: dict[str, str] = {}
+        for name in config.tenants:
+            self.add_tenant(name)
+
+    def _collections(
+        self, seed: int, tenant: str | None, id_offset: int
+    ) -> dict[tuple[str, str], Collection]:
+        return {
+            (vertical, name): Collection(
+                shape, seed, self.config.count(vertical, name, tenant), id_offset
+            )
             for vertical, shapes in VERTICALS.items()
             for name, shape in shapes.items()
         }
 
-    def collection(self, qualified: str) -> Collection:
-        """``vertical.collection`` -> its state.
+    def add_tenant(self, name: str) -> tuple[Tenant, bool]:
+        """Serve ``name`` under ``/t/<name>`` (the caller holds the lock, or it is __init__):
+        ``(the tenant, whether it is new)``.
 
         Raises:
-            KeyError: no such collection.
+            ValueError: not a valid tenant name.
+        """
+        check_tenant_name(name)
+        if name in self.tenants:
+            return self.tenants[name], False
+        number = len(self.tenants) + 1
+        seed = tenant_seed(self.config.seed, name)
+        offset = number * ID_STRIDE if self.config.tenant_ids == "distinct" else 0
+        tenant = Tenant(name, number, tenant_api_key(self.config.seed, name), seed, offset)
+        tenant.collections = self._collections(seed, name, offset)
+        self.tenants[name] = tenant
+        self.tenant_by_key[tenant.key] = name
+        return tenant, True
+
+    def tenant(self, name: str) -> Tenant:
+        """The tenant called ``name``.
+
+        Raises:
+            KeyError: no such tenant.
+        """
+        if name not in self.tenants:
+            raise KeyError(f"no tenant {name!r}")
+        return self.tenants[name]
+
+    def collection(self, qualified: str, tenant: str | None = None) -> Collection:
+        """``vertical.collection`` -> its state (``tenant``'s, when given).
+
+        Raises:
+            KeyError: no such collection or tenant.
         """
         vertical, _, name = qualified.partition(".")
-        return self.collections[(vertical, name)]
+        collections = self.tenant(tenant).collections if tenant else self.collections
+        return collections[(vertical, name)]
+
+    def note_key(
+        self, tenant: Tenant | None, route: str | None, key: str | None, status: int, at: float
+    ) -> None:
+        """Count a request that presented ``key``: on ``tenant``'s record when it went to a
+        tenant's routes; on the key owner's ``key_used_on`` when it went anywhere else than the
+        owner's routes (``route``: the tenant named in the path, or ``"plain"`` for the routes
+        outside ``/t/``)."""
+        with self.lock:
+            owner = "none" if key is None else self.tenant_by_key.get(key, "unknown")
+            if tenant is not None:
+                tenant.record.note(status, owner, at)
+                if owner in self.tenants and owner != tenant.name:
+                    tenant.record.cross_tenant[owner] += 1
+            if owner in self.tenants and owner != route:
+                self.tenants[owner].record.key_used_on[route or "plain"] += 1
 
     def record(self, seen: SeenRequest) -> None:
         with self.lock:
@@ -208,12 +307,16 @@ class _State:
         with self.lock:
             self.in_flight -= 1
 
-    def fault_for(self, request_key: str) -> tuple[int, int | None] | None:
+    def fault_for(
+        self, request_key: str, tenant: Tenant | None = None
+    ) -> tuple[int, int | None] | None:
         """The fault to answer ``request_key`` with, if any: ``(status, retry_after)``."""
         cfg = self.config
         with self.lock:
             if time.monotonic() < self.outage_until:
                 return 503, cfg.outage_retry_after
+            if tenant is not None and time.monotonic() < tenant.outage_until:
+                return 503, tenant.outage_retry_after
             if cfg.fault_rate <= 0:
                 return None
             faulty = self.rng.random() < cfg.fault_rate
@@ -250,10 +353,21 @@ class _Handler(BaseHTTPRequestHandler):
             if parts.path.startswith("/_demo/"):
                 self._admin(method, parts.path, params)
                 return
+            # A tenant's routes: the same routes under /t/<tenant> (demo_api/tenants.py).
+            self.tenant_name, self.inner_path = split_tenant_path(parts.path)
+            with state.lock:
+                self.tenant = state.tenants.get(self.tenant_name or "")
             if method == "GET" and parts.path.endswith("/openapi.json"):  # no key: public docs
                 host = self.headers.get("Host") or f"{state.config.host}:{self.server.server_port}"
                 cfg = state.config
-                self._send(*openapi_response(parts.path, host, cfg.seed, cfg.max_page_size))
+                if self.tenant_name is not None and self.tenant is None:
+                    self._send(*self._no_tenant())
+                    return
+                self._send(
+                    *openapi_response(
+                        self.inner_path, host, cfg.seed, cfg.max_page_size, self.tenant_name
+                    )
+                )
                 return
             if parts.path == "/oauth/token" and method == "POST":
                 form = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -261,7 +375,8 @@ class _Handler(BaseHTTPRequestHandler):
                 state.record(SeenRequest(method, parts.path, {}, status, time.time(), False))
                 self._send(status, answer, {})
                 return
-            budget, key = state.budget, params.get("api_key") or self.headers.get("Authorization")
+            # One budget per key presented, whichever way it is presented.
+            budget, key = state.budget, presented_key(params, self.headers)
             allowed, budget_headers = budget.take(key or "") if budget else (True, {})
             if allowed:
                 status, body, headers = self._api(method, parts.path, params)
@@ -274,9 +389,18 @@ class _Handler(BaseHTTPRequestHandler):
                 method, parts.path, params, status, time.time(), key_present, self.graphql_body
             )
             state.record(seen)
+            state.note_key(self.tenant, self.tenant_name, key, status, seen.at)
             self._send(status, body, headers)
         finally:
             state.leave()
+
+    def _no_tenant(self) -> tuple[int, Any, dict[str, str]]:
+        return 404, {"error": "not_found", "message": f"no tenant {self.tenant_name!r}"}, {}
+
+    def _collections(self) -> dict[tuple[str, str], Collection]:
+        """The collections this request reads: its tenant's, or the server's own."""
+        state = self.server.state
+        return self.tenant.collections if self.tenant is not None else state.collections
 
     def _api(
         self, method: str, path: str, params: dict[str, str]
@@ -285,7 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
         cfg = state.config
         if cfg.latency_ms > 0:
             time.sleep(cfg.latency_ms / 1000)
-        segments = [s for s in path.split("/") if s]
+        if self.tenant_name is not None and self.tenant is None:
+            return self._no_tenant()
+        segments = [s for s in self.inner_path.split("/") if s]
         if len(segments) == 3 and segments[0] in VERTICALS and segments[1] == "graphql":
             return self._graphql(method, segments[0], segments[2], path, params)
         if len(segments) >= 3 and segments[0] in VERTICALS and segments[1] == "reports":
@@ -302,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized(vertical, params):
             return 401, {"error": "unauthorized", "message": "invalid or missing api_key"}, {}
         request_key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
-        fault = state.fault_for(request_key)
+        fault = state.fault_for(request_key, self.tenant)
         if fault is not None:
             status, retry_after = fault
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
@@ -344,7 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"give updated_since and updated_until at most {widest:g} s apart"
             return 400, {"error": "range_too_wide", "message": message}, {}
         with state.lock:
-            current = state.collections[(vertical, collection[0])]
+            current = self._collections()[(vertical, collection[0])]
             ids = current.ids(since, until)
             total = len(ids)
             served = capped(limit, cfg.page_size_cap)
@@ -373,9 +499,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return 400, {"ok": False, "error": "updated_since/updated_on: ISO-8601"}, {}
         host = self.headers.get("Host") or f"{state.config.host}:{self.server.server_port}"
-        base = f"http://{host}/{vertical}/links/{collection[0]}"
+        prefix = tenant_path(self.tenant_name) if self.tenant_name else ""
+        base = f"http://{host}{prefix}/{vertical}/links/{collection[0]}"
         with state.lock:
-            current = state.collections[(vertical, collection[0])]
+            current = self._collections()[(vertical, collection[0])]
             return linked_page(
                 current,
                 current.ids(since, until),
@@ -410,7 +537,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 401, {"error": "unauthorized", "message": "invalid or missing api_key"}, {}
         if name not in VERTICALS[vertical]:
             return 404, {"error": "not_found", "message": f"no collection {name!r}"}, {}
-        base = f"/{vertical}/reports/{name}"
+        prefix = tenant_path(self.tenant_name) if self.tenant_name else ""
+        base = f"{prefix}/{vertical}/reports/{name}"
         if not rest and method == "POST":
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             broken = state.config.misbehave.get(base)
@@ -423,13 +551,17 @@ class _Handler(BaseHTTPRequestHandler):
             if not state.reports.ready(name, rest[0]):
                 return 404, {"error": "not_found", "message": "the report is not ready"}, {}
             with state.lock:
-                current = state.collections[(vertical, name)]
+                current = self._collections()[(vertical, name)]
                 rows = [current.record(i) for i in current.ids(None, None)]
             return shaped("jsonl", rows, len(rows), 0)
         return 404, {"error": "not_found", "message": f"no such endpoint: {path}"}, {}
 
     def _authorized(self, vertical: str, params: dict[str, str]) -> bool:
         state = self.server.state
+        if self.tenant is not None:  # its own key only, and not once revoked
+            with state.lock:
+                revoked, key = self.tenant.revoked, self.tenant.key
+            return not revoked and presented_key(params, self.headers) == key
         if params.get("api_key") == state.config.api_key(vertical):
             return True
         return state.tokens.valid(self.headers.get("Authorization"))
@@ -448,9 +580,11 @@ class _Handler(BaseHTTPRequestHandler):
         if name not in VERTICALS[vertical]:
             return 404, {"errors": [{"message": f"no collection {name!r}"}]}, {}
 
+        collections = self._collections()
+
         def page(offset: int, limit: int | None) -> tuple[list[dict[str, Any]], int]:
-            ids = state.collections[(vertical, name)].ids(None, None)
-            current = state.collections[(vertical, name)]
+            current = collections[(vertical, name)]
+            ids = current.ids(None, None)
             end = len(ids) if limit is None else offset + limit
             return [current.record(i) for i in ids[offset:end]], len(ids)
 
@@ -463,8 +597,8 @@ class _Handler(BaseHTTPRequestHandler):
         if what != "lines":
             return 404, {"error": "not_found", "message": f"no such endpoint: {what}"}, {}
         with state.lock:
-            orders = state.collections[("ecommerce", "orders")]
-            index = int(raw_id) - 1 if raw_id.isdigit() else -1
+            orders = self._collections()[("ecommerce", "orders")]
+            index = int(raw_id) - 1 - orders.id_offset if raw_id.isdigit() else -1
             if not 0 <= index < orders.total:
                 return 404, {"error": "not_found", "message": f"no order {raw_id}"}, {}
             order = orders.record(index)
@@ -475,20 +609,19 @@ class _Handler(BaseHTTPRequestHandler):
         self, raw_id: str, what: str, offset: int, limit: int
     ) -> tuple[int, Any, dict[str, str]]:
         cfg = self.server.state.config
-        database_id = int(raw_id) if raw_id.isdigit() else 0
-        if not 1 <= database_id <= cfg.count("database", "databases"):
+        databases = self._collections()[("database", "databases")]
+        shift = databases.id_offset
+        database_id = int(raw_id) - shift if raw_id.isdigit() else 0
+        if not 1 <= database_id <= databases.base_count:
             return 404, {"error": "not_found", "message": f"no database {raw_id}"}, {}
         if what == "schema":
-            return (
-                200,
-                {"database_id": database_id, "fields": database_records_schema(database_id)},
-                {},
-            )
+            fields = database_records_schema(database_id)
+            return 200, {"database_id": database_id + shift, "fields": fields}, {}
         if what != "records":
             return 404, {"error": "not_found", "message": f"no such endpoint: {what}"}, {}
         total = cfg.records_per_database
         rows = [
-            database_records(cfg.seed, database_id, i)
+            database_record(databases, database_id, i)
             for i in range(offset, min(offset + limit, total))
         ]
         return 200, {"data": rows, "total": total}, {}
@@ -526,6 +659,7 @@ class _Handler(BaseHTTPRequestHandler):
                     int(params.get("update", "0")),
                     float(params.get("hours", "1")),
                     int(params.get("delete", "0")),
+                    params.get("tenant") or None,
                 )
             except (KeyError, ValueError) as exc:
                 self._send(400, {"error": f"bad advance request: {exc}"}, {})
@@ -533,12 +667,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, changed, {})
         elif path == "/_demo/schema" and method == "POST":
             try:
+                drop, retype, add = (
+                    {f for f in params.get(k, "").split(",") if f}
+                    for k in ("drop", "retype", "add")
+                )
                 self.server.change_schema(
-                    params.get("collection", ""),
-                    *(
-                        {f for f in params.get(k, "").split(",") if f}
-                        for k in ("drop", "retype", "add")
-                    ),
+                    params.get("collection", ""), drop, retype, add, params.get("tenant") or None
                 )
             except KeyError as exc:
                 self._send(400, {"error": f"unknown collection {exc}"}, {})
@@ -555,8 +689,39 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/_demo/reset" and method == "POST":
             self.server.reset_log()
             self._send(200, {"ok": True}, {})
+        elif path == "/_demo/tenants" or path.startswith("/_demo/tenants/"):
+            self._tenants_admin(method, path, params)
         else:
             self._send(404, {"error": "not_found"}, {})
+
+    def _tenants_admin(self, method: str, path: str, params: dict[str, str]) -> None:
+        """``GET /_demo/tenants`` (every tenant's record) and ``POST /_demo/tenants/<action>
+        ?tenant=NAME`` with action ``add``, ``revoke``, ``restore`` or ``outage`` (``&seconds=N``,
+        optional ``&retry_after=S``)."""
+        server, action = self.server, path.removeprefix("/_demo/tenants").strip("/")
+        if method == "GET" and action == "":
+            self._send(200, {"tenants": server.tenant_records()}, {})
+            return
+        if method != "POST" or action not in ("add", "revoke", "restore", "outage"):
+            self._send(404, {"error": "not_found"}, {})
+            return
+        name = params.get("tenant", "")
+        try:
+            if action == "add":
+                key, added = server.add_tenant(name)
+                answer = {"tenant": name, "added": added, "api_key": key, "path": tenant_path(name)}
+            elif action == "outage":
+                seconds = float(params.get("seconds", "0"))
+                retry_after = int(params["retry_after"]) if params.get("retry_after") else None
+                server.tenant_outage(name, seconds, retry_after)
+                answer = {"tenant": name, "outage_seconds": seconds}
+            else:
+                server.set_revoked(name, action == "revoke")
+                answer = {"tenant": name, "revoked": action == "revoke"}
+        except (KeyError, ValueError) as exc:
+            self._send(400, {"error": str(exc.args[0]) if exc.args else repr(exc)}, {})
+            return
+        self._send(200, answer, {})
 
     def _set_rate_limit(self, params: dict[str, str]) -> None:
         limit, style = int(params.get("limit", "0")), params.get("headers", "x")
@@ -654,23 +819,70 @@ class _DemoHTTPServer(ThreadingHTTPServer):
             self.state.budget = budget
 
     def advance(
-        self, collection: str, insert: int, update: int, hours: float, delete: int = 0
+        self,
+        collection: str,
+        insert: int,
+        update: int,
+        hours: float,
+        delete: int = 0,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
         with self.state.lock:
-            return self.state.collection(collection).advance(insert, update, hours, delete)
+            current = self.state.collection(collection, tenant)
+            return current.advance(insert, update, hours, delete)
 
     def change_schema(
-        self, collection: str, drop: set[str], retype: set[str], add: set[str]
+        self,
+        collection: str,
+        drop: set[str],
+        retype: set[str],
+        add: set[str],
+        tenant: str | None = None,
     ) -> None:
         with self.state.lock:
-            self.state.collection(collection).change_schema(drop, retype, add)
+            self.state.collection(collection, tenant).change_schema(drop, retype, add)
 
     def expected(
-        self, collection: str, since: Any = None, until: Any = None
+        self, collection: str, since: Any = None, until: Any = None, tenant: str | None = None
     ) -> list[dict[str, Any]]:
         with self.state.lock:
-            current = self.state.collection(collection)
+            if collection == "database.records":  # every database's, served below each one
+                databases = self.state.collection("database.databases", tenant)
+                return [
+                    database_record(databases, db, i)
+                    for db in range(1, databases.base_count + 1)
+                    for i in range(self.state.config.records_per_database)
+                ]
+            current = self.state.collection(collection, tenant)
             return [current.record(i) for i in current.ids(since, until)]
+
+    def add_tenant(self, name: str) -> tuple[str, bool]:
+        with self.state.lock:
+            tenant, added = self.state.add_tenant(name)
+            return tenant.key, added
+
+    def set_revoked(self, name: str, revoked: bool) -> None:
+        with self.state.lock:
+            self.state.tenant(name).revoked = revoked
+
+    def tenant_outage(self, name: str, seconds: float, retry_after: int | None) -> None:
+        with self.state.lock:
+            tenant = self.state.tenant(name)
+            tenant.outage_until = time.monotonic() + seconds
+            tenant.outage_retry_after = retry_after
+
+    def tenant_records(self) -> dict[str, dict[str, Any]]:
+        with self.state.lock:
+            tenants = list(self.state.tenants.values())
+            budget = self.state.budget
+            records = {
+                t.name: {**t.record.as_dict(), "number": t.number, "revoked": t.revoked}
+                for t in tenants
+            }
+        for tenant in tenants:
+            windows = budget.windows_of(tenant.key) if budget else []
+            records[tenant.name]["rate_windows"] = windows
+        return records
 
     def misbehave(self, path: str, mode: str, from_offset: int, times: int | None = None) -> None:
         with self.state.lock:
@@ -687,6 +899,8 @@ class _DemoHTTPServer(ThreadingHTTPServer):
             self.state.log.clear()
             self.state.status_counts.clear()
             self.state.max_in_flight = self.state.in_flight
+            for tenant in self.state.tenants.values():
+                tenant.record = TenantRecord()
 
 
 class DemoApi:
@@ -795,20 +1009,15 @@ class DemoApi:
         collection: str,
         since: str | None = None,
         until: str | None = None,
+        tenant: str | None = None,
     ) -> list[dict[str, Any]]:
         """Every record ``vertical``'s ``collection`` serves now (``updated_at`` in
-        ``[since, until)`` when given), as the API serves it."""
-        cfg = self.config
-        if vertical == "database" and collection == "records":
-            return [
-                database_records(cfg.seed, db, i)
-                for db in range(1, cfg.count("database", "databases") + 1)
-                for i in range(cfg.records_per_database)
-            ]
+        ``[since, until)`` when given), as the API serves it (to ``tenant``, when given)."""
         return self._require_server().expected(
             f"{vertical}.{collection}",
             parse_instant(since) if since else None,
             parse_instant(until) if until else None,
+            tenant,
         )
 
     def advance(
@@ -818,10 +1027,12 @@ class DemoApi:
         update: int = 0,
         hours: float = 1.0,
         delete: int = 0,
+        tenant: str | None = None,
     ) -> dict[str, list[int]]:
         """Move ``vertical.collection``'s simulated clock ``hours`` on, inserting, updating and
-        soft-deleting (``deleted_at`` set) records within that time. Returns the ids of each."""
-        return self._require_server().advance(collection, insert, update, hours, delete)
+        soft-deleting (``deleted_at`` set) records within that time (``tenant``'s collection,
+        when given). Returns the ids of each."""
+        return self._require_server().advance(collection, insert, update, hours, delete, tenant)
 
     def change_schema(
         self,
@@ -829,10 +1040,52 @@ class DemoApi:
         drop: Iterable[str] = (),
         retype: Iterable[str] = (),
         add: Iterable[str] = (),
+        tenant: str | None = None,
     ) -> None:
         """Serve ``vertical.collection``'s records without ``drop`` fields, with ``retype`` fields
-        as strings and with extra ``add`` fields (all empty: as designed)."""
-        self._require_server().change_schema(collection, set(drop), set(retype), set(add))
+        as strings and with extra ``add`` fields (all empty: as designed); ``tenant``'s only,
+        when given."""
+        self._require_server().change_schema(collection, set(drop), set(retype), set(add), tenant)
+
+    # Tenants (demo_api/tenants.py): the same routes under /t/<tenant>, one key each.
+
+    @property
+    def tenants(self) -> list[str]:
+        """The tenants served now, in the order they were added."""
+        return list(self._require_server().tenant_records())
+
+    def tenant_key(self, tenant: str) -> str:
+        """The one key ``tenant``'s routes accept (known without the server: deterministic)."""
+        return tenant_api_key(self.config.seed, check_tenant_name(tenant))
+
+    def tenant_url(self, tenant: str, vertical: str = "") -> str:
+        """Base URL of ``tenant``'s ``vertical`` (or of all its routes when empty)."""
+        return self.url() + tenant_path(check_tenant_name(tenant), vertical)
+
+    def add_tenant(self, tenant: str) -> str:
+        """Serve ``tenant`` from now on (nothing changes if it is served already); its key.
+
+        Raises:
+            ValueError: not a valid tenant name.
+        """
+        key, _ = self._require_server().add_tenant(tenant)
+        return key
+
+    def revoke_tenant(self, tenant: str, revoked: bool = True) -> None:
+        """``tenant``'s key answers 401 from now on (``revoked=False``: valid again)."""
+        self._require_server().set_revoked(tenant, revoked)
+
+    def tenant_outage(self, tenant: str, seconds: float, retry_after: int | None = None) -> None:
+        """Answer 503 to ``tenant``'s requests for the next ``seconds`` (the others answer)."""
+        self._require_server().tenant_outage(tenant, seconds, retry_after)
+
+    def tenant_records(self) -> dict[str, dict[str, Any]]:
+        """What reached each tenant's routes since the start (or :meth:`reset_log`): requests,
+        statuses, ``keys_seen`` (by owner), ``cross_tenant`` (other tenants' keys presented),
+        ``key_used_on`` (tenants whose routes got this one's key), ``rate_limited`` (429s sent),
+        ``rate_windows`` (requests its key asked per window of the budget), ``first_at`` and
+        ``last_at`` (epoch seconds), ``revoked``, ``number``. Also ``GET /_demo/tenants``."""
+        return self._require_server().tenant_records()
 
     def _require_server(self) -> _DemoHTTPServer:
         if self._server is None:

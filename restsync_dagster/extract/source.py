@@ -3,7 +3,8 @@
 ``{{ env.* }}`` rendered, processing-step callables imported, the transport rule checked, the
 run's HTTP session installed, discovered column hints and a partition's window applied, every
 resource's paginator wrapped in the page checks (which also carry its identity and drive the
-prefetcher), and flat top-level resources given an Arrow step. Everything goes through dlt's
+prefetcher), a tenant's rows tagged in shared tables (extract/tenants.py), and flat top-level
+resources given an Arrow step. Everything goes through dlt's
 public config (paginator instances, ``client.session``) and ``DltResource.add_step``.
 """
 
@@ -27,6 +28,7 @@ from restsync_dagster.extract.oauth_refresh import install_auths
 from restsync_dagster.extract.pages import install_page_checks, resource_entries
 from restsync_dagster.extract.prefetch import Prefetcher
 from restsync_dagster.extract.report_jobs import expand_report_job
+from restsync_dagster.extract.tenants import tag_tenant_rows
 from restsync_dagster.extract.transport import check_transport
 from restsync_dagster.extract.windows import Window
 from restsync_dagster.failures.errors import ConfigurationError
@@ -121,6 +123,8 @@ def build_source(
         name=connector.name,
         schema_contract=connector.config.schema_contract,  # type: ignore[arg-type]
     )
+    # First in each pipe (connector/tenants.py binds the rest of a tenant's run).
+    tag_tenant_rows(connector, source)
     for name, step in arrow.items():
         source.resources[name].add_step(step)
     return source

@@ -48,6 +48,8 @@ class SyncFailure:
     detail: str
     #: What the API answered with a 4xx: its body, redacted and cut short.
     response_body: str | None = None
+    #: The tenant whose run failed (a connector file with ``tenants:``), or None.
+    tenant: str | None = None
 
     @property
     def cause(self) -> str:
@@ -57,6 +59,8 @@ class SyncFailure:
     def message(self) -> str:
         """One paragraph for the run's failure message."""
         where = f"connector {self.connector!r}"
+        if self.tenant:
+            where += f", tenant {self.tenant!r}"
         if self.resource:
             where += f", resource {self.resource!r}"
         if self.kind == FailureKind.HTTP_STATUS:
@@ -103,6 +107,7 @@ class SyncFailure:
             transient=bool(metadata.get(failure_key("transient"), False)),
             detail=str(metadata.get(failure_key("detail"), "")),
             response_body=metadata.get(failure_key("response_body")) or None,
+            tenant=metadata.get(failure_key("tenant")) or None,
         )
 
 

@@ -28,7 +28,7 @@ def destination_kind(settings: Settings) -> str:
 def where_written(connector: Connector, settings: Settings) -> tuple[str, str]:
     """The connector's dlt working directory, and its destination as a message names it (the
     DuckDB file's path, or the destination's name): where a sync writes, for a full disk."""
-    working_dir = settings.pipelines_dir / names.pipeline_name(connector.name)
+    working_dir = settings.pipelines_dir / names.pipeline_name(connector.pipeline_scope)
     destination = (
         f"DuckDB file {settings.duckdb_path}"
         if destination_kind(settings) == "duckdb"
@@ -185,7 +185,7 @@ def build_pipeline(
 
     staging = names.partition_staging_layout(pipeline_name) if pipeline_name else None
     return dlt.pipeline(
-        pipeline_name=pipeline_name or names.pipeline_name(connector.name),
+        pipeline_name=pipeline_name or names.pipeline_name(connector.pipeline_scope),
         pipelines_dir=str(settings.pipelines_dir),
         destination=build_destination(settings, staging),
         dataset_name=connector.config.dataset_name,

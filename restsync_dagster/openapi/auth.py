@@ -1,6 +1,7 @@
 """The connector's ``auth`` block, from the document's security schemes.
 
-Supported, in dlt's vocabulary, every secret an ``{{ env.<NAME>_... }}`` reference:
+Supported, in dlt's vocabulary, every secret an ``{{ env.<NAME>_... }}`` reference (for a
+multi-tenant server, ``{{ tenant.API_KEY }}`` and so on: each tenant's own variables):
 
 ==========================================  ==========================================================
 scheme                                      dlt auth
@@ -20,7 +21,7 @@ obtains (``<NAME>_ACCESS_TOKEN``). Each fallback is said in a ``# guessed:`` com
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +40,12 @@ class AuthChoice:
     facts: list[str] = field(default_factory=list)
 
 
-def choose_auth(document: Document, endpoints: Sequence[ListEndpoint], prefix: str) -> AuthChoice:
-    """The auth config for ``endpoints``; secrets are read from ``<prefix>_...`` variables."""
+def choose_auth(
+    document: Document, endpoints: Sequence[ListEndpoint], prefix: str, *, tenants: bool = False
+) -> AuthChoice:
+    """The auth config for ``endpoints``; secrets are read from ``<prefix>_...`` variables, or
+    with ``tenants`` from each tenant's own (``{{ tenant.API_KEY }}``)."""
+    ref = _tenant_ref if tenants else _env_ref(prefix)
     schemes = document.security_schemes()
     wanted = list(_requirements(document, endpoints))
     if not wanted:
@@ -51,7 +56,7 @@ def choose_auth(document: Document, endpoints: Sequence[ListEndpoint], prefix: s
         return AuthChoice(None, facts=["the list endpoints need no authentication"])
     for names in wanted:
         for name in names:
-            config = _supported(schemes.get(name), prefix)
+            config = _supported(schemes.get(name), ref)
             if config is not None:
                 others = [n for n in names if n != name]
                 guesses = (
@@ -62,7 +67,7 @@ def choose_auth(document: Document, endpoints: Sequence[ListEndpoint], prefix: s
                 return AuthChoice(config, guesses, [f"the document's security scheme {name!r}"])
     asked = ", ".join(dict.fromkeys(n for names in wanted for n in names))
     for name, scheme in schemes.items():
-        config = _supported(scheme, prefix)
+        config = _supported(scheme, ref)
         if config is not None:
             return AuthChoice(
                 config,
@@ -72,12 +77,13 @@ def choose_auth(document: Document, endpoints: Sequence[ListEndpoint], prefix: s
         for name in names:
             scheme = schemes.get(name) or {}
             if scheme.get("type") in ("oauth2", "openIdConnect"):
-                token = env_ref(f"{prefix}_ACCESS_TOKEN")
+                token = ref("ACCESS_TOKEN")
+                where = f"{prefix}_<TENANT>_ACCESS_TOKEN" if tenants else f"{prefix}_ACCESS_TOKEN"
                 return AuthChoice(
                     {"type": "bearer", "token": token},
                     [
                         f"{name!r} is an OAuth2 flow a sync cannot run itself: obtain an access "
-                        f"token and set {prefix}_ACCESS_TOKEN"
+                        f"token and set {where}"
                     ],
                 )
     return AuthChoice(None, [f"unsupported authentication ({asked}): set 'auth' by hand"])
@@ -98,7 +104,17 @@ def _requirements(document: Document, endpoints: Iterable[ListEndpoint]) -> Iter
                 yield list(names)
 
 
-def _supported(scheme: Mapping[str, Any] | None, prefix: str) -> dict[str, Any] | None:
+def _env_ref(prefix: str) -> Callable[[str], str]:
+    return lambda suffix: env_ref(f"{prefix}_{suffix}")
+
+
+def _tenant_ref(suffix: str) -> str:
+    return "{{ tenant.NAME }}".replace("NAME", suffix)
+
+
+def _supported(
+    scheme: Mapping[str, Any] | None, ref: Callable[[str], str]
+) -> dict[str, Any] | None:
     if not scheme:
         return None
     kind = str(scheme.get("type") or "")
@@ -107,16 +123,16 @@ def _supported(scheme: Mapping[str, Any] | None, prefix: str) -> dict[str, Any] 
             "type": "api_key",
             "name": str(scheme["name"]),
             "location": str(scheme["in"]),
-            "api_key": env_ref(f"{prefix}_API_KEY"),
+            "api_key": ref("API_KEY"),
         }
     http_scheme = str(scheme.get("scheme") or "").lower()
     if (kind == "http" and http_scheme == "bearer") or kind == "bearer":
-        return {"type": "bearer", "token": env_ref(f"{prefix}_TOKEN")}
+        return {"type": "bearer", "token": ref("TOKEN")}
     if (kind == "http" and http_scheme == "basic") or kind == "basic":
         return {
             "type": "http_basic",
-            "username": env_ref(f"{prefix}_USERNAME"),
-            "password": env_ref(f"{prefix}_PASSWORD"),
+            "username": ref("USERNAME"),
+            "password": ref("PASSWORD"),
         }
     if kind == "oauth2":
         flows = scheme.get("flows") or {}
@@ -127,7 +143,7 @@ def _supported(scheme: Mapping[str, Any] | None, prefix: str) -> dict[str, Any] 
             return {
                 "type": "oauth2_client_credentials",
                 "access_token_url": str(flow["tokenUrl"]),
-                "client_id": env_ref(f"{prefix}_CLIENT_ID"),
-                "client_secret": env_ref(f"{prefix}_CLIENT_SECRET"),
+                "client_id": ref("CLIENT_ID"),
+                "client_secret": ref("CLIENT_SECRET"),
             }
     return None

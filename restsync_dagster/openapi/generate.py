@@ -23,6 +23,7 @@ from restsync_dagster.openapi.pagination import choose_paginator
 from restsync_dagster.openapi.parents import ParentLink, link_parents
 from restsync_dagster.openapi.render import ConnectorPlan, ResourcePlan, env_ref, render
 from restsync_dagster.openapi.schema import column_hints, primary_key
+from restsync_dagster.openapi.tenants import tenant_server
 from restsync_dagster.openapi.validate import EnvVar, validate_connector_text
 
 _LISTED_SKIPS = 20
@@ -76,14 +77,20 @@ def generate(
         raise OpenApiError(_nothing_to_sync(document, skipped, include))
     assign_names(kept)
     prefix = re.sub(r"[^A-Za-z0-9]", "_", name).upper()
-    auth = choose_auth(document, kept, prefix)
+    server = tenant_server(document) if base_url is None else None
+    auth = choose_auth(document, kept, prefix, tenants=server is not None)
     client: dict[str, Any] = {}
     client_comments: dict[str, list[str]] = {}
     notes: list[str] = []
-    client["base_url"], base_note = _base_url(document, base_url, prefix)
-    if base_note:
-        client_comments["base_url"] = [f"guessed: {base_note}"]
-        notes.append(base_note)
+    if server is not None:
+        client["base_url"] = server.base_url
+        client_comments["base_url"] = list(server.comments)
+        notes.extend(c.removeprefix("guessed: ") for c in server.comments[1:])
+    else:
+        client["base_url"], base_note = _base_url(document, base_url, prefix)
+        if base_note:
+            client_comments["base_url"] = [f"guessed: {base_note}"]
+            notes.append(base_note)
     auth_comments = auth.facts + [f"guessed: {g}" for g in auth.guesses]
     if auth.config is not None:
         client["auth"] = auth.config
@@ -100,6 +107,7 @@ def generate(
         client_comments=client_comments,
         write_disposition="merge",
         resources=resources,
+        tenants=server.tenants if server is not None else None,
     )
     text = render(plan)
     variables = validate_connector_text(text, f"{name}.yaml")

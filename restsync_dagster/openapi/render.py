@@ -48,6 +48,8 @@ class ConnectorPlan:
     client_comments: dict[str, list[str]]
     write_disposition: str
     resources: list[ResourcePlan]
+    #: The ``tenants:`` block of a multi-tenant server (``keys`` or ``dynamic``), if any.
+    tenants: dict[str, Any] | None = None
 
 
 def render(plan: ConnectorPlan) -> str:
@@ -59,6 +61,8 @@ def render(plan: ConnectorPlan) -> str:
     lines.append(f"name: {scalar(plan.name)}")
     if plan.description:
         lines.append(f"description: {scalar(plan.description)}")
+    if plan.tenants is not None:
+        _entry(lines, 0, "tenants", plan.tenants)
     lines.append("source:")
     lines.append("  client:")
     for key, value in plan.client.items():

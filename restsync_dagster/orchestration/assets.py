@@ -21,7 +21,10 @@ from restsync_dagster import names
 from restsync_dagster.connector import Connector, ResolvedResource, parse_duration
 from restsync_dagster.extract.stand_in import stand_in_source
 from restsync_dagster.load.destination import build_pipeline, destination_kind, qualified_table_name
-from restsync_dagster.orchestration.partitions import build_backfill_policy, build_partitions_def
+from restsync_dagster.orchestration.partitions import (
+    build_asset_partitions_def,
+    build_backfill_policy,
+)
 from restsync_dagster.orchestration.resources import ConnectorEnv
 from restsync_dagster.orchestration.run import SyncConfig, run_sync
 from restsync_dagster.settings import Settings
@@ -50,6 +53,7 @@ class RestsyncTranslator(DagsterDltTranslator):
         description = (
             (f"{config.description}\n\n" if config.description else "")
             + f"`GET {info.path}` loaded by dlt into `{table}` ({info.write_disposition}, primary key: {info.primary_key_text})."
+            + _tenants_text(connector)
         )
         return dg.AssetSpec(
             key=asset_key(connector, info.name),
@@ -66,6 +70,18 @@ class RestsyncTranslator(DagsterDltTranslator):
             },
             freshness_policy=freshness_policy(connector),
         )
+
+
+def _tenants_text(connector: Connector) -> str:
+    """What the description says of a connector's tenants (one partition each)."""
+    tenants = connector.config.tenants
+    if tenants is None:
+        return ""
+    if tenants.tables == "shared":
+        where = f"shared tables, each row tagged in column `{tenants.column}`, part of the key"
+    else:
+        where = f"a dataset per tenant, `{connector.config.dataset_name}_<tenant>`"
+    return f" One partition per tenant ({'added at run time' if tenants.dynamic else 'listed in the file'}): {where}."
 
 
 def freshness_policy(connector: Connector) -> dg.FreshnessPolicy | None:
@@ -132,7 +148,7 @@ def build_connector_assets(
         else build_pipeline(connector, settings),
         name=names.assets_op_name(connector.name),
         dagster_dlt_translator=RestsyncTranslator(connector=connector, settings=settings),
-        partitions_def=build_partitions_def(connector),
+        partitions_def=build_asset_partitions_def(connector),
         backfill_policy=build_backfill_policy(connector),
         pool=names.pool_name(connector.name),
         op_tags={names.TAG_CONNECTOR: connector.name},

@@ -21,7 +21,12 @@ from restsync_dagster.load.warehouse import check_primary_key
 from restsync_dagster.orchestration.assets import asset_key
 from restsync_dagster.orchestration.dead_runs import prove_alive
 from restsync_dagster.orchestration.held import connector_locks, run_lock_store
-from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
+from restsync_dagster.orchestration.partitions import (
+    run_connector,
+    run_partition_keys,
+    run_pipeline_name,
+    shares_tables,
+)
 from restsync_dagster.settings import Settings
 
 PRIMARY_KEY_CHECK = names.PRIMARY_KEY_CHECK
@@ -62,14 +67,17 @@ def build_connector_checks(connector: Connector) -> dg.AssetChecksDefinition:
         settings = Settings.from_env()
         store = run_lock_store(context.instance, settings)
         prove_alive(context.instance, context.run, store)
-        keys = run_partition_keys(connector, context.run.tags)
-        own_pipeline = run_pipeline_name(connector, keys)
-        results = []
-        locks = connector_locks(
-            context.log, connector, settings, keys if own_pipeline else [], store
+        # A tenant's run checks its tenant's pipeline (its dataset, with tables: datasets).
+        bound = run_connector(connector, context.run.tags, context.instance)
+        tenant_column = (
+            (bound.config.tenants.column,) if shares_tables(bound) and bound.config.tenants else ()
         )
+        keys = run_partition_keys(bound, context.run.tags)
+        own_pipeline = run_pipeline_name(bound, keys)
+        results = []
+        locks = connector_locks(context.log, bound, settings, keys if own_pipeline else [], store)
         with locks:
-            pipeline = build_pipeline(connector, settings, own_pipeline)
+            pipeline = build_pipeline(bound, settings, own_pipeline)
             for check_key in sorted(
                 context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()
             ):
@@ -78,9 +86,16 @@ def build_connector_checks(connector: Connector) -> dg.AssetChecksDefinition:
                     check_key.asset_key, limit=2
                 ).records
                 if check_key.name == PRIMARY_KEY_CHECK:
+                    # The previous check may have seen another tenant's table (or the
+                    # shared one before another tenant's load): a tenant's run scans.
+                    unchanged = (
+                        None
+                        if bound.tenant is not None
+                        else _unchanged_result(context, check_key, info, records)
+                    )
                     results.append(
-                        _unchanged_result(context, check_key, info, records)
-                        or _primary_key_result(pipeline, check_key.asset_key, info)
+                        unchanged
+                        or _primary_key_result(pipeline, check_key.asset_key, info, tenant_column)
                     )
                 else:
                     results.append(_drift_result(check_key.asset_key, records))
@@ -90,9 +105,10 @@ def build_connector_checks(connector: Connector) -> dg.AssetChecksDefinition:
 
 
 def _primary_key_result(
-    pipeline: object, key: dg.AssetKey, info: ResolvedResource
+    pipeline: object, key: dg.AssetKey, info: ResolvedResource, tenant_column: tuple[str, ...] = ()
 ) -> dg.AssetCheckResult:
-    columns = list(info.primary_key)
+    # In tables tenants share, a key is unique within its tenant (extract/tenants.py).
+    columns = [*info.primary_key, *tenant_column]
     try:
         result = check_primary_key(pipeline, info.table_name, columns)  # type: ignore[arg-type]
     except Exception as exc:

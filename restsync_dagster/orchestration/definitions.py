@@ -1,5 +1,6 @@
 """Connectors -> Dagster definitions: per connector a multi-asset, its checks, a ``<c>_sync`` job,
-a schedule and a ``<c>_env`` resource; for them all one ``dlt`` resource and the retry sensor."""
+a schedule and a ``<c>_env`` resource; for them all one ``dlt`` resource, the retry sensor and
+(with dynamic tenants) the new-tenants sensor."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from restsync_dagster.orchestration.pool_queue import install_hand_over
 from restsync_dagster.orchestration.resources import ConnectorEnv, build_env_resource
 from restsync_dagster.orchestration.retry_sensor import build_retry_sensor
 from restsync_dagster.orchestration.schedules import build_schedule
+from restsync_dagster.orchestration.tenants import build_tenant_sensors
 from restsync_dagster.orchestration.unusable_files import build_unusable_file_assets
 from restsync_dagster.settings import Settings
 
@@ -120,6 +122,9 @@ def build_definitions(
         asset_checks=[b.checks for b in built],
         jobs=jobs,
         schedules=[b.schedule for b in built if b.schedule is not None],
-        sensors=[build_retry_sensor(connectors, jobs, settings, name=sensor_name)],
+        sensors=[
+            build_retry_sensor(connectors, jobs, settings, name=sensor_name),
+            *build_tenant_sensors(connectors, jobs, settings, retry_sensor_name=sensor_name),
+        ],
         resources=resources,
     )

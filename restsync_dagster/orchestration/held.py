@@ -91,7 +91,7 @@ def connector_locks(
     with (
         pipeline_lock(
             settings,
-            name,
+            connector.pipeline_scope,  # a tenant's own lock: tenants' runs overlap
             lambda: log.info(
                 f"connector {name!r}: another run of this connector is syncing; waiting"
             ),

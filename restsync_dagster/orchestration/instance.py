@@ -109,7 +109,8 @@ def apply_pool_limits(
     instance: Any, connectors: Iterable[Connector], store: LockStore | None = None
 ) -> dict[str, int]:
     """Create each connector's pool before any run claims it, with the limit its file asks for
-    (``partitions.max_concurrent``, as ``dagster instance concurrency set`` would), else the
+    (``partitions.max_concurrent`` times ``tenants.max_concurrent``, as ``dagster instance
+    concurrency set`` would), else the
     instance's ``default_limit``.
 
     Dagster keeps pool limits in the instance, not in the code location, and creates a pool on
@@ -127,11 +128,7 @@ def apply_pool_limits(
     if not getattr(storage, "supports_global_concurrency_limits", False):
         return {}
     wanted: dict[str, int | None] = {
-        names.pool_name(c.name): (
-            c.config.partitions.max_concurrent
-            if c.config.partitions is not None and c.config.partitions.max_concurrent > 1
-            else None
-        )
+        names.pool_name(c.name): c.config.pool_limit if c.config.pool_limit > 1 else None
         for c in connectors
     }
     limits = {pool: limit for pool, limit in wanted.items() if limit is not None}

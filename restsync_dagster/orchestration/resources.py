@@ -45,12 +45,14 @@ def build_env_resource(connector: Connector) -> ConnectorEnv:
 def runtime_env(
     connector: Connector, required: Mapping[str, str], environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Every variable the connector reads: required ones from its resource, optional ones from
-    the environment (their defaults apply when unset)."""
+    """Every variable the connector reads, and no other: required ones from its resource,
+    the others from the environment (defaults apply when unset). A connector bound to a tenant
+    reads its tenant's variables from the environment too, when the run starts: the resource
+    holds only what every tenant shares, so the code location does not grow with the tenants."""
     env = os.environ if environ is None else environ
     values = dict(required)
     for var in connector.env_vars:
-        if not var.required and var.name in env:
+        if var.name not in values and var.name in env:
             values[var.name] = env[var.name]
     return values
 

@@ -117,6 +117,7 @@ def decide(
     has_successor: bool,
     connector_busy: bool,
     materialized_since: Collection[str] = (),
+    removed_tenant: str | None = None,
 ) -> Decision:
     """Decide whether ``connector``'s part of a failed run gets a retry run now.
 
@@ -126,14 +127,22 @@ def decide(
         policy: The connector's run retry settings.
         now: Current time (epoch seconds).
         has_successor: A retry of this run already exists (launched, running or done).
-        connector_busy: Another retry run of this connector is queued or running.
+        connector_busy: Another retry run of this connector (of this run's tenant, for a
+            connector with tenants) is queued or running.
         materialized_since: Asset keys materialized by other runs since this one ended.
+        removed_tenant: The run's tenant, when it has been removed since: its syncs stop.
     """
     failures = [f for f in run.failures if f.connector == connector]
     if has_successor:
         return Decision(RetryAction.RETRIED, connector, "a retry of this run already exists")
     if not failures:
         return Decision(RetryAction.NONE, connector, "this connector did not fail in the run")
+    if removed_tenant is not None:
+        return Decision(
+            RetryAction.NOT_RETRIED,
+            connector,
+            f"tenant {removed_tenant!r} was removed since the run failed: its syncs stop",
+        )
     last = failures[-1]
     cause = last.cause + (f" on {last.resource}" if last.resource else "")
     if not all(f.transient for f in failures):

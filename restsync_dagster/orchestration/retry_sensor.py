@@ -5,6 +5,11 @@ failed runs from the instance, the ``dagster.Failure`` metadata their sync steps
 cause, transient or not, ``Retry-After``), which assets they did not materialize and what has
 happened since, then per connector either requests a retry run, waits, or records why not.
 
+For a connector with tenants, each tenant is its own lane: a failed run is one tenant's
+partition, its retry requests that partition alone (with the failure's own cause in its tags),
+"at most one pending retry" holds per tenant, so tenant C's outage never delays tenant D's retry,
+and a tenant removed since its run failed is not retried.
+
 State lives in the instance, not in a cursor: retry runs carry ``restsync/retry_of`` and
 ``restsync/attempt``, decided runs carry ``restsync/retry/<connector>``, and every request has a
 ``run_key`` unique per chain, connector and attempt, so a tick evaluated twice, or a daemon
@@ -14,7 +19,7 @@ restarted mid-tick, launches each retry once.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +31,7 @@ from restsync_dagster.failures.classify import SyncFailure
 from restsync_dagster.names import TAG_ATTEMPT, TAG_CONNECTOR, TAG_RETRY_OF, TAG_RETRY_REASON
 from restsync_dagster.orchestration.dead_runs import release_dead_runs
 from restsync_dagster.orchestration.instance import apply_pool_limits
+from restsync_dagster.orchestration.partitions import run_tenant
 from restsync_dagster.orchestration.retry_decisions import (
     Decision,
     FailedRun,
@@ -34,6 +40,7 @@ from restsync_dagster.orchestration.retry_decisions import (
     decide,
     run_key,
 )
+from restsync_dagster.orchestration.tenants import tenant_keys
 from restsync_dagster.settings import Settings
 
 SENSOR_NAME = names.RETRY_SENSOR
@@ -110,7 +117,7 @@ def evaluate(
         context.log.warning(f"run {run_id}: its process is gone; marked failed, pool slots freed")
     requests: list[dg.RunRequest] = []
     waiting: list[str] = []
-    busy: set[str] = _connectors_with_pending_retry(instance)
+    busy = _lanes_with_pending_retry(instance, connectors)
     for record in _recent_failures(instance):
         tagged = record.dagster_run.tags.get(TAG_CONNECTOR)
         if tagged and names.decided_tag(tagged) in record.dagster_run.tags:
@@ -121,23 +128,25 @@ def evaluate(
         for connector in dict.fromkeys(f.connector for f in failed.failures):
             if connector not in connectors or names.decided_tag(connector) in failed.tags:
                 continue
+            lane = _lane(connectors[connector], failed.tags)
             decision = decide(
                 failed,
                 connector,
                 run_retry_policy(connectors[connector], settings),
                 now,
                 has_successor=_has_successor(instance, failed, connector),
-                connector_busy=connector in busy,
+                connector_busy=lane in busy or (connector, None) in busy,
                 materialized_since=_materialized_since(
                     instance, failed.unmaterialized.get(connector, frozenset()), failed
                 ),
+                removed_tenant=_removed_tenant(instance, connectors[connector], lane[1]),
             )
             if decision.action == RetryAction.RETRY:
-                requests.append(_run_request(failed, decision))
-                busy.add(connector)  # at most one pending retry per connector
+                requests.append(_run_request(failed, decision, lane[1]))
+                busy.add(lane)  # at most one pending retry per connector (per tenant)
                 context.log.info(
-                    f"connector {connector!r}: requesting {decision.reason} "
-                    f"(run {failed.run_id} of chain {failed.root})"
+                    f"connector {connector!r}{_tenant_words(lane[1])}: requesting "
+                    f"{decision.reason} (run {failed.run_id} of chain {failed.root})"
                 )
             elif decision.action.is_final:
                 _record(instance, context, failed, decision)
@@ -146,7 +155,9 @@ def evaluate(
                     failed.run_id, {names.decided_tag(connector): decision.action.value}
                 )
             elif decision.action in (RetryAction.WAIT, RetryAction.BUSY):
-                waiting.append(f"{connector} ({failed.run_id[:8]}): {decision.reason}")
+                waiting.append(
+                    f"{connector}{_tenant_words(lane[1])} ({failed.run_id[:8]}): {decision.reason}"
+                )
     if requests:
         return dg.SensorResult(run_requests=requests)
     return dg.SkipReason("; ".join(waiting) if waiting else "no failed sync to retry")
@@ -222,13 +233,45 @@ def _has_successor(instance: dg.DagsterInstance, failed: FailedRun, connector: s
     return bool(instance.get_run_ids(filters=dg.RunsFilter(tags=tags), limit=1))
 
 
-def _connectors_with_pending_retry(instance: dg.DagsterInstance) -> set[str]:
+#: A retry lane: a connector, and the tenant of the run (None: the whole connector).
+Lane = tuple[str, str | None]
+
+
+def _lane(connector: Connector, tags: Mapping[str, str]) -> Lane:
+    """The lane of a run of ``connector`` with ``tags``: its tenant's (from its partition or
+    partition range), else the connector's (a run whose tags name no one tenant, or whose key
+    no longer parses after the file changed, holds the whole connector)."""
+    try:
+        return connector.name, run_tenant(connector, tags)
+    except Exception:
+        return connector.name, None
+
+
+def _tenant_words(tenant: str | None) -> str:
+    return f" tenant {tenant!r}" if tenant is not None else ""
+
+
+def _lanes_with_pending_retry(
+    instance: dg.DagsterInstance, connectors: dict[str, Connector]
+) -> set[Lane]:
     pending = instance.get_runs(filters=dg.RunsFilter(statuses=_IN_PROGRESS), limit=500)
-    return {
-        run.tags[TAG_CONNECTOR]
-        for run in pending
-        if TAG_RETRY_OF in run.tags and TAG_CONNECTOR in run.tags
-    }
+    lanes: set[Lane] = set()
+    for run in pending:
+        name = run.tags.get(TAG_CONNECTOR)
+        if TAG_RETRY_OF not in run.tags or name is None:
+            continue
+        connector = connectors.get(name)
+        lanes.add(_lane(connector, run.tags) if connector is not None else (name, None))
+    return lanes
+
+
+def _removed_tenant(
+    instance: dg.DagsterInstance, connector: Connector, tenant: str | None
+) -> str | None:
+    """``tenant``, when ``connector`` no longer has it (removed from the instance or the file)."""
+    if tenant is None:
+        return None
+    return None if tenant in tenant_keys(connector, instance) else tenant
 
 
 def _materialized_since(
@@ -249,19 +292,27 @@ def _materialized_since(
     return done
 
 
-def _run_request(failed: FailedRun, decision: Decision) -> dg.RunRequest:
+def _run_request(failed: FailedRun, decision: Decision, tenant: str | None) -> dg.RunRequest:
+    tags = {
+        TAG_RETRY_OF: failed.root,
+        TAG_ATTEMPT: str(decision.attempt),
+        TAG_CONNECTOR: decision.connector,
+        TAG_RETRY_REASON: decision.reason,
+    }
+    if tenant is not None:
+        tags[names.TAG_TENANT] = tenant
+    if failed.partition is None:
+        # A partition-range run (a backfill's single run) is retried over the same range.
+        for tag in (names.DAGSTER_RANGE_START_TAG, names.DAGSTER_RANGE_END_TAG):
+            if tag in failed.tags:
+                tags[tag] = failed.tags[tag]
     return dg.RunRequest(
         run_key=run_key(failed.root, decision.connector, decision.attempt),
         job_name=names.job_name(decision.connector),
         asset_selection=[dg.AssetKey.from_user_string(k) for k in sorted(decision.asset_keys)]
         or None,
         partition_key=failed.partition,
-        tags={
-            TAG_RETRY_OF: failed.root,
-            TAG_ATTEMPT: str(decision.attempt),
-            TAG_CONNECTOR: decision.connector,
-            TAG_RETRY_REASON: decision.reason,
-        },
+        tags=tags,
     )
 
 

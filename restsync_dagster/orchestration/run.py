@@ -59,7 +59,13 @@ from restsync_dagster.orchestration.held import (
     run_lock_store,
 )
 from restsync_dagster.orchestration.launchers import refuse_local_destination_off_machine
-from restsync_dagster.orchestration.partitions import run_partition_keys, run_pipeline_name
+from restsync_dagster.orchestration.partitions import (
+    build_partitions_def,
+    run_connector,
+    run_partition_keys,
+    run_pipeline_name,
+    shares_tables,
+)
 from restsync_dagster.orchestration.resources import ConnectorEnv, runtime_env
 from restsync_dagster.orchestration.windowed import (
     in_window,
@@ -108,6 +114,7 @@ class _Run:
     current: Round | None = None
 
     def fail(self, failure: SyncFailure) -> NoReturn:
+        failure = dataclasses.replace(failure, tenant=self.connector.tenant)
         self.context.log.error(failure.message())
         raise dg.Failure(
             description=failure.message(),
@@ -135,6 +142,19 @@ def run_sync(
     """Extract, normalize and load the selected resources of ``connector``; yield one
     materialization per resource once the load is committed."""
     settings = Settings.from_env()
+    try:
+        # A connector with tenants syncs one per run: from here on, that tenant's connector.
+        connector = run_connector(connector, context.run.tags, context.instance)
+    except ConfigurationError as exc:
+        failure = classify(exc, connector=connector.name, retry_statuses=())
+        context.log.error(failure.message())
+        raise dg.Failure(description=failure.message(), metadata=failure.as_metadata()) from None
+    if connector.tenant is not None:
+        context.log.info(
+            f"connector {connector.name!r}: tenant {connector.tenant!r} (pipeline "
+            f"{names.pipeline_name(connector.pipeline_scope)}, rate key "
+            f"{connector.config.rate_key!r})"
+        )
     store = run_lock_store(context.instance, settings)
     env = runtime_env(connector, env_resource.values())
     run = _Run(
@@ -145,13 +165,20 @@ def run_sync(
         env=env,
         redactor=Redactor(env[name] for name in connector.secret_env if name in env),
         stats=HttpStats(),
-        window=_partition_window(context),
+        window=_partition_window(context, connector),
         full_refresh=is_full_refresh(context, config),
     )
     if run.full_refresh and run.window is not None:
         detail = (
             "A full refresh drops the tables of every partition; backfill all partitions "
             "instead, or drop the tables by hand first."
+        )
+        run.fail(classify(ConfigurationError(detail), connector=connector.name, retry_statuses=()))
+    if run.full_refresh and shares_tables(connector):
+        detail = (
+            "A full refresh drops the tables, which 'tenants.tables: shared' gives every "
+            f"tenant: it would drop the other tenants' rows with tenant {connector.tenant!r}'s. "
+            "Delete this tenant's rows by hand and run it again, or refresh every tenant."
         )
         run.fail(classify(ConfigurationError(detail), connector=connector.name, retry_statuses=()))
     if run.full_refresh:
@@ -253,6 +280,12 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
             for resource in replace_where_merge_would_append(
                 connector, source, pipeline.destination
             ):
+                if shares_tables(connector):
+                    raise ConfigurationError(
+                        f"connector {connector.name!r}, resource {resource!r}: the destination "
+                        "cannot merge, and a replace of a table all tenants share would drop the "
+                        "other tenants' rows: use 'tenants.tables: datasets' on this destination"
+                    )
                 context.log.warning(
                     f"connector {connector.name!r}, resource {resource!r}: the destination cannot "
                     "merge, so the table is replaced with this run's records"
@@ -365,8 +398,14 @@ def _table(connector: Connector, result: Any) -> str:
     return connector.resource(result.asset_key.path[-1]).table_name
 
 
-def _partition_window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime] | None:
-    if not context.has_partition_key and not context.has_partition_key_range:
+def _partition_window(
+    context: dg.AssetExecutionContext, connector: Connector
+) -> tuple[datetime, datetime] | None:
+    """The run's time window: from its first to its last time-window partition (with tenants,
+    of the time dimension: a tenant's partition alone has none)."""
+    partitions = build_partitions_def(connector)
+    keys = run_partition_keys(connector, context.run.tags)
+    if partitions is None or not keys:
         return None
-    window = context.partition_time_window
-    return window.start, window.end
+    first, last = (partitions.time_window_for_partition_key(k) for k in (keys[0], keys[-1]))
+    return first.start, last.end

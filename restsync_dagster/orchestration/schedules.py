@@ -6,6 +6,13 @@ ended) whenever its cron is one that function can express: minute/hour/day offse
 partitions' own cadence, in the partitions' time zone. Any other cron (``*/30`` on hourly
 partitions, another time zone) gets restsync's schedule, which adds exactly that: any cron, with
 the last complete partition at each tick.
+
+A connector with tenants gets one run per tenant at each tick. Static tenants go through
+``build_schedule_from_partitioned_job`` too (on a ``StaticPartitionsDefinition`` it requests
+every key; on tenants x time, every tenant's key of the partition that just ended); dynamic
+tenants, which that function does not take alone, get a schedule that reads them from the
+instance at each tick and requests each one's key. Either way a tenant removed before a tick is
+not requested by it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ import dagster as dg
 
 from restsync_dagster import names
 from restsync_dagster.connector import Connector
-from restsync_dagster.orchestration.partitions import build_partitions_def
+from restsync_dagster.orchestration.partitions import (
+    build_asset_partitions_def,
+    build_partitions_def,
+)
 from restsync_dagster.settings import Settings
 
 #: Which cron fields may carry a fixed value, per partition cadence, and the keyword Dagster's
@@ -42,6 +52,8 @@ def build_schedule(connector: Connector, job: dg.JobDefinition, settings: Settin
     )
     name = names.schedule_name(connector.name)
     partitions = build_partitions_def(connector)
+    if connector.has_tenants and connector.config.partitions is None:
+        return _tenant_schedule(connector, name, job, schedule, default_status)
     if partitions is None:
         return dg.ScheduleDefinition(
             name=name,
@@ -52,6 +64,11 @@ def build_schedule(connector: Connector, job: dg.JobDefinition, settings: Settin
             description=f"Runs {job.name} at '{schedule.cron}' ({schedule.timezone}).",
         )
     description = f"Runs {job.name} for the last complete partition at '{schedule.cron}'."
+    if connector.has_tenants:
+        description = (
+            f"Runs {job.name} for the last complete partition at '{schedule.cron}', "
+            "one run per tenant."
+        )
     assert connector.config.partitions is not None
     offsets = partition_offsets(schedule.cron, connector.config.partitions.granularity)
     if offsets is not None and schedule.timezone == partitions.timezone:
@@ -65,7 +82,49 @@ def build_schedule(connector: Connector, job: dg.JobDefinition, settings: Settin
             day_of_week=offsets.get("day_of_week"),
             day_of_month=offsets.get("day_of_month"),
         )
-    return _any_cron_schedule(name, job, partitions, schedule, default_status, description)
+    asset_partitions = build_asset_partitions_def(connector)
+    return _any_cron_schedule(
+        name, job, partitions, asset_partitions, schedule, default_status, description
+    )
+
+
+def _tenant_schedule(
+    connector: Connector,
+    name: str,
+    job: dg.JobDefinition,
+    schedule: Any,
+    default_status: dg.DefaultScheduleStatus,
+) -> Any:
+    """One run per tenant at each tick of ``schedule.cron``, for a connector partitioned by its
+    tenants alone: Dagster's builder for static keys, the instance's keys for dynamic ones."""
+    description = f"Runs {job.name} at '{schedule.cron}' ({schedule.timezone}), one run per tenant."
+    spec = connector.config.tenants
+    if spec is not None and not spec.dynamic:
+        return dg.build_schedule_from_partitioned_job(
+            job,
+            name=name,
+            description=description,
+            default_status=default_status,
+            cron_schedule=schedule.cron,
+            execution_timezone=schedule.timezone,
+        )
+    partitions_name = names.tenants_partitions_name(connector.name)
+
+    @dg.schedule(
+        name=name,
+        job=job,
+        cron_schedule=schedule.cron,
+        execution_timezone=schedule.timezone,
+        default_status=default_status,
+        description=description,
+    )
+    def every_tenant(context: dg.ScheduleEvaluationContext) -> Any:
+        tenants = context.instance.get_dynamic_partitions(partitions_name)
+        if not tenants:
+            return dg.SkipReason(f"connector {connector.name!r} has no tenant yet")
+        return [dg.RunRequest(run_key=tenant, partition_key=tenant) for tenant in tenants]
+
+    return every_tenant
 
 
 def partition_offsets(cron: str, granularity: str) -> dict[str, int] | None:
@@ -90,6 +149,7 @@ def _any_cron_schedule(
     name: str,
     job: dg.JobDefinition,
     partitions: dg.TimeWindowPartitionsDefinition,
+    asset_partitions: Any,
     schedule: Any,
     default_status: dg.DefaultScheduleStatus,
     description: str,
@@ -102,11 +162,18 @@ def _any_cron_schedule(
         default_status=default_status,
         description=description,
     )
-    def partitioned(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
+    def partitioned(context: dg.ScheduleEvaluationContext) -> Any:
+        with dg.partition_loading_context(
+            effective_dt=context.scheduled_execution_time, dynamic_partitions_store=context.instance
+        ):
             key = partitions.get_last_partition_key()
-        if key is None:
-            return dg.SkipReason("no complete partition yet")
-        return dg.RunRequest(run_key=key, partition_key=key)
+            if key is None:
+                return dg.SkipReason("no complete partition yet")
+            if not isinstance(asset_partitions, dg.MultiPartitionsDefinition):
+                return dg.RunRequest(run_key=key, partition_key=key)
+            # Tenants x time: each tenant's key of that partition, as Dagster's builder does.
+            dimension = asset_partitions.time_window_dimension.name
+            keys = asset_partitions.get_multipartition_keys_with_dimension_value(dimension, key)
+        return [dg.RunRequest(run_key=str(k), partition_key=str(k)) for k in keys]
 
     return partitioned

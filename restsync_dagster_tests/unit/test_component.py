@@ -101,3 +101,30 @@ def test_the_two_forms_of_one_connector_in_the_docs_are_the_same_connector():
     as_file = parse_connector(connector_file, "billing.yaml")
     assert as_component.config == as_file.config
     assert as_component.secret_env == ["BILLING_TOKEN"]
+
+
+@pytest.mark.parametrize("auth", ["api_key", "bearer", "basic"])
+@pytest.mark.parametrize("tenants", ["acme,globex", "dynamic"])
+def test_a_scaffolded_multi_tenant_defs_yaml_reads_each_tenants_own_variables(auth, tenants):
+    from restsync_dagster.connector.tenants import tenant_variables
+
+    text = defs_yaml(TYPE, "billing", RestApiScaffoldParams(auth=auth, tenants=tenants))
+    document = yaml.safe_load(text)
+    connector = parse_connector_document({"name": "billing", **document["attributes"]}, "defs.yaml")
+    spec = connector.config.tenants
+    assert spec is not None
+    assert spec.keys == (("acme", "globex") if tenants != "dynamic" else ())
+    assert spec.dynamic is (tenants == "dynamic")
+    assert connector.env_vars == ()  # nothing every tenant shares
+    secrets = {
+        "api_key": ["BILLING_ACME_API_KEY"],
+        "bearer": ["BILLING_ACME_TOKEN"],
+        "basic": ["BILLING_ACME_USERNAME", "BILLING_ACME_PASSWORD"],
+    }[auth]
+    read = [v.name for v in tenant_variables(connector, "acme")]
+    assert read == ["BILLING_ACME_BASE_URL", *secrets]
+
+
+def test_the_scaffold_refuses_a_tenant_key_a_connector_file_would_refuse():
+    with pytest.raises(SystemExit, match="--tenants 'Acme Corp'"):
+        defs_yaml(TYPE, "billing", RestApiScaffoldParams(tenants="Acme Corp"))

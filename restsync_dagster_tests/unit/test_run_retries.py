@@ -6,6 +6,7 @@ from restsync_dagster.failures.classify import SyncFailure
 from restsync_dagster.failures.errors import FailureKind
 from restsync_dagster.orchestration.retry_decisions import (
     FailedRun,
+    RetryAction,
     RunRetryPolicy,
     decide,
     retry_delay,
@@ -112,3 +113,17 @@ def test_only_assets_not_materialized_since_are_retried():
 def test_run_keys_are_unique_per_chain_connector_and_attempt():
     keys = {run_key(r, c, a) for r in ("r1", "r2") for c in ("a", "b") for a in (1, 2)}
     assert len(keys) == 8
+
+
+def test_a_tenant_removed_since_its_run_failed_is_not_retried():
+    decision = decide(
+        failed(),
+        "shop",
+        POLICY,
+        10**9,
+        has_successor=False,
+        connector_busy=False,
+        removed_tenant="acme",
+    )
+    assert decision.action == RetryAction.NOT_RETRIED
+    assert "tenant 'acme' was removed" in decision.reason

@@ -3,6 +3,7 @@
     python3 scripts/dev.py bench            # the full run (about 10 minutes on 2 cores)
     python3 scripts/dev.py bench --quick    # smaller data, one repetition (a smoke test)
     python3 scripts/dev.py bench --only-nested   # one case (benchmarks/nested.py) alone
+    python3 scripts/dev.py bench --packages --quick   # one load package against several
     python3 scripts/dev.py bench --cases tiny_sync,noop    # only these cases (see CASES)
 
 Writes ``bench-results/results.json`` and prints a table. Every figure is the median of
@@ -440,6 +441,66 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: The load-package alternatives ``--packages`` compares (extract/packages.py), by the settings
+#: each runs with; ``{rows}`` is a quarter of the records.
+PACKAGE_MODES = {
+    "one package": {"RESTSYNC_PACKAGE_ROWS": "0"},
+    "4 packages": {"RESTSYNC_PACKAGE_ROWS": "{rows}", "RESTSYNC_PACKAGE_READ_AHEAD": "false"},
+    "4 packages, read ahead": {
+        "RESTSYNC_PACKAGE_ROWS": "{rows}",
+        "RESTSYNC_PACKAGE_READ_AHEAD": "true",
+    },
+}
+
+
+def package_alternatives(quick: bool, repeat: int) -> list[tuple[str, str, str]]:
+    """The nested and the flat case synced by restsync in one load package, in four, and in four
+    read ahead by a thread: wall seconds, CPU seconds of the client process (every thread), and
+    each wall over the ``requests`` loop's. Modes take turns within each repetition, and the load
+    average is printed before and after, since the machine may be shared."""
+    records = 20_000 if quick else 200_000
+    lines = [("load average before", " ".join(f"{x:.1f}" for x in os.getloadavg()), "")]
+    cases: list[tuple[str, Any, Any, Any, Callable[[], float]]] = []
+    nested_api, flat_api = nested.tickets_api(records), demo_api(records)
+    with nested_api as nested_url, flat_api as flat_url:
+        cases = [
+            ("nested", nested_url, nested.connector_env(nested_url), nested.ceiling,
+             lambda: nested.restsync_sync(records)),
+            ("flat", flat_url, connector_env(flat_url, extra="rate_limit: {max_concurrency: 4}"),
+             ceiling, lambda: restsync_sync(records)[0]),
+        ]  # fmt: skip
+        for name, url, env, loop, sync in cases:
+            floor = median_seconds(repeat, lambda: loop(url, records))  # noqa: B023
+            walls: dict[str, list[float]] = {mode: [] for mode in PACKAGE_MODES}
+            cpus: dict[str, list[float]] = {mode: [] for mode in PACKAGE_MODES}
+            with env:
+                for _ in range(repeat):
+                    for mode, settings in PACKAGE_MODES.items():
+                        saved = dict(os.environ)
+                        os.environ.update(
+                            {k: v.format(rows=records // 4) for k, v in settings.items()}
+                        )
+                        try:
+                            cpu = time.process_time()
+                            walls[mode].append(sync())
+                            cpus[mode].append(time.process_time() - cpu)
+                        finally:
+                            os.environ.clear()
+                            os.environ.update(saved)
+            lines.append((f"{name}: requests loop ({records:,} records)", f"{floor:.2f} s", ""))
+            for mode in PACKAGE_MODES:
+                wall, cpu = statistics.median(walls[mode]), statistics.median(cpus[mode])
+                lines.append(
+                    (
+                        f"{name}: {mode}",
+                        f"{wall:.2f} s wall, {cpu:.2f} s CPU",
+                        f"{floor / wall:.2f}",
+                    )
+                )
+    lines.append(("load average after", " ".join(f"{x:.1f}" for x in os.getloadavg()), ""))
+    return lines
+
+
 def main() -> int:
     from restsync_dagster.load.destination import no_dlt_telemetry
 
@@ -453,6 +514,11 @@ def main() -> int:
     parser.add_argument("--one-sync", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--only-partitions", action="store_true", help="just the partitions case")
     parser.add_argument("--only-nested", action="store_true", help="just the nested-records case")
+    parser.add_argument(
+        "--packages",
+        action="store_true",
+        help="just the load-package alternatives, nested and flat (extract/packages.py)",
+    )
     parser.add_argument("--noop", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--noop-url", help=argparse.SUPPRESS)
     parser.add_argument("--noop-home", help=argparse.SUPPRESS)
@@ -464,6 +530,10 @@ def main() -> int:
                 args.noop_url, args.noop_home, args.noop, args.noop_step, args.repeat
             )
         )
+        return 0
+    if args.packages:
+        found = package_alternatives(args.quick, args.repeat)  # --quick: smaller data only
+        print("\n".join(f"{a:<44} {b:>30}  {c}" for a, b, c in found))
         return 0
     if args.only_nested:
         figures = {"nested": nested.run(args.quick, 1 if args.quick else args.repeat)}

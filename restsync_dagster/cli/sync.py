@@ -230,15 +230,20 @@ def _partition_key(connector: Connector, requested: str | None) -> str | None:
 def _execute(job: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> Any:
     import dagster as dg
 
-    from restsync_dagster.orchestration.dead_runs import release_dead_runs, worker_tag
+    from restsync_dagster.orchestration.dead_runs import alive_from_creation, release_dead_runs
+    from restsync_dagster.orchestration.held import run_lock_store
     from restsync_dagster.orchestration.instance import apply_pool_limits
 
     # The connector's pool exists, with its file's limit, before this run claims it.
     apply_pool_limits(instance, [plan.connector])
     # A run of this connector killed earlier still holds its pool slot: free it, or this one
     # would wait for the slot forever.
-    release_dead_runs(instance, [plan.connector.name])
-    tags = {names.TAG_LAUNCHED_BY: "cli", **worker_tag()}
+    store = run_lock_store(instance, Settings.from_env())
+    release_dead_runs(instance, [plan.connector.name], store)
+    # This process proves the run alive from before it exists, so a kill at any moment leaves
+    # a run the sweep can fail (dead_runs.py).
+    run_id, alive = alive_from_creation(store, plan.connector.name)
+    tags = {names.TAG_LAUNCHED_BY: "cli", **alive}
     if args.full_refresh:
         tags[names.TAG_FULL_REFRESH] = "true"
     everything = len(plan.resources) == len(plan.connector.resources)
@@ -256,6 +261,7 @@ def _execute(job: Any, instance: Any, plan: Plan, args: argparse.Namespace) -> A
         tags=tags,
         partition_key=plan.partition,
         asset_selection=selection,
+        run_id=run_id,
     )
 
 

@@ -86,6 +86,23 @@ class ArrowPages(ItemTransform[Any, dict[str, Any]]):
         self._draining = False
         #: The column hints last sent for each table.
         self._sent: dict[str, dict[str, Any]] = {}
+        #: Asked after each page: whether the rows gathered go on now, whatever their number (a
+        #: load package ends at the next page boundary: extract/packages.py).
+        self.flush_now: Callable[[], bool] | None = None
+
+    def bind(self, pipe: Any) -> ArrowPages:
+        """dlt binds the step at the start of every extract. A run in several load packages
+        (extract/packages.py) extracts the resource again: its batches get a new normalizer
+        (the new package's load id, the schema the previous package saved) and send their
+        tables' hints afresh."""
+        self._normalizer = None
+        self._sent = {}
+        super().bind(pipe)
+        return self
+
+    def holds_rows(self) -> bool:
+        """Whether rows are gathered that no batch has carried on yet."""
+        return bool(self._buffer)
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
         if self.fallback is not None:
@@ -96,7 +113,8 @@ class ArrowPages(ItemTransform[Any, dict[str, Any]]):
             return self._fall_back("pages whose items are not all objects", [item])
         self._buffer.extend(item)
         last = self._last_page()
-        if not self._buffer or (len(self._buffer) < self.batch_rows and not last):
+        early = self.flush_now is not None and self.flush_now()
+        if not self._buffer or (len(self._buffer) < self.batch_rows and not last and not early):
             return None  # gathered (dlt drops a step's None); the next page goes on
         rows, self._buffer = self._buffer, []
         try:

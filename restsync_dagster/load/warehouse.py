@@ -43,20 +43,26 @@ def table_columns(pipeline: Pipeline, table: str) -> dict[str, tuple[str, bool]]
     }
 
 
-def snapshot(pipeline: Pipeline, table: str, load_id: str | None) -> SchemaSnapshot | None:
-    """Columns of ``table`` and those the rows of ``load_id`` filled (None without SQL)."""
+def snapshot(
+    pipeline: Pipeline, table: str, load_id: str | Sequence[str] | None
+) -> SchemaSnapshot | None:
+    """Columns of ``table`` and those the rows of ``load_id`` (or of each of several load ids:
+    a run's load packages) filled (None without SQL)."""
     columns = table_columns(pipeline, table)
     if not columns:
         return None
     observed = None
-    if load_id:
+    load_ids = [load_id] if isinstance(load_id, str) else list(load_id or [])
+    if load_ids:
         try:
             with pipeline.sql_client() as client:
                 name = client.make_qualified_table_name(table)
                 names = sorted(columns)
                 counts = ", ".join(f"count({client.escape_column_name(c)})" for c in names)
+                marks = ", ".join(["%s"] * len(load_ids))
                 rows = client.execute_sql(
-                    f"select count(*), {counts} from {name} where _dlt_load_id = %s", load_id
+                    f"select count(*), {counts} from {name} where _dlt_load_id in ({marks})",
+                    *load_ids,
                 )
         except Exception:  # a destination without SQL: no observation
             rows = None

@@ -32,6 +32,7 @@ import atexit
 import contextlib
 import os
 import socket
+import uuid
 
 import dagster as dg
 
@@ -85,6 +86,28 @@ def prove_alive(instance: dg.DagsterInstance, run: dg.DagsterRun, store: LockSto
         _ALIVE[run.run_id] = stack
     if run.tags.get(TAG_ALIVE_LOCK) != store.where:
         instance.add_run_tags(run.run_id, {TAG_ALIVE_LOCK: store.where})
+
+
+def alive_from_creation(store: LockStore, connector: str) -> tuple[str, dict[str, str]]:
+    """A run id for a run this process is about to create and execute (``restsync sync``), with
+    its liveness held from before the run exists: returns the id and the tags the run must be
+    created with.
+
+    Without it, a process killed between creating its run and its first step (where
+    :func:`prove_alive` takes the lock) leaves a ``NOT_STARTED`` run that nothing can tell dead
+    across hosts, in progress forever (the pods soak found one, seed 23). With it, the sweep
+    fails such a run like any other whose lock is free. On a store that holds on one machine
+    only, the ``host:pid`` tag does the same."""
+    run_id = str(uuid.uuid4())  # what Dagster's own run ids are
+    store.name_session(f"restsync {connector} run {run_id[:8]}")
+    if not store.across_hosts:
+        return run_id, worker_tag()
+    for finished in list(_ALIVE):  # a process runs one run at a time: the others ended
+        _ALIVE.pop(finished).close()
+    stack = contextlib.ExitStack()
+    stack.enter_context(store.hold(run_lock_name(run_id)))
+    _ALIVE[run_id] = stack
+    return run_id, {TAG_ALIVE_LOCK: store.where}
 
 
 def _single_machine(instance: dg.DagsterInstance) -> bool:

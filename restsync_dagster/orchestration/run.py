@@ -2,7 +2,8 @@
 
 Resolve the variables, build the HTTP session and the real dlt source (bounded to the partition's
 window, if any), take the connector's locks, let ``DagsterDltResource.run`` extract, normalize
-and load (once, or once per window of a windowed sync: see orchestration/windowed.py), then add
+and load (once, once per window of a windowed sync: see orchestration/windowed.py, or once per
+load package of a sync that may commit in parts: see extract/packages.py), then add
 what dagster-dlt leaves out: the real table name, rows loaded even when zero, the load id, the
 HTTP counters, and a schema snapshot for the drift check. Any failure becomes a ``dagster.Failure``
 whose message and metadata name the connector, resource, status and redacted URL (and window),
@@ -27,6 +28,7 @@ from restsync_dagster import names
 from restsync_dagster.connector import Connector
 from restsync_dagster.extract.counters import HttpStats
 from restsync_dagster.extract.http import prefetcher_for, rate_counted_until, session_for
+from restsync_dagster.extract.packages import Packages, why_one_package
 from restsync_dagster.extract.progress import Progress
 from restsync_dagster.extract.source import build_source
 from restsync_dagster.extract.windows import Round
@@ -207,7 +209,8 @@ def _hints(connector: Connector, settings: Settings) -> Hints:
 
 def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
     """Build the source and pipeline, and let dagster-dlt run them under the connector's locks:
-    one load, or one per window of a windowed sync (each committed before the next)."""
+    one load, or one per window of a windowed sync or per load package (each committed before
+    the next)."""
     connector, settings, context = run.connector, run.settings, run.context
     check_destination(connector, settings)
     progress = Progress(
@@ -258,6 +261,8 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         started = time.perf_counter()
         loaded: list[Any] = []
         load_id = None
+        #: Every load of this run (its windows or packages): the rows the schema snapshot reads.
+        load_ids: list[str] = []
         for load in rounds:
             run.current = load
             source = build_source(
@@ -285,17 +290,23 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
                     f"connector {connector.name!r}, resource {resource!r}: the destination cannot "
                     "merge, so the table is replaced with this run's records"
                 )
-            refresh = run.full_refresh and load.index == 0
-            kwargs: dict[str, Any] = {"refresh": "drop_resources"} if refresh else {}
-            try:
-                loaded.extend(
-                    dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, **kwargs)
+            packages = _packages(run, source, load)
+            if packages is not None:
+                stack.callback(packages.close)
+            while True:
+                refresh = run.full_refresh and load.index == 0 and not (packages and packages.index)
+                loads = _run_dlt(run, dlt, source, pipeline, loaded, refresh)
+                load_id = loads[-1] if loads else load_id
+                load_ids += loads
+                if packages is None:
+                    break
+                context.log.info(
+                    f"connector {connector.name!r}: load package {packages.index + 1} of this "
+                    "run committed"
                 )
-            finally:
-                forget_trace(pipeline)
-            trace = pipeline.last_trace
-            loads = list(getattr(trace.last_load_info if trace else None, "loads_ids", None) or [])
-            load_id = loads[-1] if loads else load_id
+                if packages.done:
+                    break
+                packages.next_package()
             if load.windows:
                 progress.window(load.index + 1, load.total)
                 context.log.info(f"connector {connector.name!r}: {load.describe()} committed")
@@ -310,12 +321,44 @@ def _load(run: _Run, dlt: DagsterDltResource) -> _Loaded:
         # scan the table for the load id, a cost that grows with the table).
         snapshots = {
             r.asset_key.path[-1]: snapshot(
-                saved, _table(connector, r), load_id if _rows_loaded(r) else None
+                saved, _table(connector, r), load_ids if _rows_loaded(r) else None
             )
             for r in results
             if r.asset_key is not None
         }
     return _Loaded(results, load_id, seconds, snapshots)
+
+
+def _run_dlt(
+    run: _Run, dlt: DagsterDltResource, source: Any, pipeline: Any, loaded: list[Any], refresh: bool
+) -> list[str]:
+    """One extract, normalize and load by dagster-dlt (its results added to ``loaded``); the
+    ids of the loads it committed."""
+    kwargs: dict[str, Any] = {"refresh": "drop_resources"} if refresh else {}
+    try:
+        loaded.extend(
+            dlt.run(context=run.context, dlt_source=source, dlt_pipeline=pipeline, **kwargs)
+        )
+    finally:
+        forget_trace(pipeline)
+    trace = pipeline.last_trace
+    info = trace.last_load_info if trace else None
+    return list(getattr(info, "loads_ids", None) or [])
+
+
+def _packages(run: _Run, source: Any, load: Round) -> Packages | None:
+    """The package boundaries of this load, when it may commit in parts (extract/packages.py:
+    never a window or a partition, which are bounded loads of their own)."""
+    rows = run.settings.package_rows
+    if not rows or load.windows or run.window is not None:
+        return None
+    reason = why_one_package(source, {r.name: r for r in run.connector.resources})
+    if reason is not None:
+        run.context.log.info(
+            f"connector {run.connector.name!r}: one load package for the run: {reason}"
+        )
+        return None
+    return Packages.install(source, rows, read_ahead=run.settings.package_read_ahead)
 
 
 def _materializations(run: _Run, loaded: _Loaded) -> Iterator[dg.MaterializeResult]:

@@ -124,3 +124,55 @@ def test_the_sweep_frees_the_slots_a_run_held_when_it_ended_without_freeing_them
         assert release_dead_runs(instance, ["generic"]) == []
         info = instance.event_log_storage.get_concurrency_info("restsync_generic")
         assert not info.claimed_slots
+
+
+#: What ``restsync sync`` does before its run exists, then a kill before the run's first step:
+#: the run is created ``NOT_STARTED`` and the process lives until stdin closes.
+CREATOR = r"""
+import sys
+import dagster as dg
+from restsync_dagster.orchestration.dead_runs import alive_from_creation
+from restsync_dagster.orchestration.held import run_lock_store
+from restsync_dagster.settings import Settings
+from restsync_dagster_tests.integration.test_liveness import generic_sync
+instance = dg.DagsterInstance.get()
+run_id, tags = alive_from_creation(run_lock_store(instance, Settings.from_env()), "generic")
+instance.create_run_for_job(
+    job_def=generic_sync, run_id=run_id, tags={"restsync/connector": "generic", **tags}
+)
+print(run_id, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_run_whose_cli_pod_died_before_its_first_step_is_failed_by_the_sweep(
+    unshare_allowed, production_instance, production_dagster_home
+):
+    instance = production_instance
+    pod = line_process(
+        in_pod("cli-pod", [sys.executable, "-c", CREATOR], private_home=False),
+        {**os.environ, "DAGSTER_HOME": str(production_dagster_home)},
+        stdin=True,
+    )
+    try:
+        assert pod.stdout is not None
+        run_id = pod.stdout.readline().strip()
+        run = instance.get_run_by_id(run_id)
+        assert run is not None, run_id + (pod.stdout.read() if pod.poll() is not None else "")
+        assert run.status == dg.DagsterRunStatus.NOT_STARTED
+        assert run.tags[TAG_ALIVE_LOCK].startswith("postgresql://")
+        for _ in range(3):
+            assert release_dead_runs(instance, ["generic"]) == [], "its creator is alive"
+
+        os.kill(pod.pid, signal.SIGKILL)
+        pod.wait(timeout=30)
+        killed, released = time.monotonic(), []
+        while not released and time.monotonic() - killed < 30:
+            released = release_dead_runs(instance, ["generic"])
+            time.sleep(0.2)
+    finally:
+        if pod.poll() is None:
+            pod.kill()
+            pod.wait(timeout=30)
+    assert released == [run_id], "a run never started by a dead process stays in progress"
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE

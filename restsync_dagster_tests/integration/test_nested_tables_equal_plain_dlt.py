@@ -88,6 +88,22 @@ def test_nested_records_land_as_plain_dlt_lands_them(
     compare_with_plain_dlt(mode, start_demo_api, restsync_home, instance, tmp_path, monkeypatch)
 
 
+@pytest.mark.parametrize("mode", ["merge", "max_table_nesting"])
+@pytest.mark.parametrize("read_ahead", ["true", "false"])
+def test_nested_records_loaded_in_several_packages_land_as_plain_dlt_lands_them(
+    mode, read_ahead, start_demo_api, restsync_home, instance, tmp_path, monkeypatch
+):
+    """1,250 tickets in packages of 300 records (extract/packages.py), each committed on its own
+    and normalized with the schema the one before saved: the same tables as plain dlt's one
+    package."""
+    monkeypatch.setenv("RESTSYNC_PACKAGE_ROWS", "300")
+    monkeypatch.setenv("RESTSYNC_PACKAGE_READ_AHEAD", read_ahead)
+    logs = compare_with_plain_dlt(
+        mode, start_demo_api, restsync_home, instance, tmp_path, monkeypatch
+    )
+    assert "load package 5 of this run committed" in logs
+
+
 def test_with_normalize_workers_auto_every_nested_row_lands_where_plain_dlt_puts_it(
     start_demo_api, restsync_home, instance, tmp_path, monkeypatch
 ):

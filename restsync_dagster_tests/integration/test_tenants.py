@@ -353,3 +353,23 @@ def test_tenants_syncing_at_once_into_one_postgres_dataset_keep_exactly_their_ro
         assert ids == expected, tenant
     ((count,),) = postgres_server.execute("SELECT count(*) FROM shop.orders", postgres_database)
     assert count == 3 * 130
+
+
+def test_tenants_whose_syncs_commit_in_several_packages_keep_exactly_their_rows(
+    shop, restsync_home, instance, monkeypatch
+):
+    # A package every page (50 records): each tenant's merges commit one page at a time, each
+    # by the tenant's own key, so no package of one tenant may delete another's rows.
+    monkeypatch.setenv("RESTSYNC_PACKAGE_ROWS", "40")
+    for _ in range(2):
+        for tenant in TENANTS:
+            assert sync_tenant(instance, tenant).success, tenant
+    for tenant in TENANTS:
+        for collection in ("orders", "products"):
+            assert_tenant_rows_exact(restsync_home, shop, tenant, collection)
+    assert table_count(restsync_home, "shop.orders") == 3 * 130
+    with warehouse(restsync_home) as con:
+        loads = con.sql(
+            "select tenant, count(distinct _dlt_load_id) from shop.orders group by 1 order by 1"
+        ).fetchall()
+    assert loads == [(t, 3) for t in sorted(TENANTS)], "each tenant's first sync in 3 packages"

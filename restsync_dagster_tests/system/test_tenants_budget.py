@@ -7,8 +7,6 @@ side by side."""
 
 from __future__ import annotations
 
-import time
-
 import dagster as dg
 import pytest
 
@@ -24,6 +22,7 @@ from restsync_dagster_tests.helpers import (
     most_in_flight,
     tenant_variables,
     tenants_requesting_at_once,
+    wait_for_backfill,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -93,17 +92,7 @@ def test_eight_tenants_in_parallel_keep_each_keys_budget_with_no_429(
         assert apply_pool_limits(instance, load_connectors([folder])) == {"restsync_shop": 8}
     backfill_id = launch_backfill(url, ["shop", "items"], list(TENANTS))
 
-    deadline = time.monotonic() + 600
-    with dg.DagsterInstance.from_config(home) as instance:
-        while time.monotonic() < deadline:
-            records = instance.get_run_records(
-                dg.RunsFilter(tags={"dagster/backfill": backfill_id})
-            )
-            if len(records) == len(TENANTS) and all(r.dagster_run.is_finished for r in records):
-                break
-            time.sleep(2)
-        else:
-            pytest.fail(f"backfill not finished within 600 s: {len(records)} runs")
+    records = wait_for_backfill(home, backfill_id, len(TENANTS))
     outcome = {r.dagster_run.tags["dagster/partition"]: r.dagster_run.status for r in records}
     assert outcome == dict.fromkeys(TENANTS, dg.DagsterRunStatus.SUCCESS), outcome
 

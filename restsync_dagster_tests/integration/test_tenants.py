@@ -4,6 +4,9 @@ and real runs of the connector's job on a real DagsterInstance."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +16,7 @@ from restsync_dagster import names
 from restsync_dagster.definitions import load_definitions
 from restsync_dagster_tests.helpers import (
     assert_no_secret_written,
+    most_spans_at_once,
     same_value,
     step_failure,
     table_count,
@@ -298,3 +302,54 @@ def test_tenants_by_day_sync_one_tenant_and_one_day(
     assert expected
     assert [r["id"] for r in rows_of(restsync_home, "shop.orders", "globex")] == expected
     assert table_count(restsync_home, "shop.orders") == len(expected)
+
+
+@pytest.mark.postgres
+def test_tenants_syncing_at_once_into_one_postgres_dataset_keep_exactly_their_rows(
+    restsync_home, tmp_path, monkeypatch, start_demo_api, postgres_server, postgres_database
+):
+    """Three processes, one tenant each, side by side: each its own pipeline and staging
+    dataset, their loads into the shared dataset taking turns."""
+    # Slow pages (40 requests of 100 ms a tenant) so that the runs overlap.
+    shop = start_demo_api(
+        tenants=TENANTS, counts={"*": 60, "ecommerce.orders": 130}, latency_ms=100
+    )
+    for tenant in TENANTS:
+        point_tenant_at(shop, tenant, monkeypatch)
+    text = connector_text(TENANTS, ", max_concurrent: 3").replace("limit: 50", "limit: 5")
+    write_connector(tmp_path, monkeypatch, text)
+    monkeypatch.setenv("RESTSYNC_DESTINATION", "postgres")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_server.dsn(postgres_database))
+    shop.reset_log()
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "restsync_dagster.cli",
+                "sync",
+                "shop",
+                "--tenant",
+                t,
+                "--quiet",
+            ],
+            env=dict(os.environ),
+        )
+        for t in TENANTS
+    ]
+    assert [p.wait(timeout=600) for p in processes] == [0, 0, 0]
+    records = shop.tenant_records()
+    spans = [(records[t]["first_at"], records[t]["last_at"]) for t in TENANTS]
+    assert most_spans_at_once(spans) >= 2, spans
+    for tenant in TENANTS:
+        ids = [
+            i
+            for (i,) in postgres_server.execute(
+                f"SELECT id FROM shop.orders WHERE tenant = '{tenant}' ORDER BY id",
+                postgres_database,
+            )
+        ]
+        expected = sorted(r["id"] for r in shop.expected_rows("ecommerce", "orders", tenant=tenant))
+        assert ids == expected, tenant
+    ((count,),) = postgres_server.execute("SELECT count(*) FROM shop.orders", postgres_database)
+    assert count == 3 * 130

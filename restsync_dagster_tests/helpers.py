@@ -361,6 +361,24 @@ def launch_backfill(url: str, asset_path: list[str], partitions: list[str]) -> s
     return str(result["backfillId"])
 
 
+def wait_for_backfill(
+    home: str, backfill_id: str, runs: int, timeout_seconds: float = 600
+) -> list[dg.RunRecord]:
+    """The run records of backfill ``backfill_id`` in the instance at ``home``, once all ``runs``
+    of them are finished; fails the test after ``timeout_seconds``."""
+    deadline = time.monotonic() + timeout_seconds
+    records: list[dg.RunRecord] = []
+    with dg.DagsterInstance.from_config(home) as instance:
+        while time.monotonic() < deadline:
+            records = list(
+                instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+            )
+            if len(records) == runs and all(r.dagster_run.is_finished for r in records):
+                return records
+            time.sleep(2)
+    pytest.fail(f"backfill not finished within {timeout_seconds:.0f} s: {len(records)} runs")
+
+
 def most_in_flight(records: list[dg.RunRecord]) -> int:
     """The most runs between their start and their end at any one moment."""
     edges = sorted(

@@ -230,7 +230,7 @@ def test_every_problem_of_a_component_is_one_line_naming_defs_yaml_and_key_path(
         "src/P/defs/shop/defs.yaml: attributes.shedule: unknown key (did you mean 'schedule'?); "
         "allowed: allow_insecure_http, arrow, dataset, description, env, freshness, name, owners, "
         "partitions, rate_limit, retry, schedule, schema_contract, schema_discovery, source, "
-        "tags, timeout_seconds",
+        "tags, tenants, timeout_seconds",
         "src/P/defs/shop/defs.yaml: attributes.source.resources[0].endpoint.paginator.limit: "
         "must be a positive integer",
     ]

@@ -4,7 +4,6 @@ instance's run records and from the destination."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from restsync_dagster_tests.helpers import (
     PostgresServer,
     launch_backfill,
     most_in_flight,
+    wait_for_backfill,
 )
 
 pytestmark = pytest.mark.postgres
@@ -85,17 +85,7 @@ def test_an_eight_day_backfill_runs_at_most_four_partitions_at_once_with_exact_r
         assert apply_pool_limits(instance, load_connectors([connectors])) == {"restsync_shop": 4}
     backfill_id = launch_backfill(url, ["shop", "orders"], DAYS)
 
-    deadline = time.monotonic() + 600
-    with dg.DagsterInstance.from_config(home) as instance:
-        while time.monotonic() < deadline:
-            records = instance.get_run_records(
-                dg.RunsFilter(tags={"dagster/backfill": backfill_id})
-            )
-            if len(records) == len(DAYS) and all(r.dagster_run.is_finished for r in records):
-                break
-            time.sleep(2)
-        else:
-            pytest.fail(f"backfill not finished within 600 s: {len(records)} runs")
+    records = wait_for_backfill(home, backfill_id, len(DAYS))
     assert {r.dagster_run.status for r in records} == {dg.DagsterRunStatus.SUCCESS}
     # multi_run(max_partitions_per_run=1): one run per day, tagged as a range of one key.
     tags = [r.dagster_run.tags for r in records]

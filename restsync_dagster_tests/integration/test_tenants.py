@@ -373,3 +373,51 @@ def test_tenants_whose_syncs_commit_in_several_packages_keep_exactly_their_rows(
             "select tenant, count(distinct _dlt_load_id) from shop.orders group by 1 order by 1"
         ).fetchall()
     assert loads == [(t, 3) for t in sorted(TENANTS)], "each tenant's first sync in 3 packages"
+
+
+FIFTY = tuple(f"t{n:02d}" for n in range(1, 51))
+PRODUCTS_ONLY = """
+name: shop
+tenants: {keys: [KEYS]}
+source:
+  client:
+    base_url: "{{ tenant.BASE_URL }}"
+    auth: {type: api_key, name: api_key, location: query, api_key: "{{ tenant.API_KEY }}"}
+  resources:
+    - name: products
+      primary_key: id
+      write_disposition: merge
+      endpoint: {path: /v1/products, data_selector: data, paginator: {type: offset, limit: 50}}
+"""
+
+
+def test_fifty_tenants_in_one_file_load_exactly_and_a_revoked_one_fails_alone(
+    restsync_home, tmp_path, monkeypatch, start_demo_api, instance
+):
+    api = start_demo_api(tenants=FIFTY, counts={"*": 7})
+    write_connector(tmp_path, monkeypatch, PRODUCTS_ONLY.replace("KEYS", ", ".join(FIFTY)))
+    for tenant in FIFTY:
+        point_tenant_at(api, tenant, monkeypatch)
+    api.revoke_tenant("t13")
+
+    results = {tenant: sync_tenant(instance, tenant) for tenant in FIFTY}
+    failed = sorted(t for t, r in results.items() if not r.success)
+    assert failed == ["t13"]
+    _, metadata = step_failure(results["t13"])
+    assert metadata[names.failure_key("status")] == 401
+    assert metadata[names.failure_key("transient")] is False
+    assert rows_of(restsync_home, "shop.products", "t13") == []
+    for tenant in FIFTY:
+        if tenant != "t13":
+            assert_tenant_rows_exact(restsync_home, api, tenant, "products")
+    first = table_rows(restsync_home, "shop.products", order_by="tenant, id")
+    assert len(first) == 49 * 7
+
+    # A second sync of every tenant changes nothing.
+    for tenant in FIFTY:
+        if tenant != "t13":
+            assert sync_tenant(instance, tenant).success, tenant
+    again = table_rows(restsync_home, "shop.products", order_by="tenant, id")
+    assert [{k: v for k, v in r.items() if not k.startswith("_dlt")} for r in again] == [
+        {k: v for k, v in r.items() if not k.startswith("_dlt")} for r in first
+    ]

@@ -154,10 +154,16 @@ def _settle(pods: PodDeployment, timeout: float = 300) -> list[Discrepancy]:
         Discrepancy(
             "stale",
             f"run {r.dagster_run.run_id} ({r.dagster_run.job_name}) still "
-            f"{r.dagster_run.status.value} {timeout:.0f} s after its cycle's syncs started",
+            f"{r.dagster_run.status.value} {timeout:.0f} s after its cycle's syncs started; "
+            f"tags {_restsync_tags(r.dagster_run)}",
         )
         for r in pods.in_progress()
     ]
+
+
+def _restsync_tags(run: dg.DagsterRun) -> dict[str, str]:
+    """The tags that tell who made ``run`` and how it proves itself alive (no secret in them)."""
+    return {k: v for k, v in run.tags.items() if k.startswith(("restsync", "dagster/sensor"))}
 
 
 def run_pod_cycle(

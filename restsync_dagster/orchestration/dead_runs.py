@@ -22,6 +22,10 @@ a message saying so) and their pool slots freed. A run proves it is alive in one
   creates the run), or, for a run killed before its step began, the process Dagster's executor
   named in the run's event log ("Executing steps in process (pid: N)").
 
+A run of the connector's job that was created but never queued or launched (``NOT_STARTED``,
+with neither tag, for :data:`NEVER_SUBMITTED_SECONDS`: the process creating it failed between
+its two writes) never starts; the sweep fails it too, so it does not sit in progress forever.
+
 Any other run (no tag yet, another lock database) is left to Dagster's run monitoring: a live
 run is never failed. (The storage is told by its class name, ``Sqlite...Storage``, dagster 1.13.)
 """
@@ -32,6 +36,7 @@ import atexit
 import contextlib
 import os
 import socket
+import time
 import uuid
 
 import dagster as dg
@@ -139,12 +144,13 @@ def release_dead_runs(
     store = store or run_lock_store(instance, Settings.from_env())
     released = []
     for connector in connectors:
-        runs = instance.get_runs(
+        records = instance.get_run_records(
             filters=dg.RunsFilter(statuses=IN_PROGRESS, tags={TAG_CONNECTOR: connector}),
             limit=100,
         )
-        for run in runs:
-            why = _why_dead(instance, run, store)
+        for record in records:
+            run = record.dagster_run
+            why = _never_submitted(record) or _why_dead(instance, run, store)
             if why is None:
                 continue
             instance.report_run_failed(
@@ -176,6 +182,34 @@ def free_slots_of_ended_runs(instance: dg.DagsterInstance, connector: str) -> li
             storage.free_concurrency_slots_for_run(run_id)
             freed.append(run_id)
     return freed
+
+
+#: How long a run may stay ``NOT_STARTED`` with nobody proving it alive before the sweep calls it
+#: abandoned. Dagster's webserver, sensors, schedules and backfills create a run and queue or
+#: launch it in the same call, within a second; only a failure in between leaves it.
+NEVER_SUBMITTED_SECONDS = 120.0
+
+
+def _never_submitted(record: dg.RunRecord) -> str | None:
+    """Why ``record``'s run is abandoned before it was queued, or None.
+
+    The webserver creates a run and then queues it, in two writes: when the second fails (its
+    pooled connection closed by a PostgreSQL restart, the pods soak found), the user sees an
+    error, asks again, and the first run stays ``NOT_STARTED`` in the UI forever; Dagster's run
+    monitoring watches only runs that were launched. A run ``restsync sync`` creates is not one
+    of these: it carries its liveness from before it exists (:func:`alive_from_creation`)."""
+    run = record.dagster_run
+    if run.status != dg.DagsterRunStatus.NOT_STARTED:
+        return None
+    if TAG_ALIVE_LOCK in run.tags or TAG_WORKER in run.tags:
+        return None
+    age = time.time() - record.create_timestamp.timestamp()
+    if age < NEVER_SUBMITTED_SECONDS:
+        return None
+    return (
+        f"it was created {age:.0f} s ago and never queued or launched (the process creating it "
+        "failed before it could), so it will never start"
+    )
 
 
 def _why_dead(instance: dg.DagsterInstance, run: dg.DagsterRun, store: LockStore) -> str | None:

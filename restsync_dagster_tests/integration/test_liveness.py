@@ -15,6 +15,7 @@ import time
 import dagster as dg
 
 from restsync_dagster.names import TAG_ALIVE_LOCK, TAG_CONNECTOR, TAG_WORKER
+from restsync_dagster.orchestration import dead_runs
 from restsync_dagster.orchestration.dead_runs import release_dead_runs
 from restsync_dagster_tests.helpers import in_pod, line_process
 
@@ -176,3 +177,23 @@ def test_a_run_whose_cli_pod_died_before_its_first_step_is_failed_by_the_sweep(
             pod.wait(timeout=30)
     assert released == [run_id], "a run never started by a dead process stays in progress"
     assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+
+
+def test_a_run_created_but_never_queued_is_failed_once_its_grace_has_passed(tmp_path, monkeypatch):
+    """What the webserver leaves when queuing a run it created fails (a PostgreSQL restart)."""
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        abandoned = instance.create_run_for_job(
+            job_def=generic_sync, tags={TAG_CONNECTOR: "generic"}
+        )
+        creating = instance.create_run_for_job(
+            job_def=generic_sync, tags={TAG_CONNECTOR: "generic", TAG_ALIVE_LOCK: "elsewhere"}
+        )
+        assert release_dead_runs(instance, ["generic"]) == [], "within its grace"
+
+        monkeypatch.setattr(dead_runs, "NEVER_SUBMITTED_SECONDS", 0.0)
+        assert release_dead_runs(instance, ["generic"]) == [abandoned.run_id]
+        assert instance.get_run_by_id(abandoned.run_id).status == dg.DagsterRunStatus.FAILURE
+        (failure,) = instance.all_logs(abandoned.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        assert "never queued or launched" in (failure.message or "")
+        # One proving itself alive elsewhere is that process's to start (or the lock's to fail).
+        assert instance.get_run_by_id(creating.run_id).status == dg.DagsterRunStatus.NOT_STARTED

@@ -15,6 +15,7 @@ import dagster as dg
 import pydantic
 
 from restsync_dagster.connector import Connector
+from restsync_dagster.connector.tenants import tenant_prefix
 
 
 class ConnectorEnv(dg.ConfigurableResource):
@@ -51,8 +52,12 @@ def runtime_env(
     holds only what every tenant shares, so the code location does not grow with the tenants."""
     env = os.environ if environ is None else environ
     values = dict(required)
+    # A required variable comes from the resource (what the UI shows and a run's config may set),
+    # never from the environment behind its back; a tenant's own variables are the exception.
+    own = tenant_prefix(connector, connector.tenant) if connector.tenant is not None else None
     for var in connector.env_vars:
-        if var.name not in values and var.name in env:
+        from_env = not var.required or (own is not None and var.name.startswith(own))
+        if from_env and var.name not in values and var.name in env:
             values[var.name] = env[var.name]
     return values
 

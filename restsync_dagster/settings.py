@@ -20,7 +20,8 @@
 | ``RESTSYNC_SHARED_ENV_VARS`` | (none) | with confinement: variables a connector may list in its ``env:`` |
 | ``RESTSYNC_ALLOWED_CALLABLE_MODULES`` | (any) | modules processing-step callables may come from; ``none``: no callable |
 | ``RESTSYNC_MAX_RUNTIME_SECONDS`` | ``43200`` | the ``dagster/max_runtime`` of every sync job: Dagster's run monitoring fails a run still going after it (``0``: none) |
-| ``RESTSYNC_PACKAGE_ROWS`` | ``100000`` | records per dlt load package: a sync that may commit in parts does so every this many records (extract/packages.py says which may); ``0``: one package per run |
+| ``RESTSYNC_PACKAGE_SECONDS`` | ``60`` | a sync that may commit in parts (extract/packages.py says which may) commits a dlt load package every this many seconds of fetching, or every ``RESTSYNC_PACKAGE_ROWS`` records if sooner; ``0``: by records alone |
+| ``RESTSYNC_PACKAGE_ROWS`` | ``1000000`` | records per load package at most (see above); ``0``: one package per run |
 | ``RESTSYNC_PACKAGE_READ_AHEAD`` | ``false`` | ``true``: with several packages, a thread reads the next package's pages while one is normalized and loaded (measured: no gain on 2 shared cores; docs/throughput.md) |
 | ``RESTSYNC_LOCK_DATABASE`` | the destination, else the instance's storage, when PostgreSQL | a ``postgresql://`` URL whose advisory locks keep runs apart across hosts (load/locks.py) |
 """
@@ -227,8 +228,10 @@ class Settings:
     dlt_data_dir: Path | None = None
     #: Seconds after which Dagster's run monitoring fails a sync run still going (0: never).
     max_runtime_seconds: int = 43200
-    #: Records per load package of a sync that may commit in parts (0: one package).
-    package_rows: int = 100_000
+    #: Records per load package of a sync that may commit in parts, at most (0: one package).
+    package_rows: int = 1_000_000
+    #: Seconds of fetching per load package, at most (0: by records alone).
+    package_seconds: float = 60.0
     #: Whether a thread reads the next package's pages while one loads (extract/packages.py).
     package_read_ahead: bool = False
     #: The PostgreSQL database of restsync's locks, when the user names one (load/locks.py).
@@ -277,7 +280,8 @@ class Settings:
             trust=TrustPolicy.from_env(env),
             dlt_data_dir=Path(data_dir).expanduser().absolute() if data_dir else None,
             max_runtime_seconds=int(_number(env, "RESTSYNC_MAX_RUNTIME_SECONDS", 43200, minimum=0)),
-            package_rows=int(_number(env, "RESTSYNC_PACKAGE_ROWS", 100_000, minimum=0)),
+            package_rows=int(_number(env, "RESTSYNC_PACKAGE_ROWS", 1_000_000, minimum=0)),
+            package_seconds=_number(env, "RESTSYNC_PACKAGE_SECONDS", 60.0, minimum=0),
             package_read_ahead=(env.get("RESTSYNC_PACKAGE_READ_AHEAD") or "false").strip().lower()
             in _TRUE,
             lock_database=_lock_database(env, LOCK_DATABASE_VARIABLE),

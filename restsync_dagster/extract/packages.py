@@ -63,7 +63,8 @@ from __future__ import annotations
 import collections
 import copy
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,23 +160,40 @@ class Packages:
     Args:
         rows: Records per package: a boundary falls at the first page boundary after ``rows``
             records of the package (and where no Arrow step holds gathered rows).
+        seconds: Or after this many seconds of extracting the package, whichever comes first
+            (0: records alone). What a killed run loses is bounded in time, and a package's
+            fixed cost (docs/throughput.md: 1-2.5 s, dagster-dlt's restore of the pipeline
+            and a merge scanning the tables) stays a small part of the time between two.
+        clock: Seconds, monotonic (a test's stand-in for ``time.monotonic``).
     """
 
-    def __init__(self, rows: int, read_ahead: bool = False) -> None:
+    def __init__(
+        self,
+        rows: int,
+        read_ahead: bool = False,
+        seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rows = rows
         self.read_ahead = read_ahead
+        self.seconds = seconds
+        self._clock = clock
         #: 0-based number of the package being extracted.
         self.index = 0
         self._counted = 0
+        #: When the package under way started to be extracted.
+        self._began = clock()
         self._heads: list[ResumableHead] = []
         self._source: Any = None
         self._schema: Any = None
 
     @classmethod
-    def install(cls, source: Any, rows: int, read_ahead: bool = False) -> Packages:
+    def install(
+        cls, source: Any, rows: int, read_ahead: bool = False, seconds: float = 0.0
+    ) -> Packages:
         """Make the head of every selected resource's pipe of ``source`` resumable (and, with
         ``read_ahead``, read by a thread of its own up to a package ahead)."""
-        packages = cls(rows, read_ahead)
+        packages = cls(rows, read_ahead, seconds)
         packages._source = source
         packages._schema = source.schema.clone()
         selected = set(source.selected_resources)
@@ -198,9 +216,11 @@ class Packages:
 
     @property
     def cutting(self) -> bool:
-        """Whether the package under way has its records: resources stop at their next page
-        boundary."""
-        return self._counted >= self.rows
+        """Whether the package under way has its records, or its time: resources stop at their
+        next page boundary. A package holds at least one record."""
+        if self._counted >= self.rows:
+            return True
+        return bool(self.seconds and self._counted and self._clock() - self._began >= self.seconds)
 
     @property
     def done(self) -> bool:
@@ -218,6 +238,7 @@ class Packages:
         extract merges the source's schema into the one dlt restores, as for a new source."""
         self.index += 1
         self._counted = 0
+        self._began = self._clock()
         if self._source is not None:
             self._source.schema = self._schema.clone()
 

@@ -358,7 +358,10 @@ def _packages(run: _Run, source: Any, load: Round) -> Packages | None:
             f"connector {run.connector.name!r}: one load package for the run: {reason}"
         )
         return None
-    return Packages.install(source, rows, read_ahead=run.settings.package_read_ahead)
+    return Packages.install(
+        source, rows, read_ahead=run.settings.package_read_ahead,
+        seconds=run.settings.package_seconds,
+    )  # fmt: skip
 
 
 def _materializations(run: _Run, loaded: _Loaded) -> Iterator[dg.MaterializeResult]:

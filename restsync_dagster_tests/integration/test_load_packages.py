@@ -239,6 +239,27 @@ def test_a_sync_in_packages_commits_each_and_lands_every_record_once(
     assert metadata["rows_loaded"].value == TICKETS, "rows of every package"
 
 
+def test_a_slow_sync_commits_a_package_every_few_seconds_of_fetching_and_lands_every_record_once(
+    tickets_connector, restsync_home, instance, monkeypatch
+):
+    api = tickets_connector(latency_ms=40)
+    monkeypatch.setenv("RESTSYNC_PACKAGE_ROWS", "1000000")
+    monkeypatch.setenv("RESTSYNC_PACKAGE_SECONDS", "0.5")
+    result = load_definitions().resolve_job_def("pkg_sync").execute_in_process(instance=instance)
+    assert result.success
+    logs = [str(e.message) for e in instance.all_logs(result.run_id)]
+    packages = sum("of this run committed" in line for line in logs)
+    print(f"\n{packages} packages of 0.5 s for 50 pages of 40 ms")
+    assert packages >= 2, "cut by time: far fewer than a million records each"
+    expected = api.expected_rows("generic", "tickets")
+    landed = stored(restsync_home)
+    assert landed["ids"] == sorted(r["id"] for r in expected)
+    assert len(landed["row_loads"]) == packages
+    assert landed["comments"] == {r["id"]: len(r["comments"]) for r in expected if r["comments"]}
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.metadata["rows_loaded"].value == TICKETS
+
+
 @pytest.mark.parametrize(
     ("resource", "reason"),
     [
